@@ -1,0 +1,56 @@
+/** One decoded frame, already scaled and letterboxed to the model's input size by ffmpeg. */
+export interface Frame {
+  camera_id: string;
+  /** Frame number from this camera since the driver started (0, 1, 2, …). */
+  index: number;
+  width: number;
+  height: number;
+  /** Packed pixels, `width * height * 3` bytes. */
+  format: "rgb24" | "bgr24";
+  data: Buffer;
+  /** When the last byte of the frame arrived (Date.now()). */
+  arrival_ms: number;
+  /** The stream's presentation timestamp in ms, when ffmpeg gave one. */
+  pts_ms?: number;
+  /** How the source picture was placed in the frame: source px = (frame px - pad) / scale. */
+  letterbox: { src_width: number; src_height: number; scale: number; pad_x: number; pad_y: number };
+}
+
+/**
+ * Holds only the newest frame of a camera. When inference is slower than the camera, the older
+ * frame is replaced and counted as dropped: nothing queues without bound.
+ */
+export class LatestFrameSlot {
+  #frame: Frame | undefined;
+  #dropped = 0;
+  #waiters: (() => void)[] = [];
+
+  put(frame: Frame): void {
+    if (this.#frame !== undefined) this.#dropped++;
+    this.#frame = frame;
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const wake of w) wake();
+  }
+
+  /** Takes the newest frame, leaving the slot empty. */
+  take(): Frame | undefined {
+    const f = this.#frame;
+    this.#frame = undefined;
+    return f;
+  }
+
+  peek(): Frame | undefined {
+    return this.#frame;
+  }
+
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Resolves when a frame is put (at once if one is waiting). */
+  next(): Promise<void> {
+    if (this.#frame !== undefined) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+}

@@ -1,0 +1,175 @@
+import { mkdirSync } from "node:fs";
+import { ConfigError, formatProblem } from "./config/errors.js";
+import { loadConfig, resolvePath, type LoadedConfig } from "./config/load.js";
+import type { Config } from "./config/schema.js";
+import type { Logger, SecretScrubber } from "./log/logger.js";
+import { Metrics } from "./metrics.js";
+import { Topics } from "./mqtt/topics.js";
+import type { Part, PartHealth } from "./part.js";
+import { buildParts } from "./parts.js";
+
+/** What every part factory receives: the config it runs on, its logger and the shared services. */
+export interface PartContext {
+  loaded: LoadedConfig;
+  config: Config;
+  /** Absolute data directory (created before any part starts). */
+  dataDir: string;
+  /** The root logger; take `log.child({ module })` for each part. */
+  log: Logger;
+  /** Every MQTT topic comes from here. */
+  topics: Topics;
+  /** The Prometheus registry; it outlives config reloads, so counters keep counting. */
+  metrics: Metrics;
+  /** The state of every part, for health reports. */
+  health: () => Record<string, PartHealth>;
+  /** Re-reads and applies the config file (as SIGHUP does); resolves true when applied. */
+  reload: () => Promise<boolean>;
+}
+
+export interface DaemonOptions {
+  configFile: string;
+  loaded: LoadedConfig;
+  log: Logger;
+  scrubber: SecretScrubber;
+  env?: NodeJS.ProcessEnv;
+  /** Builds the parts for a config, in start order. Injected so tests can run the daemon with their own. */
+  buildParts?: (ctx: PartContext) => Part[] | Promise<Part[]>;
+}
+
+const PART_STOP_TIMEOUT_MS = 8000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The composition root: builds every part from the config, gives each its logger and
+ * dependencies, and runs them so that one failing part never takes down the others.
+ */
+export class Daemon {
+  readonly #opts: DaemonOptions;
+  readonly #log: Logger;
+  #loaded: LoadedConfig;
+  #parts: Part[] = [];
+  readonly #failed = new Map<string, string>();
+  #reloading: Promise<boolean> | undefined;
+  #stopped = false;
+  readonly metrics = new Metrics();
+
+  constructor(opts: DaemonOptions) {
+    this.#opts = opts;
+    this.#loaded = opts.loaded;
+    this.#log = opts.log.child({ module: "daemon" });
+  }
+
+  get config(): Config {
+    return this.#loaded.config;
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    const cfg = this.#loaded.config;
+    const dataDir = resolvePath(this.#loaded, cfg.data_dir);
+    mkdirSync(dataDir, { recursive: true });
+    const ctx: PartContext = {
+      loaded: this.#loaded,
+      config: cfg,
+      dataDir,
+      log: this.#opts.log,
+      topics: new Topics(cfg.topic_prefix, cfg.device_id),
+      metrics: this.metrics,
+      health: () => this.health(),
+      reload: () => this.reload(),
+    };
+    this.#parts = await (this.#opts.buildParts ?? buildParts)(ctx);
+    this.#log.info(
+      {
+        device_id: cfg.device_id,
+        config: this.#loaded.file,
+        data_dir: dataDir,
+        mqtt: cfg.mqtt.url,
+        broker: cfg.broker.enabled ? `${cfg.broker.host}:${cfg.broker.port}` : "off",
+        cameras: cfg.cameras.map((c) => c.id),
+        models: cfg.models.map((m) => m.id),
+        meters: cfg.meters.map((m) => m.id),
+        forecasts: cfg.forecasts.map((f) => f.id),
+        parts: this.#parts.map((p) => p.name),
+      },
+      "starting cityedge",
+    );
+    this.#failed.clear();
+    for (const part of this.#parts) {
+      try {
+        await part.start();
+        this.#log.debug({ part: part.name }, "part started");
+      } catch (err) {
+        // One part's failure is reported and contained: the rest still start.
+        this.#failed.set(part.name, (err as Error).message);
+        this.#log.error({ part: part.name, err }, "part failed to start; the others keep running");
+      }
+    }
+    this.#log.info({ running: this.#parts.length - this.#failed.size, failed: [...this.#failed.keys()] }, "cityedge started");
+  }
+
+  /** Stops every part, last started first, each bounded in time so one stuck part cannot hang shutdown. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const part of [...this.#parts].reverse()) {
+      try {
+        await withTimeout(part.stop(), PART_STOP_TIMEOUT_MS, `stopping ${part.name}`);
+      } catch (err) {
+        this.#log.error({ part: part.name, err }, "part did not stop cleanly");
+      }
+    }
+    this.#parts = [];
+    this.#log.info("cityedge stopped");
+  }
+
+  /**
+   * Re-reads the config file. A valid file is applied (the parts are rebuilt on it); an invalid
+   * one is rejected with every problem logged, and the running config stays.
+   * Resolves true when the new config was applied.
+   */
+  async reload(): Promise<boolean> {
+    if (this.#reloading) return this.#reloading;
+    this.#reloading = this.#reload().finally(() => {
+      this.#reloading = undefined;
+    });
+    return this.#reloading;
+  }
+
+  async #reload(): Promise<boolean> {
+    let next: LoadedConfig;
+    try {
+      next = loadConfig(this.#opts.configFile, this.#opts.env ?? process.env);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        for (const p of err.problems) this.#log.error({ problem: p }, `config reload rejected: ${formatProblem(p)}`);
+        this.#log.warn({ problems: err.problems.length }, "config reload rejected; still running on the previous config");
+        return false;
+      }
+      throw err;
+    }
+    this.#log.info({ config: next.file }, "config reload: valid, applying");
+    await this.stop();
+    this.#loaded = next;
+    this.#opts.scrubber.setSecrets(next.secrets);
+    this.#opts.log.level = next.config.log_level;
+    await this.start();
+    return true;
+  }
+
+  health(): Record<string, PartHealth> {
+    const out: Record<string, PartHealth> = {};
+    for (const part of this.#parts) {
+      const failed = this.#failed.get(part.name);
+      out[part.name] = failed !== undefined ? { state: "failed", error: failed } : (part.health?.() ?? { state: "running" });
+    }
+    return out;
+  }
+}
