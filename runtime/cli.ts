@@ -3,6 +3,7 @@ import { ConfigError, formatProblem } from "./config/errors.js";
 import { loadConfig } from "./config/load.js";
 import { Daemon } from "./daemon.js";
 import { createRootLogger, SecretScrubber, type Logger } from "./log/logger.js";
+import { SystemdNotifier } from "./systemd/watchdog.js";
 import { packageVersion } from "./version.js";
 
 /** sysexits.h EX_CONFIG: the contract's exit code for a configuration that cannot be used. */
@@ -16,7 +17,9 @@ Usage:
   cityedge run --config FILE       run the daemon (SIGTERM/SIGINT stop it, SIGHUP reloads FILE)
   cityedge check-config FILE       validate FILE; exit 0 when valid, 78 with every problem when not
   cityedge version                 print the version
-  cityedge bench [--json]          run the benchmarks
+  cityedge bench [--json] [NAME]   run the benchmarks (all, or the one named)
+  cityedge config-reference [--write FILE]
+                                   print the config reference (Markdown), or update it in FILE
 
 Exit codes: 0 clean stop, 78 bad configuration, any other non-zero a fatal error.
 Environment: CITYEDGE__SECTION__KEY=value overrides any config value (see README).`;
@@ -73,6 +76,9 @@ async function run(file: string | undefined): Promise<number> {
   const log = createRootLogger({ level: loaded.config.log_level, scrubber });
   installCrashHandlers(log);
   const daemon = new Daemon({ configFile: file, loaded, log, scrubber });
+  // sd_notify (issue 8): READY after start, RELOADING around SIGHUP, STOPPING at shutdown, watchdog.
+  const systemd = new SystemdNotifier({ log });
+  systemd.start();
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -83,6 +89,7 @@ async function run(file: string | undefined): Promise<number> {
       }
       stopping = true;
       log.info({ signal }, "stopping");
+      systemd.stopping();
       const deadline = setTimeout(() => {
         log.error({ deadline_ms: STOP_DEADLINE_MS }, "clean stop took too long; exiting anyway");
         resolve(EXIT_FATAL);
@@ -95,18 +102,22 @@ async function run(file: string | undefined): Promise<number> {
           log.error({ err }, "stop failed");
           resolve(EXIT_FATAL);
         })
-        .finally(() => clearTimeout(deadline));
+        .finally(() => {
+          clearTimeout(deadline);
+          systemd.stop();
+        });
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGHUP", () => {
       log.info("SIGHUP: reloading the config");
-      daemon.reload().catch((err: unknown) => {
+      systemd.reloading();
+      daemon.reload().then(() => systemd.ready(), (err: unknown) => {
         log.fatal({ err }, "config reload failed");
         process.exit(EXIT_FATAL);
       });
     });
-    daemon.start().catch((err: unknown) => {
+    daemon.start().then(() => systemd.ready(), (err: unknown) => {
       log.fatal({ err }, "daemon failed to start");
       resolve(EXIT_FATAL);
     });
@@ -129,6 +140,26 @@ async function bench(args: string[]): Promise<number> {
   return runBench(args);
 }
 
+async function configReferenceCommand(write: string | undefined): Promise<number> {
+  const { configReference, REFERENCE_BEGIN, REFERENCE_END } = await import("./config/reference.js");
+  const table = configReference();
+  if (write === undefined) {
+    process.stdout.write(`${table}\n`);
+    return 0;
+  }
+  const { readFileSync, writeFileSync } = await import("node:fs");
+  const text = readFileSync(write, "utf8");
+  const a = text.indexOf(REFERENCE_BEGIN);
+  const b = text.indexOf(REFERENCE_END);
+  if (a < 0 || b < a) {
+    process.stderr.write(`cityedge config-reference: ${write} has no reference markers (${REFERENCE_BEGIN} … ${REFERENCE_END})\n`);
+    return EXIT_FATAL;
+  }
+  writeFileSync(write, text.slice(0, a) + table + text.slice(b + REFERENCE_END.length));
+  process.stdout.write(`updated the config reference in ${write}\n`);
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   switch (cmd) {
@@ -143,6 +174,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case "bench":
       return bench(args);
+    case "config-reference":
+      return configReferenceCommand(flag(args, "--write"));
     case "help":
     case "--help":
     case "-h":

@@ -37,6 +37,7 @@ export interface DaemonOptions {
 }
 
 const PART_STOP_TIMEOUT_MS = 8000;
+const HEARTBEAT_MS = 1000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -59,6 +60,9 @@ export class Daemon {
   #reloading: Promise<boolean> | undefined;
   #stopped = false;
   readonly metrics = new Metrics();
+  #heartbeat: NodeJS.Timeout | undefined;
+  /** The longest delay of the 1 s heartbeat timer since the last read: the event loop's lag. */
+  #lagMs = 0;
 
   constructor(opts: DaemonOptions) {
     this.#opts = opts;
@@ -72,6 +76,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     this.#stopped = false;
+    this.#startHeartbeat();
     const cfg = this.#loaded.config;
     const dataDir = resolvePath(this.#loaded, cfg.data_dir);
     mkdirSync(dataDir, { recursive: true });
@@ -127,8 +132,33 @@ export class Daemon {
       }
     }
     this.#parts = [];
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
     this.#log.info("cityedge stopped");
   }
+
+  /**
+   * A 1 s timer that keeps the process alive while the daemon runs (even with no parts) and
+   * measures event-loop lag, which health and the systemd watchdog report.
+   */
+  #startHeartbeat(): void {
+    if (this.#heartbeat) return;
+    const lag = this.metrics.gauge("cityedge_event_loop_lag_seconds", "Largest event-loop delay seen by the 1 s heartbeat since the last scrape", (g) => {
+      g.set(this.#lagMs / 1000);
+      this.#lagMs = 0;
+    });
+    void lag;
+    let expected = Date.now() + HEARTBEAT_MS;
+    this.#heartbeat = setInterval(() => {
+      const now = Date.now();
+      this.#lagMs = Math.max(this.#lagMs, now - expected);
+      expected = now + HEARTBEAT_MS;
+      this.lastHeartbeat = now;
+    }, HEARTBEAT_MS);
+  }
+
+  /** When the heartbeat last ran (ms since epoch): a stuck event loop stops moving it. */
+  lastHeartbeat = Date.now();
 
   /**
    * Re-reads the config file. A valid file is applied (the parts are rebuilt on it); an invalid

@@ -117,9 +117,9 @@ function issueMessage(issue: z.core.$ZodIssue, input: unknown): string {
   }
 }
 
-function resolveReference(kind: string, arg: string, baseDir: string): string {
+function resolveReference(kind: string, arg: string, baseDir: string, env: NodeJS.ProcessEnv): string {
   if (kind === "env") {
-    const v = process.env[arg];
+    const v = env[arg];
     if (v === undefined) throw new Error(`environment variable ${arg} is not set`);
     return v;
   }
@@ -132,7 +132,7 @@ function resolveReference(kind: string, arg: string, baseDir: string): string {
 }
 
 /** Replaces `${env:NAME}` and `${file:/path}` in every string scalar, in place. */
-function resolveReferences(doc: Document, baseDir: string, loc: Locator, problems: ConfigProblem[]): void {
+function resolveReferences(doc: Document, baseDir: string, env: NodeJS.ProcessEnv, loc: Locator, problems: ConfigProblem[]): void {
   visit(doc, {
     Scalar(_key, node, ancestry) {
       if (typeof node.value !== "string" || !node.value.includes("${")) return;
@@ -144,7 +144,7 @@ function resolveReferences(doc: Document, baseDir: string, loc: Locator, problem
         else if (isSeq(parent)) keyPath.push(parent.items.indexOf(a as never));
       }
       try {
-        node.value = node.value.replace(REFERENCE, (_m, kind: string, arg: string) => resolveReference(kind, arg.trim(), baseDir));
+        node.value = node.value.replace(REFERENCE, (_m, kind: string, arg: string) => resolveReference(kind, arg.trim(), baseDir, env));
       } catch (err) {
         problems.push(loc.problemAt(node.range?.[0] ?? 0, formatPath(keyPath), (err as Error).message));
       }
@@ -214,7 +214,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
-  resolveReferences(doc, baseDir, loc, problems);
+  resolveReferences(doc, baseDir, env, loc, problems);
   const raw: unknown = doc.toJS() ?? {};
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     problems.push(loc.problemAt(0, "", `the config must be a mapping of keys to values, got ${describeValue(raw)}`));
