@@ -22,12 +22,15 @@ export interface Frame {
  */
 export class LatestFrameSlot {
   #frame: Frame | undefined;
+  #latest: Frame | undefined;
   #dropped = 0;
+  #taken = 0;
   #waiters: (() => void)[] = [];
 
   put(frame: Frame): void {
     if (this.#frame !== undefined) this.#dropped++;
     this.#frame = frame;
+    this.#latest = frame;
     const w = this.#waiters;
     this.#waiters = [];
     for (const wake of w) wake();
@@ -37,6 +40,7 @@ export class LatestFrameSlot {
   take(): Frame | undefined {
     const f = this.#frame;
     this.#frame = undefined;
+    if (f !== undefined) this.#taken++;
     return f;
   }
 
@@ -44,8 +48,19 @@ export class LatestFrameSlot {
     return this.#frame;
   }
 
+  /** The newest frame put, taken or not (the snapshot command reads it). */
+  get latest(): Frame | undefined {
+    return this.#latest;
+  }
+
+  /** Frames replaced before anyone took them. */
   get dropped(): number {
     return this.#dropped;
+  }
+
+  /** Frames handed out by take(). */
+  get taken(): number {
+    return this.#taken;
   }
 
   /** Resolves when a frame is put (at once if one is waiting). */

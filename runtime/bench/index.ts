@@ -9,7 +9,14 @@ export interface BenchResult {
 
 export type Bench = (args: string[]) => Promise<BenchResult[]>;
 
-export const BENCHES: { name: string; load: () => Promise<Bench> }[] = [];
+export const BENCHES: { name: string; load: () => Promise<Bench> }[] = [
+  // Detection (issue 5): bare session.run vs the full pipeline vs the OpenCV peer; --duration=S.
+  { name: "detect", load: async () => (await import("./detect.js")).detectBench },
+  // Durable MQTT (issue 3): raw MQTT.js QoS 1 vs the outbox path to a real broker; 100k drain with RSS.
+  { name: "mqtt", load: async () => (await import("./mqttBench.js")).mqttBench },
+  // Meters and forecasts (issue 7): Modbus TCP polling capacity, 200 meters at 1 Hz, a batched forecast of 100 series; --duration=S.
+  { name: "meters", load: async () => (await import("./meters.js")).metersBench },
+];
 
 export async function runBench(args: string[]): Promise<number> {
   const json = args.includes("--json");

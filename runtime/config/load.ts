@@ -110,6 +110,13 @@ function issueMessage(issue: z.core.$ZodIssue, input: unknown): string {
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}, got ${describeValue(actual)}`;
     case "invalid_format":
       return `${issue.message}, got ${describeValue(actual)}`;
+    case "invalid_union": {
+      const u = issue as { note?: string; options?: unknown[] };
+      if (u.note === "No matching discriminator" && Array.isArray(u.options)) {
+        return `must be one of ${u.options.map((v) => JSON.stringify(v)).join(", ")}, got ${describeValue(actual)}`;
+      }
+      return issue.message;
+    }
     case "not_multiple_of":
       return `must be a multiple of ${String(issue.divisor)}, got ${describeValue(actual)}`;
     default:

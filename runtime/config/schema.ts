@@ -1,9 +1,10 @@
 import { z } from "zod";
-import { CAMERAS_SCHEMA } from "./sections/cameras.js";
+import { CAMERAS_SCHEMA, LIVE_VIEW_SCHEMA } from "./sections/cameras.js";
+import { COMMANDS_SCHEMA } from "./sections/commands.js";
 import { id } from "./sections/common.js";
-import { FORECASTS_SCHEMA } from "./sections/forecasts.js";
+import { checkForecastSources, FORECASTS_SCHEMA } from "./sections/forecasts.js";
 import { HTTP_SCHEMA } from "./sections/http.js";
-import { METERS_SCHEMA } from "./sections/meters.js";
+import { HISTORY_SCHEMA, METERS_SCHEMA } from "./sections/meters.js";
 import { MODELS_SCHEMA } from "./sections/models.js";
 import { BROKER_SCHEMA, MQTT_SCHEMA, OUTBOX_SCHEMA } from "./sections/mqtt.js";
 
@@ -22,10 +23,14 @@ const OBJECT_SCHEMA = z.strictObject({
   broker: BROKER_SCHEMA.prefault({}),
   outbox: OUTBOX_SCHEMA.prefault({}),
   http: HTTP_SCHEMA.prefault({}),
+  commands: COMMANDS_SCHEMA.prefault({}),
   cameras: CAMERAS_SCHEMA,
+  ffmpeg_path: z.string().min(1).optional().describe("ffmpeg binary for the cameras (default: `ffmpeg` on PATH, else the one from the @ffmpeg-installer/ffmpeg package)"),
+  live_view: LIVE_VIEW_SCHEMA.prefault({}),
   models: MODELS_SCHEMA,
   meters: METERS_SCHEMA,
   forecasts: FORECASTS_SCHEMA,
+  history: HISTORY_SCHEMA.prefault({}),
 });
 
 type Raw = z.output<typeof OBJECT_SCHEMA>;
@@ -55,6 +60,7 @@ function crossCheck(cfg: Raw, ctx: z.RefinementCtx): void {
   uniqueIds(ctx, models, "models");
   uniqueIds(ctx, list(cfg.meters), "meters");
   uniqueIds(ctx, forecasts, "forecasts");
+  checkForecastSources(forecasts, list(cfg.meters), cameras, ctx);
   const modelIds = new Set(models.map((m) => m.id));
   const known = [...modelIds].join(", ") || "none defined";
   cameras.forEach((c, i) => {

@@ -20,9 +20,9 @@ import common as C  # noqa: E402
 
 SEED = 20000605
 HIDDEN = int(os.environ.get("LSTM_HIDDEN", 32))
-EPOCHS = int(os.environ.get("LSTM_EPOCHS", 40))
+EPOCHS = int(os.environ.get("LSTM_EPOCHS", 60))
 BATCH = 64
-LR = float(os.environ.get("LSTM_LR", 1e-3))
+LR = float(os.environ.get("LSTM_LR", 3e-3))
 WEIGHT_DECAY = float(os.environ.get("LSTM_WD", 1e-3))
 DROPOUT = float(os.environ.get("LSTM_DROPOUT", 0.3))
 INPUT_NOISE = float(os.environ.get("LSTM_NOISE", 0.02))
@@ -114,7 +114,8 @@ def main():
     model.eval()
     print(f"best epoch {best[2]} val MAE {best[0]:.1f}", flush=True)
 
-    torch.save(model.state_dict(), os.path.join(os.path.dirname(__file__), "demand_lstm.pt"))
+    os.makedirs(os.path.join(OUT_DIR, "..", ".cache"), exist_ok=True)
+    torch.save(model.state_dict(), os.path.join(OUT_DIR, "..", ".cache", "demand_lstm.pt"))
     onnx_path = os.path.join(OUT_DIR, "demand.fp32.onnx")
     dummy = torch.from_numpy(xva[:2])
     torch.onnx.export(

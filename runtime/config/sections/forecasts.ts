@@ -1,10 +1,84 @@
 import { z } from "zod";
+import { PRESETS } from "../../../drivers/meter/presets.js";
 import { id } from "./common.js";
+
+export const SOURCE_PATTERN = /^(meter:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[a-z][a-z0-9_]{0,63}|camera:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:counts)$/;
 
 export const FORECAST_SCHEMA = z.strictObject({
   id: id("forecast series id"),
-  source: z.string().min(1).describe('What to forecast: "meter:<meter_id>:<value>" or "camera:<camera_id>:counts"'),
+  source: z
+    .string()
+    .regex(SOURCE_PATTERN, 'must be "meter:<meter_id>:<value>" or "camera:<camera_id>:counts"')
+    .describe('What to forecast: "meter:<meter_id>:<value>" or "camera:<camera_id>:counts"'),
   model: z.string().min(1).describe("Id of the forecasting model (in `models`)"),
+  aggregate: z
+    .enum(["mean", "delta", "sum"])
+    .default("mean")
+    .describe("How readings become one value per model step: mean (power), delta (rise of an energy counter) or sum (counts)"),
+  timezone: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('IANA time zone of the local clock for the calendar features, e.g. "Europe/London"; default: the model manifest\'s input.time_zone'),
+  scaling: z
+    .enum(["model", "window"])
+    .default("model")
+    .describe("model: normalize with the manifest's mean/std (series like the training data); window: with the window's own mean/std (other magnitudes)"),
+  max_gap_steps: z.number().int().min(0).max(1000).default(6).describe("Longest run of missing steps that is filled by interpolation; a longer gap skips the forecast"),
+  max_missing_ratio: z.number().min(0).max(1).default(0.1).describe("Largest share of missing steps in a window that is still filled; more skips the forecast"),
 });
 
+export type ForecastConfig = z.output<typeof FORECAST_SCHEMA>;
+
 export const FORECASTS_SCHEMA = z.array(FORECAST_SCHEMA).default([]).describe("Series the LSTM forecaster predicts");
+
+interface MeterLike {
+  id?: unknown;
+  driver?: unknown;
+  preset?: unknown;
+  registers?: unknown;
+  values?: unknown;
+}
+
+/** The value names a meter config will report, or undefined when they cannot be told from the config. */
+export function meterValueNames(m: MeterLike): Set<string> | undefined {
+  const names = new Set<string>();
+  if (m.driver === "simulated") return new Set(["power_kw", "energy_kwh"]);
+  if (m.driver === "modbus-tcp" || m.driver === "modbus-rtu") {
+    const preset = typeof m.preset === "string" ? PRESETS[m.preset as keyof typeof PRESETS] : undefined;
+    for (const r of preset ?? []) names.add(r.name);
+    if (Array.isArray(m.registers)) for (const r of m.registers as { name?: unknown }[]) if (typeof r?.name === "string") names.add(r.name);
+    return names;
+  }
+  if (m.values !== null && typeof m.values === "object") return new Set(Object.keys(m.values));
+  return undefined;
+}
+
+/** Cross-section check: every meter source names a configured meter and one of its values. */
+export function checkForecastSources(
+  forecasts: readonly { source?: unknown }[],
+  meters: readonly MeterLike[],
+  cameras: readonly { id?: unknown }[],
+  ctx: z.RefinementCtx,
+): void {
+  const byId = new Map(meters.filter((m) => typeof m.id === "string").map((m) => [m.id as string, m]));
+  const cameraIds = new Set(cameras.map((c) => c.id));
+  forecasts.forEach((f, i) => {
+    if (typeof f.source !== "string" || !SOURCE_PATTERN.test(f.source)) return;
+    const [kind, ref, value] = f.source.split(":") as [string, string, string];
+    const path = ["forecasts", i, "source"];
+    if (kind === "camera") {
+      if (!cameraIds.has(ref)) ctx.addIssue({ code: "custom", path, message: `unknown camera "${ref}" (cameras: ${[...cameraIds].join(", ") || "none defined"})` });
+      return;
+    }
+    const meter = byId.get(ref);
+    if (!meter) {
+      ctx.addIssue({ code: "custom", path, message: `unknown meter "${ref}" (meters: ${[...byId.keys()].join(", ") || "none defined"})` });
+      return;
+    }
+    const names = meterValueNames(meter);
+    if (names && !names.has(value)) {
+      ctx.addIssue({ code: "custom", path, message: `meter "${ref}" has no value "${value}" (values: ${[...names].sort().join(", ") || "none"})` });
+    }
+  });
+}

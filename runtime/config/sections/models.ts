@@ -9,6 +9,26 @@ export const MODEL_SCHEMA = z.strictObject({
   variant: z.enum(["fp32", "fp16", "int8", "auto"]).default("auto").describe("Which variant of the manifest to load"),
   providers: z.array(EXECUTION_PROVIDER).min(1).default(["tensorrt", "cuda", "cpu"]).describe("Execution providers to try, in order"),
   threads: z.number().int().min(1).max(64).default(2).describe("CPU provider intra-op threads"),
+  warmup_runs: z.number().int().min(0).max(100).default(1).describe("Inference runs on a blank input before the first frame, so the first real frame is not slow"),
+  max_batch: z
+    .number()
+    .int()
+    .min(1)
+    .max(32)
+    .default(4)
+    .describe("Most camera frames put into one run when the model's batch dimension is dynamic; fixed-batch models run one frame at a time"),
+  tensorrt: z
+    .strictObject({
+      fp16: z.boolean().default(true).describe("Let TensorRT build fp16 kernels"),
+      int8: z.boolean().default(false).describe("Let TensorRT build int8 kernels (needs a calibration table next to the model)"),
+      cache_dir: z
+        .string()
+        .min(1)
+        .optional()
+        .describe("Engine and timing cache directory; default <data_dir>/trt-cache/<model id>. The first build takes minutes on a Jetson; later starts reuse it"),
+    })
+    .prefault({})
+    .describe("TensorRT execution provider options"),
 });
 
 export const MODELS_SCHEMA = z.array(MODEL_SCHEMA).default([]).describe("ONNX models loaded by the daemon");

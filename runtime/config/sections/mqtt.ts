@@ -43,5 +43,10 @@ export const OUTBOX_SCHEMA = z
     max_rows: z.number().int().min(100).max(100_000_000).default(1_000_000).describe("Most messages kept while the uplink is down; past it the oldest are dropped and counted"),
     max_bytes: z.number().int().min(65536).max(1e12).default(512 * 1024 * 1024).describe("Most payload bytes kept in the outbox"),
     inflight: z.number().int().min(1).max(65535).default(256).describe("Most messages handed to MQTT and not yet acknowledged"),
+    file: z.string().min(1).default("outbox.sqlite").describe("The outbox's SQLite file (relative paths are from data_dir)"),
+    synchronous: z
+      .enum(["full", "normal"])
+      .default("full")
+      .describe('SQLite synchronous mode: "full" survives power loss (one fsync per commit), "normal" survives a process crash only'),
   })
   .describe("The durable SQLite outbox between the pipelines and MQTT");

@@ -1,0 +1,367 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import type { CameraConfig } from "../../runtime/config/sections/cameras.js";
+import { redactUrl, type Logger } from "../../runtime/log/logger.js";
+import type { Metrics } from "../../runtime/metrics.js";
+import type { Part, PartHealth, PartState } from "../../runtime/part.js";
+import { Backoff, RateMeter } from "./backoff.js";
+import { ffmpegCaps, resolveFfmpeg, type FfmpegBinary, type FfmpegCaps } from "./ffmpegBinary.js";
+import { LineSplitter, parseStderrLine, type FrameInfo } from "./ffmpegLog.js";
+import { LatestFrameSlot, type Frame } from "./frame.js";
+import { FrameCutter } from "./frameCutter.js";
+import { letterboxFilter, letterboxGeometry, type FrameSpec } from "./letterbox.js";
+import { probeTcp } from "./probe.js";
+import type { CameraSource } from "./source.js";
+import { stopFfmpeg, type StopOutcome } from "./stopFfmpeg.js";
+
+export type CameraState = "starting" | "streaming" | "reconnecting" | "failed" | "stopped";
+
+export interface CameraOptions extends FrameSpec {
+  log: Logger;
+  /** Builds the source (the factory picks the kind from the url). */
+  source: CameraSource;
+  /** The config's ffmpeg_path, if any. */
+  ffmpegPath?: string;
+  metrics?: Metrics;
+  /** ffmpeg stop steps (ms); tests shorten them. */
+  stop?: { quitMs?: number; termMs?: number };
+}
+
+/** One ffmpeg run: its process, its frame cutter and what showinfo said about its frames. */
+interface Run {
+  child: ChildProcess;
+  cutter: FrameCutter;
+  /** showinfo reports by frame number within the run (graph base + n). */
+  infos: Map<number, FrameInfo>;
+  lastInfo?: FrameInfo;
+  graph?: string;
+  graphBase: number;
+  graphLastN: number;
+  frames: number;
+  startedAt: number;
+  lastFrameAt?: number;
+  stalled: boolean;
+  ended: boolean;
+}
+
+const STATE_OF: Record<CameraState, PartState> = { starting: "starting", streaming: "running", reconnecting: "degraded", failed: "failed", stopped: "stopped" };
+/** ffmpeg messages that mean the config or the build is wrong, not that the camera is away. */
+const PERMANENT = /Unknown decoder|Unrecognized option|No such filter|Unknown input format|Option \S+ not found|Device or resource busy|Permission denied|not an executable|ENOENT|EACCES/i;
+const ERROR_LINES_KEPT = 5;
+const FIRST_FRAME_GRACE_MS = 10_000;
+
+/**
+ * A camera: one ffmpeg child that decodes, rate-limits, scales and letterboxes the stream to raw
+ * frames, and a latest-frame slot that always holds the newest one. It reconnects with backoff,
+ * restarts a stalled stream, and reports its state in health; it never throws after start().
+ */
+export class Camera implements Part {
+  readonly name: string;
+  readonly id: string;
+  /** The newest frame; consumers take() from here. */
+  readonly slot = new LatestFrameSlot();
+  readonly #cfg: CameraConfig;
+  readonly #opts: CameraOptions;
+  readonly #log: Logger;
+  readonly #frameBytes: number;
+  readonly #backoff: Backoff;
+  #bin: FfmpegBinary | undefined;
+  #caps: FfmpegCaps | undefined;
+  #run: Run | undefined;
+  #state: CameraState = "stopped";
+  #stopping = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #probeTimer: NodeJS.Timeout | undefined;
+  #watchdog: NodeJS.Timeout | undefined;
+  #frameIndex = 0;
+  #corrupt = 0;
+  #restarts = 0;
+  #spawns = 0;
+  #lastError: string | undefined;
+  #errorLines: string[] = [];
+  #streamingSince: number | undefined;
+  #src: { width: number; height: number } | undefined;
+  readonly #inRate = new RateMeter();
+  readonly #outRate = new RateMeter();
+
+  constructor(cfg: CameraConfig, opts: CameraOptions) {
+    this.#cfg = cfg;
+    this.#opts = opts;
+    this.id = cfg.id;
+    this.name = `camera:${cfg.id}`;
+    this.#log = opts.log;
+    this.#frameBytes = opts.width * opts.height * 3;
+    this.#backoff = new Backoff({ initial_ms: cfg.backoff.initial_ms, max_ms: cfg.backoff.max_ms });
+  }
+
+  get state(): CameraState {
+    return this.#state;
+  }
+
+  /** The running ffmpeg's pid, if one runs. */
+  get pid(): number | undefined {
+    return this.#run?.child.pid;
+  }
+
+  async start(): Promise<void> {
+    this.#stopping = false;
+    this.#state = "starting";
+    try {
+      this.#bin = resolveFfmpeg(this.#opts.ffmpegPath);
+      this.#caps = await ffmpegCaps(this.#bin.path);
+    } catch (err) {
+      this.#state = "failed";
+      this.#lastError = (err as Error).message;
+      throw new Error(`camera "${this.id}": ${this.#lastError}`);
+    }
+    this.#log.info({ ffmpeg: this.#bin.path, from: this.#bin.origin, version: this.#caps.version, source: this.#opts.source.kind, url: redactUrl(this.#cfg.url) }, "camera starting");
+    const tick = Math.min(250, Math.floor(this.#cfg.stall_timeout_ms / 4));
+    this.#watchdog = setInterval(() => this.#tick(), tick);
+    this.#spawn();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#watchdog);
+    clearTimeout(this.#retryTimer);
+    clearInterval(this.#probeTimer);
+    this.#watchdog = this.#retryTimer = this.#probeTimer = undefined;
+    const run = this.#run;
+    if (run) {
+      const how = await this.#stopChild(run.child);
+      this.#log.debug({ how }, "ffmpeg stopped");
+    }
+    this.#run = undefined;
+    this.#state = "stopped";
+  }
+
+  health(): PartHealth {
+    const h: PartHealth = {
+      state: STATE_OF[this.#state],
+      stream: this.#state,
+      source: this.#opts.source.kind,
+      url: redactUrl(this.#cfg.url),
+      fps_in: round1(this.#inRate.rate()),
+      fps_out: round1(this.#outRate.rate()),
+      frames_in: this.#frameIndex,
+      frames_out: this.slot.taken,
+      dropped: this.slot.dropped,
+      corrupt: this.#corrupt,
+      restarts: this.#restarts,
+    };
+    if (this.#src) h.src_size = `${this.#src.width}x${this.#src.height}`;
+    if (this.#lastError !== undefined) {
+      h.last_error = this.#lastError;
+      if (this.#state !== "streaming") h.error = this.#lastError;
+    }
+    return h;
+  }
+
+  #args(): string[] {
+    const cfg = this.#cfg;
+    return [
+      "-hide_banner",
+      "-nostats",
+      "-loglevel",
+      "info",
+      ...(cfg.hwaccel ? ["-hwaccel", cfg.hwaccel] : []),
+      ...(cfg.decoder ? ["-c:v", cfg.decoder] : []),
+      ...this.#opts.source.inputArgs(this.#caps!),
+      "-map",
+      "0:v:0",
+      "-an",
+      "-sn",
+      "-dn",
+      "-vf",
+      letterboxFilter(this.#opts, cfg.fps),
+      "-vsync",
+      "passthrough",
+      "-f",
+      "rawvideo",
+      "-pix_fmt",
+      this.#opts.pixelFormat,
+      "pipe:1",
+    ];
+  }
+
+  #spawn(): void {
+    if (this.#stopping || !this.#bin) return;
+    clearInterval(this.#probeTimer);
+    this.#probeTimer = undefined;
+    this.#retryTimer = undefined;
+    if (this.#spawns++ > 0) {
+      this.#restarts++;
+      this.#opts.metrics?.counter("cityedge_camera_restarts_total", "ffmpeg restarts per camera").inc({ camera: this.id });
+    }
+    const args = this.#args();
+    let child: ChildProcess;
+    try {
+      child = spawn(this.#bin.path, args, { stdio: ["pipe", "pipe", "pipe"] });
+    } catch (err) {
+      this.#onEnd(undefined, null, null, (err as Error).message);
+      return;
+    }
+    const run: Run = { child, cutter: new FrameCutter(this.#frameBytes, (d) => this.#onFrame(run, d)), infos: new Map(), graphBase: 0, graphLastN: -1, frames: 0, startedAt: Date.now(), stalled: false, ended: false };
+    this.#run = run;
+    this.#log.debug({ pid: child.pid, args: args.map(redactUrl).join(" ") }, "ffmpeg spawned");
+    const lines = new LineSplitter((line) => this.#onStderr(run, line));
+    child.stdout!.on("data", (chunk: Buffer) => run.cutter.push(chunk));
+    child.stderr!.on("data", (chunk: Buffer) => lines.push(chunk));
+    child.stdin!.on("error", (err) => this.#log.debug({ err: err.message }, "ffmpeg stdin closed"));
+    child.on("error", (err) => this.#onEnd(run, null, null, `cannot run ffmpeg: ${err.message}`));
+    child.on("close", (code: number | null, signal: NodeJS.Signals | null) => {
+      lines.flush();
+      this.#onEnd(run, code, signal);
+    });
+  }
+
+  #onStderr(run: Run, line: string): void {
+    const parsed = parseStderrLine(line);
+    switch (parsed.kind) {
+      case "frame": {
+        const { info } = parsed;
+        if (run.graph !== info.graph) {
+          // A new filter graph (the input size changed) counts from 0 again; frames keep counting on.
+          if (run.graph !== undefined) run.graphBase += run.graphLastN + 1;
+          run.graph = info.graph;
+        }
+        run.graphLastN = info.n;
+        const seq = run.graphBase + info.n;
+        run.infos.set(seq, info);
+        // showinfo runs ahead of stdout by at most a few frames; anything older is stale.
+        if (run.infos.size > 64) for (const k of run.infos.keys()) if (k < seq - 32) run.infos.delete(k);
+        return;
+      }
+      case "error":
+        if (parsed.corrupt) {
+          this.#corrupt++;
+          this.#opts.metrics?.counter("cityedge_camera_corrupt_total", "Damaged stream data reported by the decoder").inc({ camera: this.id });
+        }
+        this.#errorLines.push(parsed.text);
+        if (this.#errorLines.length > ERROR_LINES_KEPT) this.#errorLines.shift();
+        this.#log.debug({ ffmpeg: parsed.text }, "ffmpeg");
+        return;
+      case "other":
+        this.#log.debug({ ffmpeg: parsed.text }, "ffmpeg");
+        return;
+      case "skip":
+        return;
+    }
+  }
+
+  #onFrame(run: Run, data: Buffer): void {
+    if (run !== this.#run) return;
+    const now = Date.now();
+    const n = run.frames++;
+    const own = run.infos.get(n);
+    const info = own ?? run.lastInfo;
+    run.infos.delete(n);
+    if (own) run.lastInfo = own;
+    const srcW = info?.src_width ?? this.#opts.width;
+    const srcH = info?.src_height ?? this.#opts.height;
+    if (!this.#src || this.#src.width !== srcW || this.#src.height !== srcH) {
+      if (this.#src) this.#log.info({ from: `${this.#src.width}x${this.#src.height}`, to: `${srcW}x${srcH}` }, "camera resolution changed");
+      this.#src = { width: srcW, height: srcH };
+    }
+    const { scaled_width: _w, scaled_height: _h, ...letterbox } = letterboxGeometry(srcW, srcH, this.#opts);
+    const frame: Frame = {
+      camera_id: this.id,
+      index: this.#frameIndex++,
+      width: this.#opts.width,
+      height: this.#opts.height,
+      format: this.#opts.pixelFormat,
+      data,
+      arrival_ms: now,
+      letterbox,
+    };
+    if (own?.pts_ms !== undefined) frame.pts_ms = own.pts_ms;
+    run.lastFrameAt = now;
+    if (this.slot.peek() !== undefined) this.#opts.metrics?.counter("cityedge_camera_dropped_frames_total", "Frames replaced before inference took them").inc({ camera: this.id });
+    this.slot.put(frame);
+    this.#opts.metrics?.counter("cityedge_camera_frames_total", "Frames received per camera").inc({ camera: this.id });
+    if (this.#state !== "streaming") {
+      this.#state = "streaming";
+      this.#streamingSince = now;
+      this.#log.info({ src: `${srcW}x${srcH}`, size: `${frame.width}x${frame.height}`, restarts: this.#restarts }, "camera streaming");
+    }
+  }
+
+  #onEnd(run: Run | undefined, code: number | null, signal: NodeJS.Signals | null, error?: string): void {
+    if (run) {
+      if (run.ended) return;
+      run.ended = true;
+      if (run !== this.#run) return;
+      this.#run = undefined;
+    }
+    if (this.#stopping) return;
+    const now = Date.now();
+    const streamedFor = this.#state === "streaming" && this.#streamingSince !== undefined ? now - this.#streamingSince : 0;
+    this.#streamingSince = undefined;
+    if (this.#opts.source.finite && code === 0 && !run?.stalled) {
+      this.#state = "stopped";
+      this.#log.info({ frames: this.#frameIndex }, "camera source ended (file without loop)");
+      return;
+    }
+    const why = error ?? (run?.stalled ? `no frame for ${this.#cfg.stall_timeout_ms} ms; ffmpeg restarted` : undefined) ?? this.#errorLines.at(-1) ?? `ffmpeg exited (${signal ?? `code ${code}`})`;
+    this.#lastError = why;
+    if (streamedFor >= this.#cfg.backoff.reset_after_ms) this.#backoff.reset();
+    // A stream that stalled after delivering frames gets one immediate retry: waiting out the
+    // stall timeout was its delay already.
+    const delay = run?.stalled && run.frames > 0 ? 0 : this.#backoff.next();
+    this.#state = PERMANENT.test(why) ? "failed" : "reconnecting";
+    this.#log.warn({ code, signal, error: why, retry_in_ms: delay, restarts: this.#restarts }, this.#state === "failed" ? "camera failed; retrying" : "camera lost; reconnecting");
+    this.#errorLines = [];
+    this.#inRate.clear();
+    this.#retryTimer = setTimeout(() => this.#spawn(), delay);
+    const endpoint = this.#opts.source.endpoint;
+    if (endpoint && delay > 500) this.#watchEndpoint(endpoint);
+  }
+
+  /**
+   * While waiting to reconnect, knock on the camera's port: when it goes from refusing to
+   * accepting connections, the camera is back and waiting out the backoff would only lose frames.
+   */
+  #watchEndpoint(endpoint: { host: string; port: number }): void {
+    let wasDown = false;
+    let busy = false;
+    this.#probeTimer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      void probeTcp(endpoint.host, endpoint.port, 1000).then((up) => {
+        busy = false;
+        if (this.#stopping || this.#probeTimer === undefined || this.#run) return;
+        if (!up) wasDown = true;
+        else if (wasDown) {
+          this.#log.info({ endpoint: `${endpoint.host}:${endpoint.port}` }, "camera accepts connections again; reconnecting now");
+          clearTimeout(this.#retryTimer);
+          this.#spawn();
+        }
+      });
+    }, 500);
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    this.#inRate.sample(now, this.#frameIndex);
+    this.#outRate.sample(now, this.slot.taken);
+    this.#opts.metrics?.gauge("cityedge_camera_fps", "Frames per second received per camera").set(round1(this.#inRate.rate()), { camera: this.id });
+    const run = this.#run;
+    if (!run || run.stalled || this.#stopping) return;
+    // The first frame of a run also waits for ffmpeg to connect and probe the stream (up to
+    // about 5 s of it), so it gets FIRST_FRAME_GRACE_MS on top of the stall timeout.
+    const limit = run.lastFrameAt === undefined ? this.#cfg.stall_timeout_ms + FIRST_FRAME_GRACE_MS : this.#cfg.stall_timeout_ms;
+    if (now - (run.lastFrameAt ?? run.startedAt) <= limit) return;
+    run.stalled = true;
+    this.#log.warn({ stall_timeout_ms: this.#cfg.stall_timeout_ms, frames_this_run: run.frames }, run.frames > 0 ? "camera stalled; restarting ffmpeg" : "camera gave no frame; restarting ffmpeg");
+    // A stalled ffmpeg is usually blocked in a read and cannot see `q`: short steps, so the
+    // restart lands within about a second of the stall being noticed.
+    void stopFfmpeg(run.child, { quitMs: 250, termMs: 1000 }).then((how) => this.#log.debug({ how }, "stalled ffmpeg stopped"));
+  }
+
+  #stopChild(child: ChildProcess): Promise<StopOutcome> {
+    return stopFfmpeg(child, this.#opts.stop);
+  }
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}

@@ -1,0 +1,48 @@
+import { readFileSync } from "node:fs";
+
+export interface CsvTable {
+  header: string[];
+  rows: string[][];
+}
+
+/** A small CSV reader for replay files: comma-separated, optional double quotes, a header row. */
+export function readCsv(file: string): CsvTable {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
+  const split = (line: string): string[] => {
+    const out: string[] = [];
+    let cur = "";
+    let quoted = false;
+    for (let i = 0; i < line.length; i++) {
+      const ch = line[i]!;
+      if (quoted) {
+        if (ch === '"' && line[i + 1] === '"') {
+          cur += '"';
+          i++;
+        } else if (ch === '"') quoted = false;
+        else cur += ch;
+      } else if (ch === '"') quoted = true;
+      else if (ch === ",") {
+        out.push(cur);
+        cur = "";
+      } else cur += ch;
+    }
+    out.push(cur);
+    return out.map((s) => s.trim());
+  };
+  const [head, ...body] = lines;
+  if (head === undefined) throw new Error(`${file}: empty file (a header row is needed)`);
+  return { header: split(head), rows: body.map(split) };
+}
+
+/** ISO 8601 with or without an offset; without one it is UTC. */
+export function parseCsvTime(text: string): number {
+  const hasZone = /(Z|[+-]\d{2}:?\d{2})$/i.test(text);
+  const t = Date.parse(hasZone ? text : `${text.replace(" ", "T")}Z`);
+  return t;
+}

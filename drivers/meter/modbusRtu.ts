@@ -1,0 +1,79 @@
+import type { ModbusRtuMeterConfig } from "../../runtime/config/sections/meters.js";
+import type { Logger } from "../../runtime/log/logger.js";
+import type { PartHealth } from "../../runtime/part.js";
+import type { MeterDriver, MeterValue, Quality, ReadingListener } from "./meter.js";
+import { planMeter, readBlocks } from "./modbusRead.js";
+import { PollLoop } from "./pollLoop.js";
+import type { Block } from "./registers.js";
+import type { RtuLine } from "./rtuLine.js";
+import { ValueChecker } from "./valueChecker.js";
+
+/** A meter on an RS-485 line; the line (shared with the other meters on it) serializes the polls. */
+export class ModbusRtuMeter implements MeterDriver {
+  readonly id: string;
+  readonly #cfg: ModbusRtuMeterConfig;
+  readonly #line: RtuLine;
+  readonly #log: Logger;
+  #loop: PollLoop | undefined;
+  #blocks: Block[] = [];
+  #checker: ValueChecker;
+  #lastQuality: Quality | undefined;
+  #lastError: string | undefined;
+  #polls = 0;
+
+  constructor(cfg: ModbusRtuMeterConfig, line: RtuLine, log: Logger) {
+    this.id = cfg.id;
+    this.#cfg = cfg;
+    this.#line = line;
+    this.#log = log;
+    this.#checker = new ValueChecker(cfg.limits, cfg.stale_after_ms);
+  }
+
+  async start(onReading: ReadingListener): Promise<void> {
+    this.#blocks = planMeter(this.#cfg);
+    this.#loop = new PollLoop(this.#cfg.interval_ms, () => this.#poll(onReading), (err) => this.#log.error({ err }, "poll failed"));
+    this.#loop.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.#loop?.stop();
+    this.#loop = undefined;
+  }
+
+  health(): PartHealth {
+    return {
+      state: this.#lastQuality === undefined ? "starting" : this.#lastQuality === "good" ? "running" : "degraded",
+      polls: this.#polls,
+      line: this.#cfg.path,
+      ...(this.#lastError !== undefined ? { error: this.#lastError } : {}),
+    };
+  }
+
+  async #poll(onReading: ReadingListener): Promise<void> {
+    const ts = Date.now();
+    this.#polls++;
+    try {
+      const res = await this.#line.exclusive(async (client) => {
+        client.setID(this.#cfg.unit_id);
+        client.setTimeout(this.#cfg.timeout_ms);
+        return readBlocks(client, this.#blocks, this.#cfg.retries, this.#checker, ts);
+      });
+      if (res.failure?.connectionLost) this.#line.fail();
+      this.#note(res.failure?.quality ?? "good", res.failure?.message);
+      onReading({ meterId: this.id, ts, values: res.values, ...(res.failure ? { error: res.failure.message } : {}) });
+    } catch (err) {
+      const message = (err as Error).message;
+      this.#note("error", message);
+      const values: Record<string, MeterValue> = {};
+      for (const r of this.#blocks.flatMap((b) => b.registers)) values[r.name] = { value: null, unit: r.unit, quality: "error" };
+      onReading({ meterId: this.id, ts, values, error: message });
+    }
+  }
+
+  #note(quality: Quality, message: string | undefined): void {
+    if (message !== undefined && message !== this.#lastError) this.#log.warn({ quality, error: message }, "meter read failed");
+    if (message === undefined && this.#lastError !== undefined) this.#log.info("meter reads again");
+    this.#lastError = message;
+    this.#lastQuality = quality;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * End-to-end counting on a ground-truth video: ffmpeg decodes and letterboxes every frame, the
+ * detector runs through onnxruntime-node, and the runtime's own decoder, NMS, tracker and line
+ * counter (runtime/detect) turn its output into counts, which are compared with the video's
+ * true counts (models/synthetic/*.gt.json).
+ *
+ *   npx tsx models/eval/countVideo.ts [--variant fp32|int8] [--write]
+ */
+import { spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as ort from "onnxruntime-node";
+import { Counter } from "../../runtime/detect/counting.js";
+import { decodeYolov8 } from "../../runtime/detect/decoders.js";
+import { fitLetterbox, toSourceNormalized } from "../../runtime/detect/letterbox.js";
+import { nms } from "../../runtime/detect/nms.js";
+import { Tracker } from "../../runtime/detect/tracker.js";
+import type { Detection } from "../../runtime/detect/types.js";
+import type { DetectorManifest } from "./detection.js";
+
+export interface GroundTruth {
+  video: string;
+  fps: number;
+  width: number;
+  height: number;
+  frames: number;
+  lines: { id: string; from: [number, number]; to: [number, number] }[];
+  counts: Record<string, Record<string, { in: number; out: number }>>;
+}
+
+export interface CountResult {
+  frames: number;
+  counted: Record<string, Record<string, { in: number; out: number }>>;
+  truth: Record<string, Record<string, { in: number; out: number }>>;
+  total_counted: number;
+  total_true: number;
+  /** |counted − true| / true over all classes and directions of all lines. */
+  total_error_pct: number;
+}
+
+/** Decodes a video to raw RGB frames of the model's input size, letterboxed top-left (as the camera driver does). */
+async function* frames(video: string, m: DetectorManifest, srcW: number, srcH: number): AsyncGenerator<Buffer> {
+  const lb = fitLetterbox(srcW, srcH, m.input.width, m.input.height);
+  const w = Math.round(srcW * lb.scale);
+  const h = Math.round(srcH * lb.scale);
+  const pad = m.input.letterbox_pad.toString(16).padStart(2, "0").repeat(3);
+  const ff = spawn("ffmpeg", ["-hide_banner", "-loglevel", "error", "-i", video, "-vf", `scale=${w}:${h}:flags=bilinear,pad=${m.input.width}:${m.input.height}:0:0:color=0x${pad}`, "-f", "rawvideo", "-pix_fmt", m.input.color === "rgb" ? "rgb24" : "bgr24", "pipe:1"], { stdio: ["ignore", "pipe", "inherit"] });
+  const size = m.input.width * m.input.height * 3;
+  let buf = Buffer.alloc(0);
+  for await (const chunk of ff.stdout) {
+    buf = Buffer.concat([buf, chunk as Buffer]);
+    while (buf.length >= size) {
+      yield buf.subarray(0, size);
+      buf = buf.subarray(size);
+    }
+  }
+  const code = await new Promise<number | null>((resolve) => (ff.exitCode !== null ? resolve(ff.exitCode) : ff.on("close", resolve)));
+  if (code !== 0) throw new Error(`ffmpeg exited ${code} decoding ${video}`);
+}
+
+export async function countVideo(modelFile: string, m: DetectorManifest, gtFile: string, opts: { threads?: number } = {}): Promise<CountResult> {
+  const gt = JSON.parse(readFileSync(gtFile, "utf8")) as GroundTruth;
+  const video = path.join(path.dirname(gtFile), gt.video);
+  const session = await ort.InferenceSession.create(modelFile, { intraOpNumThreads: opts.threads ?? 2 });
+  const lb = fitLetterbox(gt.width, gt.height, m.input.width, m.input.height);
+  // The runtime's defaults (runtime/config/sections/detection.ts, runtime/detect/cameraPipeline.ts).
+  const score = m.thresholds.score;
+  const tracker = new Tracker({ iouMatch: 0.3, maxMissed: 15, minHits: 2, highScore: Math.min(0.95, score + 0.2) });
+  const counter = new Counter(gt.lines.map((l) => ({ id: l.id, from: l.from, to: l.to })), [], (c) => m.labels[c] ?? String(c));
+  const plane = m.input.width * m.input.height;
+  const data = new Float32Array(3 * plane);
+  let k = 0;
+  try {
+    for await (const rgb of frames(video, m, gt.width, gt.height)) {
+      for (let i = 0; i < plane; i++) {
+        for (let c = 0; c < 3; c++) data[c * plane + i] = (rgb[i * 3 + c]! * m.input.scale - m.input.mean[c]!) / m.input.std[c]!;
+      }
+      const out = await session.run({ [m.input.name]: new ort.Tensor("float32", data, [1, 3, m.input.height, m.input.width]) });
+      const t = out[m.output.name]!;
+      const raw = decodeYolov8(t.data as Float32Array, t.dims, 0, { inputWidth: m.input.width, inputHeight: m.input.height, numClasses: m.labels.length, scoreThreshold: score });
+      const mapped: Detection[] = [];
+      for (const d of nms(raw, m.thresholds.nms_iou)) {
+        const s = toSourceNormalized(d, lb);
+        if (s) mapped.push(s);
+      }
+      const upd = tracker.update(mapped, Math.round((k * 1000) / gt.fps));
+      counter.observe(
+        upd.matched.map((x) => x.track),
+        upd.ended.map((x) => x.id),
+      );
+      k++;
+    }
+  } finally {
+    await session.release();
+  }
+  const taken = counter.take();
+  const counted: CountResult["counted"] = {};
+  for (const l of taken.lines) counted[l.line_id] = l.counts;
+  const sum = (c: CountResult["counted"]): number => Object.values(c).reduce((s, per) => s + Object.values(per).reduce((a, v) => a + v.in + v.out, 0), 0);
+  const totalCounted = sum(counted);
+  const totalTrue = sum(gt.counts);
+  return { frames: k, counted, truth: gt.counts, total_counted: totalCounted, total_true: totalTrue, total_error_pct: Number(((100 * Math.abs(totalCounted - totalTrue)) / totalTrue).toFixed(2)) };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+  const dir = path.join(ROOT, "models/vehicles");
+  const i = process.argv.indexOf("--variant");
+  const variant = i > 0 ? process.argv[i + 1]! : "fp32";
+  const m = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as DetectorManifest & { variants: Record<string, { file: string }> };
+  const r = await countVideo(path.join(dir, m.variants[variant]!.file), m, path.join(ROOT, "models/synthetic/demo.gt.json"));
+  console.log(JSON.stringify({ variant, ...r }, null, 2));
+  if (process.argv.includes("--write")) {
+    const file = path.join(dir, `counting.${variant}.json`);
+    writeFileSync(file, JSON.stringify({ variant, ...r }, null, 2) + "\n");
+  }
+}

@@ -1,0 +1,79 @@
+"""Export the trained detector (EMA weights) to ONNX fp32, and score a checkpoint in torch.
+
+    /usr/bin/python3 models/vehicles/build/export.py                 # -> models/vehicles/vehicles.fp32.onnx
+    /usr/bin/python3 models/vehicles/build/export.py --score-only    # torch mAP@0.5 on the held-out set
+
+Input "images" [batch, 3, 320, 320] RGB 0..1 (top-left letterbox, grey 114); output "output0"
+[batch, 9, 2100] in the yolov8 layout. The held-out figures of record come from
+models/eval/evalDetector.ts (onnxruntime-node); --score-only is a quick check while training.
+"""
+import argparse
+import json
+import os
+import sys
+
+import cv2
+import numpy as np
+import torch
+
+HERE = os.path.dirname(__file__)
+sys.path.insert(0, HERE)
+from common import detections, mean_ap  # noqa: E402
+from model import Detector  # noqa: E402
+
+OUT = os.path.join(HERE, "..")
+LABELS = ["person", "bicycle", "car", "bus", "truck"]
+SIZE = 320
+
+
+def load_heldout(limit=None):
+    d = os.path.join(OUT, "heldout")
+    meta = json.load(open(os.path.join(d, "labels.json")))
+    n = len(meta["images"]) if limit is None else min(limit, len(meta["images"]))
+    imgs = [cv2.cvtColor(cv2.imread(os.path.join(d, f"{i:04d}.jpg")), cv2.COLOR_BGR2RGB) for i in range(n)]
+    return imgs, meta["images"][:n]
+
+
+def letterbox_batch(imgs):
+    x = np.full((len(imgs), SIZE, SIZE, 3), 114, np.uint8)
+    for i, im in enumerate(imgs):
+        x[i, :im.shape[0], :im.shape[1]] = im
+    return torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def score(model, limit=None):
+    imgs, labels = load_heldout(limit)
+    dets = []
+    with torch.no_grad():
+        for s in range(0, len(imgs), 16):
+            out = model(letterbox_batch(imgs[s:s + 16])).numpy()
+            dets += [detections(o, 0.001, 0.45) for o in out]
+    return mean_ap(dets, labels, len(LABELS))
+
+
+def load_ema(path):
+    m = Detector(num_classes=len(LABELS))
+    m.load_state_dict(torch.load(path)["ema"])
+    return m.eval()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", default=os.path.join(HERE, "..", "..", ".cache", "vehicles", "last.pt"))
+    ap.add_argument("--score-only", action="store_true")
+    ap.add_argument("--limit", type=int)
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    model = load_ema(a.ckpt)
+    m, aps = score(model, a.limit)
+    print(json.dumps({"map50_torch": round(m, 4), "ap50": dict(zip(LABELS, [round(v, 4) for v in aps]))}), flush=True)
+    if a.score_only:
+        return
+    path = os.path.join(OUT, "vehicles.fp32.onnx")
+    torch.onnx.export(model, torch.zeros(1, 3, SIZE, SIZE), path, opset_version=13, input_names=["images"], output_names=["output0"],
+                      dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}}, do_constant_folding=True)
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Write models/vehicles/manifest.json with the sha256 of every variant present.
+
+    /usr/bin/python3 models/vehicles/build/manifest.py
+"""
+import json
+import os
+import sys
+
+HERE = os.path.dirname(__file__)
+OUT = os.path.join(HERE, "..")
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+from onnx_util import sha256  # noqa: E402
+
+LABELS = ["person", "bicycle", "car", "bus", "truck"]
+
+
+def main():
+    variants = {}
+    for v in ("fp32", "int8"):
+        f = f"vehicles.{v}.onnx"
+        if os.path.exists(os.path.join(OUT, f)):
+            variants[v] = {"file": f, "sha256": sha256(os.path.join(OUT, f))}
+    manifest = {
+        "id": "cityedge-vehicles",
+        "version": "1.0.0",
+        "task": "detection",
+        "description": "Road users seen from a pole-mounted street camera; trained only on cityedge's synthetic scenes (models/synthetic).",
+        "variants": variants,
+        "input": {"name": "images", "layout": "NCHW", "width": 320, "height": 320, "color": "rgb",
+                  "scale": 1 / 255, "mean": [0, 0, 0], "std": [1, 1, 1], "letterbox_pad": 114},
+        "output": {"name": "output0", "decoder": "yolov8"},
+        "labels": LABELS,
+        "thresholds": {"score": 0.35, "nms_iou": 0.45},
+        "training": {"data": "synthetic stills, seeds 1000000..1004999 (models/synthetic/make_dataset.py)",
+                     "int8_variant": "QDQ: uint8 activations per tensor, int8 weights per channel; Conv+BN+ReLU fused"},
+    }
+    with open(os.path.join(OUT, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    print(json.dumps(variants, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Train the vehicles detector (fp32) on rendered synthetic scenes. Seeded; one thread.
+
+    /usr/bin/python3 models/synthetic/make_dataset.py --split train --count 5000 --out models/.cache/train.npz
+    /usr/bin/python3 models/vehicles/build/train.py --data models/.cache/train.npz --steps 3000
+
+Writes models/.cache/vehicles/last.pt every 100 steps (model, EMA, optimizer, step) and resumes
+from it when restarted with the same arguments, so a stopped run continues where it was.
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import CANVAS_H, CANVAS_W, load_npz, loss_fn, to_canvas  # noqa: E402
+from model import Detector  # noqa: E402
+
+SEED = 1729
+LABELS = ["person", "bicycle", "car", "bus", "truck"]
+
+
+def flip(images, labels, w):
+    images = images.flip(-1)
+    out = []
+    for t in labels:
+        t = np.asarray(t, np.float32).reshape(-1, 6).copy()
+        x1 = w - t[:, 3]
+        t[:, 3] = w - t[:, 1]
+        t[:, 1] = x1
+        out.append(t)
+    return images, out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=24)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", ".cache", "vehicles"))
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    torch.set_num_threads(1)
+    random.seed(SEED)
+    np.random.seed(SEED)
+    torch.manual_seed(SEED)
+
+    images, labels = load_npz(a.data)
+    # the picture is 320 wide: pad to the canvas's width only when it differs
+    model = Detector(num_classes=len(LABELS))
+    ema = copy.deepcopy(model).eval()
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=5e-4)
+    step = 0
+    ckpt = os.path.join(a.out, "last.pt")
+    if os.path.exists(ckpt):
+        s = torch.load(ckpt)
+        model.load_state_dict(s["model"])
+        ema.load_state_dict(s["ema"])
+        opt.load_state_dict(s["opt"])
+        step = s["step"]
+        print(f"resumed at step {step}", flush=True)
+    print(f"{len(images)} images, {sum(p.numel() for p in model.parameters())} parameters", flush=True)
+
+    gen = np.random.default_rng(SEED)
+    # the sample order is a pure function of the seed and the step, so resuming repeats it exactly
+    order = np.concatenate([gen.permutation(len(images)) for _ in range(a.steps * a.batch // len(images) + 2)])
+    flips = gen.random(len(order)) < 0.5
+    warmup = 200
+    t0 = time.time()
+    model.train()
+    while step < a.steps:
+        idx = order[step * a.batch:(step + 1) * a.batch]
+        x = to_canvas(images[idx], CANVAS_H, CANVAS_W)
+        t = [np.asarray(labels[i], np.float32).reshape(-1, 6) for i in idx]
+        fl = flips[step * a.batch:(step + 1) * a.batch]
+        if fl.any():
+            xf, tf = flip(x[fl], [t[i] for i in np.nonzero(fl)[0]], CANVAS_W)
+            x[fl] = xf
+            for k, i in enumerate(np.nonzero(fl)[0]):
+                t[i] = tf[k]
+        lr = a.lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / a.steps))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss, (lc, lb, npos) = loss_fn(model.raw(x), t, len(LABELS))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        d = 0.9995 * (1 - math.exp(-(step + 1) / 400))
+        with torch.no_grad():
+            for pe, pm in zip(ema.state_dict().values(), model.state_dict().values()):
+                if pe.dtype.is_floating_point:
+                    pe.mul_(d).add_(pm.detach(), alpha=1 - d)
+                else:
+                    pe.copy_(pm)
+        step += 1
+        if step % 20 == 0:
+            el = time.time() - t0
+            print(f"step {step} loss {float(loss):.3f} cls {lc:.3f} box {lb:.3f} pos {npos} lr {lr:.5f} {el:.0f}s", flush=True)
+        if step % 100 == 0 or step == a.steps:
+            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt + ".tmp")
+            os.replace(ckpt + ".tmp", ckpt)
+    json.dump({"seed": SEED, "steps": a.steps, "batch": a.batch, "lr": a.lr, "images": len(images), "labels": LABELS},
+              open(os.path.join(a.out, "train_args.json"), "w"))
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    main()

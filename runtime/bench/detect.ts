@@ -1,0 +1,234 @@
+import { spawn, execFile } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import mqtt from "mqtt";
+import pino from "pino";
+import YAML from "yaml";
+import { createSession, loadDetectionManifest, TensorBuffer } from "../inference/index.js";
+import { percentile, rssMiB, round, slope, startMosquitto, stopChild, freePort } from "./benchProcess.js";
+import type { Bench, BenchResult } from "./index.js";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+/** The repository root: the first folder upwards with a package.json (works from runtime/ and dist/runtime/). */
+function repoRoot(): string {
+  let d = HERE;
+  while (!existsSync(path.join(d, "package.json")) && path.dirname(d) !== d) d = path.dirname(d);
+  return d;
+}
+
+function flagValue(args: string[], name: string): string | undefined {
+  const eq = args.find((a) => a.startsWith(`${name}=`));
+  if (eq) return eq.slice(name.length + 1);
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+
+/** Bare `session.run` throughput of the model: the ceiling the pipeline is measured against. */
+async function bareFps(manifestFile: string, threads: number, seconds: number, allowSpinning: boolean): Promise<{ fps: number; ms: number }> {
+  const manifest = loadDetectionManifest(manifestFile);
+  const model = await createSession(manifest, { providers: ["cpu"], threads, variant: "fp32", allowSpinning, log: pino({ level: "silent" }) });
+  const buf = new TensorBuffer(manifest.input, 1);
+  buf.data.fill(manifest.input.letterbox_pad);
+  const feeds = { [manifest.input.name]: buf.tensor(1) };
+  for (let i = 0; i < 5; i++) await model.run(feeds);
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    await model.run(feeds);
+    n++;
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  await model.release();
+  return { fps: n / elapsed, ms: (elapsed * 1000) / n };
+}
+
+/** The peer baseline (OpenCV VideoCapture → cv2.dnn → decode → NMS → paho MQTT), in its own process. */
+async function peerFps(root: string, model: string, clip: string, threads: number, mqttPort: number | undefined): Promise<Record<string, number | string>> {
+  const script = path.resolve(root, "../shared/peers/opencv_dnn_pipeline.py");
+  if (!existsSync(script)) return { peer: `unavailable: ${script} not found` };
+  const args = [script, model, clip, "--frames", "300", "--threads", String(threads), ...(mqttPort ? ["--mqtt", `127.0.0.1:${mqttPort}`, "--topic", "peer/detections"] : [])];
+  return new Promise((resolve) => {
+    execFile("/usr/bin/python3", args, { timeout: 600_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err) {
+        resolve({ peer: `failed: ${(stderr || err.message).trim().split("\n").pop()}` });
+        return;
+      }
+      const line = stdout.trim().split("\n").pop() ?? "{}";
+      const r = JSON.parse(line) as { fps: number; ms: Record<string, number> };
+      resolve({ peer_fps: r.fps, peer_infer_ms: r.ms.infer ?? NaN });
+    });
+  });
+}
+
+interface PipelineFigures {
+  fps: number;
+  frames: number;
+  p50: number;
+  p99: number;
+  rss: number[];
+  rssTimes: number[];
+  cameras: number;
+}
+
+/**
+ * The real daemon in its own process: a camera reading the clip as fast as it is consumed
+ * (file → ffmpeg, looped; while a run blocks the event loop the pipe fills and ffmpeg waits, so
+ * little is decoded in vain), one detector, the SQLite outbox and MQTT to a broker; a subscriber
+ * here counts every detections message (publish_empty is on, so one per processed frame) and
+ * its latency from the frame's arrival in the daemon.
+ */
+async function pipeline(root: string, clip: string, threads: number, cameras: number, warmS: number, seconds: number, dir: string, mqttPort: number | undefined): Promise<PipelineFigures> {
+  const port = mqttPort ?? (await freePort());
+  const cfg = {
+    device_id: "bench-1",
+    data_dir: path.join(dir, "data"),
+    log_level: "warn",
+    mqtt: { url: `mqtt://127.0.0.1:${port}` },
+    broker: { enabled: mqttPort === undefined, host: "127.0.0.1", port },
+    http: { enabled: false, health_publish_ms: 0 },
+    commands: { enabled: false },
+    live_view: { enabled: false },
+    cameras: Array.from({ length: cameras }, (_, i) => ({
+      id: `bench-${i}`,
+      url: `file://${clip}`,
+      fps: 60,
+      loop: true,
+      realtime: false,
+      model: "yolox",
+      detection: { publish_empty: true, lines: [{ id: "road", from: [0.25, 0.55], to: [1, 0.55] }], counts_interval_s: 10 },
+    })),
+    models: [{ id: "yolox", manifest: path.join(root, "models/yolox_nano/manifest.json"), providers: ["cpu"], threads, variant: "fp32" }],
+  };
+  const file = path.join(dir, "bench.yaml");
+  writeFileSync(file, YAML.stringify(cfg));
+  const cli = path.join(HERE, "..", `cli${path.extname(fileURLToPath(import.meta.url))}`);
+  const child = spawn(process.execPath, [...process.execArgv, cli, "run", "--config", file], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const sub = mqtt.connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 200 });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`the benchmark daemon did not connect: ${stderr}`)), 60_000);
+      sub.once("connect", () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    await sub.subscribeAsync("cityedge/bench-1/cameras/+/detections", { qos: 1 });
+    let counting = false;
+    let frames = 0;
+    const lat: number[] = [];
+    let first: () => void = () => undefined;
+    const started = new Promise<void>((r) => (first = r));
+    sub.on("message", (_topic, payload) => {
+      first();
+      if (!counting) return;
+      frames++;
+      const ts = /"frame_ts":"([^"]+)"/.exec(payload.toString())?.[1];
+      if (ts) lat.push(Date.now() - Date.parse(ts));
+    });
+    await Promise.race([
+      started,
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`no detections within 120 s: ${stderr}`)), 120_000)),
+      new Promise((_, reject) => child.once("exit", (code) => reject(new Error(`the benchmark daemon exited (${code}): ${stderr}`)))),
+    ]);
+    await new Promise((r) => setTimeout(r, warmS * 1000));
+    counting = true;
+    const t0 = Date.now();
+    const rss: number[] = [];
+    const rssTimes: number[] = [];
+    while (Date.now() - t0 < seconds * 1000) {
+      rss.push(rssMiB(child.pid));
+      rssTimes.push((Date.now() - t0) / 1000);
+      await new Promise((r) => setTimeout(r, Math.min(1000, seconds * 1000 - (Date.now() - t0) + 1)));
+    }
+    counting = false;
+    const elapsed = (Date.now() - t0) / 1000;
+    lat.sort((a, b) => a - b);
+    return { fps: frames / elapsed, frames, p50: percentile(lat, 50), p99: percentile(lat, 99), rss, rssTimes, cameras };
+  } finally {
+    await sub.endAsync(true);
+    await stopChild(child);
+  }
+}
+
+/**
+ * `cityedge bench detect [--duration=S] [--rounds=N] [--threads=N] [--cameras=N]`: bare session.run fps, the full pipeline's
+ * fps (file → ffmpeg → detect → outbox → MQTT), the peer OpenCV pipeline's fps, the ratios,
+ * frame-to-subscriber latency and the daemon's RSS over the run (--duration=600 for the
+ * 10-minute RSS check).
+ */
+export const detectBench: Bench = async (args) => {
+  const root = repoRoot();
+  const data = process.env.CITYEDGE_SHARED_DATA ? path.resolve(root, process.env.CITYEDGE_SHARED_DATA) : path.resolve(root, "../shared/data");
+  const model = path.join(data, "models/yolox_nano.onnx");
+  const clip = path.join(data, "video/street-traffic-640x352.mp4");
+  if (!existsSync(model) || !existsSync(clip)) return [{ name: "detect", figures: { skipped: `shared data not found under ${data} (CITYEDGE_SHARED_DATA)` } }];
+  const threads = Number(flagValue(args, "--threads") ?? 2);
+  const seconds = Number(flagValue(args, "--duration") ?? 30);
+  const manifestFile = path.join(root, "models/yolox_nano/manifest.json");
+  const cameras = Math.max(1, Number(flagValue(args, "--cameras") ?? 1));
+  const dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-bench-detect-"));
+  const broker = await startMosquitto(dir);
+  try {
+    // Other load on the machine drifts, so the measurements are interleaved over rounds and
+    // pooled: each round measures bare, peer and pipeline back to back.
+    const rounds = Math.max(1, Number(flagValue(args, "--rounds") ?? 2));
+    const bareS = Math.min(10, Math.max(3, seconds / 4));
+    const per: { bare: number; bareSpin: number; bareNoSpin: number; bareMs: number; peer: number; p: PipelineFigures }[] = [];
+    let peerExtra: Record<string, number | string> = {};
+    for (let r = 0; r < rounds; r++) {
+      // The ceiling is the better of onnxruntime's default (spinning threads) and ours (no spinning).
+      const bareSpin = await bareFps(manifestFile, threads, bareS, true);
+      const bareNoSpin = await bareFps(manifestFile, threads, bareS, false);
+      const bare = bareSpin.fps >= bareNoSpin.fps ? bareSpin : bareNoSpin;
+      const peer = await peerFps(root, model, clip, threads, broker?.port);
+      peerExtra = peer;
+      const p = await pipeline(root, clip, threads, cameras, 8, seconds, dir, broker?.port);
+      per.push({ bare: bare.fps, bareSpin: bareSpin.fps, bareNoSpin: bareNoSpin.fps, bareMs: bare.ms, peer: typeof peer.peer_fps === "number" ? peer.peer_fps : NaN, p });
+    }
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const bareFpsAll = mean(per.map((x) => x.bare));
+    const pipeFpsAll = mean(per.map((x) => x.p.fps));
+    const peerAll = mean(per.map((x) => x.peer));
+    const last = per[per.length - 1]!.p;
+    const half = Math.floor(last.rss.length / 2);
+    const list = (f: (x: (typeof per)[number]) => number, d = 1) => per.map((x) => round(f(x), d)).join(" / ");
+    const figures: BenchResult["figures"] = {
+      model: "YOLOX-Nano fp32 416x416 (cpu)",
+      threads,
+      broker: broker ? "mosquitto" : "embedded aedes",
+      rounds,
+      bare_session_run_fps: round(bareFpsAll),
+      bare_fps_per_round: list((x) => x.bare),
+      bare_fps_spinning_per_round: list((x) => x.bareSpin),
+      bare_fps_not_spinning_per_round: list((x) => x.bareNoSpin),
+      bare_session_run_ms: round(mean(per.map((x) => x.bareMs)), 2),
+      pipeline_fps: round(pipeFpsAll),
+      pipeline_fps_per_round: list((x) => x.p.fps),
+      pipeline_frames: per.reduce((a, x) => a + x.p.frames, 0),
+      pipeline_cameras: `${last.cameras} x clip, read as fast as consumed, looped`,
+      ratio_pipeline_to_bare: round(pipeFpsAll / bareFpsAll, 3),
+      ratio_pipeline_to_bare_per_round: list((x) => x.p.fps / x.bare, 3),
+      peer_fps: Number.isFinite(peerAll) ? round(peerAll, 2) : String(peerExtra.peer ?? "n/a"),
+      peer_fps_per_round: list((x) => x.peer, 2),
+      ratio_pipeline_to_peer: Number.isFinite(peerAll) ? round(pipeFpsAll / peerAll, 2) : "n/a",
+      ratio_pipeline_to_peer_per_round: list((x) => x.p.fps / x.peer, 2),
+      latency_frame_to_subscriber_p50_ms: list((x) => x.p.p50, 0),
+      latency_frame_to_subscriber_p99_ms: list((x) => x.p.p99, 0),
+      rss_first_mib: round(last.rss[0] ?? 0),
+      rss_last_mib: round(last.rss[last.rss.length - 1] ?? 0),
+      rss_max_mib: round(Math.max(...last.rss)),
+      rss_second_half_slope_mib_per_min: round(slope(last.rssTimes.slice(half), last.rss.slice(half)) * 60, 2),
+      pipeline_window_s: seconds,
+    };
+    return [{ name: "detect", figures }];
+  } finally {
+    await stopChild(broker?.child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+};

@@ -1,0 +1,188 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import mqtt from "mqtt";
+import pino from "pino";
+import { EmbeddedBroker } from "../broker/embeddedBroker.js";
+import { CONFIG_SCHEMA } from "../config/schema.js";
+import { MqttPublisher } from "../mqtt/publisher.js";
+import { Topics } from "../mqtt/topics.js";
+import { Outbox } from "../outbox/outbox.js";
+import type { SyncMode } from "../outbox/outboxStore.js";
+import type { Bench, BenchResult } from "./index.js";
+
+const MESSAGES = 100_000;
+const BODY_PAD = 300 - 150; // the envelope and keys take about 150 bytes of the 300
+const MOSQUITTO = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].find((p) => existsSync(p));
+
+interface Broker {
+  port: number;
+  kind: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`bench broker did not listen on 127.0.0.1:${port}`);
+}
+
+/** mosquitto when installed (as in production), else the embedded aedes broker. */
+async function startBroker(dir: string): Promise<Broker> {
+  const port = await freePort();
+  if (MOSQUITTO) {
+    const conf = path.join(dir, "mosquitto.conf");
+    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_type error\nmax_inflight_messages 0\n`);
+    const child: ChildProcess = spawn(MOSQUITTO, ["-c", conf], { stdio: "ignore" });
+    await waitForPort(port);
+    return {
+      port,
+      kind: "mosquitto",
+      stop: async () => {
+        const gone = new Promise<void>((r) => child.once("exit", () => r()));
+        child.kill("SIGKILL");
+        await gone;
+      },
+    };
+  }
+  const broker = new EmbeddedBroker({ host: "127.0.0.1", port, log: pino({ level: "silent" }) });
+  await broker.start();
+  return { port, kind: "aedes (embedded)", stop: () => broker.stop() };
+}
+
+function body(i: number): Record<string, unknown> {
+  return { i, pad: "x".repeat(BODY_PAD - String(i).length) };
+}
+
+/** Raw MQTT.js: QoS 1 publishes of ~300-byte payloads, 1,000 per tick, until every PUBACK is in. */
+async function rawRate(port: number): Promise<number> {
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clean: true, reconnectPeriod: 0 });
+  const payload = JSON.stringify({ v: 1, id: "00000000-0000-0000-0000-000000000000", device_id: "bench", ts: new Date().toISOString(), seq: 1, ...body(1) });
+  const t0 = performance.now();
+  let acked = 0;
+  await new Promise<void>((resolve, reject) => {
+    let sent = 0;
+    const batch = () => {
+      for (let k = 0; k < 1000 && sent < MESSAGES; k++, sent++) {
+        client.publish(`bench/raw/${sent % 4}`, payload, { qos: 1 }, (err) => {
+          if (err) reject(err);
+          else if (++acked === MESSAGES) resolve();
+        });
+      }
+      if (sent < MESSAGES) setImmediate(batch);
+    };
+    batch();
+  });
+  const s = (performance.now() - t0) / 1000;
+  await client.endAsync();
+  return MESSAGES / s;
+}
+
+function parts(dir: string, port: number, sync: SyncMode, name: string) {
+  const log = pino({ level: "silent" });
+  const cfg = CONFIG_SCHEMA.parse({ device_id: "bench", cameras: [], models: [], meters: [], forecasts: [], mqtt: { url: `mqtt://127.0.0.1:${port}` } });
+  const outbox = new Outbox({ file: path.join(dir, `${name}.sqlite`), deviceId: "bench", maxRows: cfg.outbox.max_rows, maxBytes: cfg.outbox.max_bytes, sync, log });
+  const publisher = new MqttPublisher({ mqtt: cfg.mqtt, deviceId: "bench", baseDir: dir, topics: new Topics("cityedge", "bench"), outbox, inflight: cfg.outbox.inflight, log });
+  return { outbox, publisher };
+}
+
+async function until(pred: () => boolean, onTick?: () => void): Promise<void> {
+  while (!pred()) {
+    onTick?.();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Through the outbox: publish() 1,000 per tick, committed per tick, drained by the publisher at QoS 1. */
+async function outboxRate(dir: string, port: number, sync: SyncMode): Promise<number> {
+  const { outbox, publisher } = parts(dir, port, sync, `rate-${sync}`);
+  await outbox.start();
+  await publisher.start();
+  await until(() => publisher.connected);
+  const t0 = performance.now();
+  let i = 0;
+  await new Promise<void>((resolve) => {
+    const batch = () => {
+      for (let k = 0; k < 1000 && i < MESSAGES; k++, i++) outbox.publish(`cityedge/bench/t${i % 4}`, body(i));
+      if (i < MESSAGES) setImmediate(batch);
+      else resolve();
+    };
+    batch();
+  });
+  await until(() => outbox.stats().depth === 0 && outbox.stats().pending === 0);
+  const s = (performance.now() - t0) / 1000;
+  await publisher.stop();
+  await outbox.stop();
+  return MESSAGES / s;
+}
+
+/** 100,000 messages queued during an outage, then the uplink comes back: time to empty, RSS on the way. */
+async function drain(dir: string, port: number): Promise<{ seconds: number; rssBeforeMb: number; rssMaxMb: number }> {
+  const { outbox, publisher } = parts(dir, port, "full", "drain");
+  await outbox.start();
+  for (let i = 0; i < MESSAGES; i++) outbox.publish(`cityedge/bench/t${i % 4}`, body(i));
+  outbox.flush();
+  global.gc?.();
+  const rssBefore = process.memoryUsage.rss();
+  let rssMax = rssBefore;
+  const t0 = performance.now();
+  await publisher.start();
+  await until(
+    () => outbox.stats().depth === 0,
+    () => (rssMax = Math.max(rssMax, process.memoryUsage.rss())),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  await publisher.stop();
+  await outbox.stop();
+  return { seconds, rssBeforeMb: rssBefore / 2 ** 20, rssMaxMb: rssMax / 2 ** 20 };
+}
+
+export const mqttBench: Bench = async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-bench-mqtt-"));
+  const broker = await startBroker(dir);
+  try {
+    const raw = await rawRate(broker.port);
+    const full = await outboxRate(dir, broker.port, "full");
+    const normal = await outboxRate(dir, broker.port, "normal");
+    const d = await drain(dir, broker.port);
+    const result: BenchResult = {
+      name: "mqtt",
+      figures: {
+        broker: broker.kind,
+        messages: MESSAGES,
+        message_bytes: 300,
+        raw_mqttjs_qos1_msgs_per_s: Math.round(raw),
+        outbox_sync_full_msgs_per_s: Math.round(full),
+        outbox_sync_normal_msgs_per_s: Math.round(normal),
+        outbox_full_vs_raw: Number((full / raw).toFixed(2)),
+        outbox_normal_vs_raw: Number((normal / raw).toFixed(2)),
+        drain_100k_s: Number(d.seconds.toFixed(2)),
+        drain_rss_before_mb: Math.round(d.rssBeforeMb),
+        drain_rss_max_mb: Math.round(d.rssMaxMb),
+      },
+    };
+    return [result];
+  } finally {
+    await broker.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+};

@@ -1,0 +1,146 @@
+import { COMMAND_NAMES, type CommandName } from "../config/sections/commands.js";
+import type { Logger } from "../log/logger.js";
+import type { Metrics } from "../metrics.js";
+import type { MessageSink } from "../mqtt/sink.js";
+import type { Topics } from "../mqtt/topics.js";
+import type { Part, PartHealth } from "../part.js";
+import { CommandError, type BoundCommand, type CommandErrorCode, type CommandSource } from "./types.js";
+
+export interface DispatcherOptions {
+  topics: Topics;
+  sink: MessageSink;
+  source: CommandSource;
+  log: Logger;
+  metrics: Metrics;
+  /** Commands accepted (config `commands.allow`). */
+  allow: readonly CommandName[];
+  commands: readonly BoundCommand[];
+  /** Problems found while building the commands (e.g. a bad public key); they make health degraded. */
+  problems?: readonly string[];
+}
+
+/** Longest request id echoed back; longer ones are refused as malformed. */
+const MAX_ID = 128;
+/** Largest command payload accepted; commands carry parameters, never data. */
+const MAX_PAYLOAD = 64 * 1024;
+/** Envelope fields a sender may add (the cloud's own envelope); they are not parameters. */
+const ENVELOPE = new Set(["id", "v", "ts", "device_id", "seq"]);
+
+/**
+ * Answers `<base>/cmd/<name>` on `<base>/cmd/<name>/response`: validates the request, runs the
+ * command, and reports `ok` or an error with the request's id. Nothing a sender publishes can
+ * crash it: every failure becomes an error response.
+ */
+export class CommandDispatcher implements Part {
+  readonly name = "commands";
+  readonly #opts: DispatcherOptions;
+  readonly #log: Logger;
+  readonly #commands: Map<string, BoundCommand>;
+  readonly #running = new Map<string, Promise<void>>();
+  #unsubscribe: (() => void) | undefined;
+  #handled = 0;
+  #lastError: string | undefined;
+
+  constructor(opts: DispatcherOptions) {
+    this.#opts = opts;
+    this.#log = opts.log;
+    this.#commands = new Map(opts.commands.map((c) => [c.name, c]));
+  }
+
+  async start(): Promise<void> {
+    const filter = this.#opts.topics.commandFilter();
+    this.#unsubscribe = this.#opts.source.subscribeCommands(filter, (topic, payload) => void this.handle(topic, payload));
+    this.#log.info({ filter, allow: this.#opts.allow }, "listening for commands");
+  }
+
+  async stop(): Promise<void> {
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    // Let running commands answer; the daemon bounds how long a part may take to stop.
+    await Promise.allSettled([...this.#running.values()]);
+  }
+
+  health(): PartHealth {
+    const problems = this.#opts.problems ?? [];
+    const state = !this.#unsubscribe ? "stopped" : problems.length > 0 ? "degraded" : "running";
+    return { state, ...(problems.length > 0 ? { error: problems.join("; ") } : {}), handled: this.#handled, running: [...this.#running.keys()], ...(this.#lastError ? { last_error: this.#lastError } : {}) };
+  }
+
+  /** Handles one message from the command subscription. Returns when its response is in the outbox. */
+  handle(topic: string, payload: Buffer): Promise<void> {
+    const prefix = `${this.#opts.topics.base}/cmd/`;
+    if (!topic.startsWith(prefix)) return Promise.resolve();
+    const name = topic.slice(prefix.length);
+    // Our own responses live one level deeper; the `cmd/+` filter never delivers them, but be sure.
+    if (name.length === 0 || name.includes("/")) return Promise.resolve();
+    this.#handled++;
+    const counter = this.#opts.metrics.counter("cityedge_commands_total", "Commands received, by command and outcome");
+
+    let requestId: string | null = null;
+    const fail = (code: CommandErrorCode, message: string, details?: readonly string[]): Promise<void> => {
+      this.#lastError = `${name}: ${message}`;
+      this.#log.warn({ command: name, request_id: requestId, code, details }, `command ${name} refused: ${message}`);
+      counter.inc({ command: COMMAND_NAMES.includes(name as CommandName) ? name : "unknown", outcome: code });
+      this.#respond(name, { request_id: requestId, command: name, ok: false, error: { code, message, ...(details ? { details } : {}) } });
+      return Promise.resolve();
+    };
+
+    if (payload.length > MAX_PAYLOAD) return fail("malformed", `payload of ${payload.length} bytes is over the ${MAX_PAYLOAD}-byte limit`);
+    let body: unknown;
+    try {
+      body = JSON.parse(payload.toString("utf8"));
+    } catch (err) {
+      return fail("malformed", `payload is not JSON: ${(err as Error).message}`);
+    }
+    if (body === null || typeof body !== "object" || Array.isArray(body)) return fail("malformed", "payload must be a JSON object with an \"id\"");
+    const fields = { ...(body as Record<string, unknown>) };
+    const id = fields.id;
+    if (typeof id === "string" && id.length > 0 && id.length <= MAX_ID) requestId = id;
+    else return fail("malformed", `"id" must be a string of 1..${MAX_ID} characters, got ${id === undefined ? "none" : JSON.stringify(id).slice(0, 80)}`);
+    for (const k of ENVELOPE) delete fields[k];
+
+    const command = this.#commands.get(name);
+    if (!command) return fail("unknown_command", `unknown command "${name}" (known: ${[...this.#commands.keys()].join(", ")})`);
+    if (!this.#opts.allow.includes(command.name)) {
+      return fail("not_allowed", `command "${name}" is not allowed on this device (commands.allow: ${this.#opts.allow.join(", ") || "none"})`);
+    }
+    const bound = command.bind(fields);
+    if (!bound.ok) return fail("malformed", `invalid parameters for ${name}`, bound.problems);
+    if (this.#running.has(name)) return fail("busy", `${name} is already running; try again when it has answered`);
+
+    const ctx = { requestId, log: this.#log.child({ command: name, request_id: requestId }) };
+    ctx.log.info("command received");
+    const started = Date.now();
+    const work = bound
+      .run(ctx)
+      .then(
+        (result) => {
+          counter.inc({ command: name, outcome: "ok" });
+          ctx.log.info({ ms: Date.now() - started }, "command done");
+          this.#respond(name, { request_id: requestId, command: name, ok: true, result });
+          return true;
+        },
+        (err: unknown) => {
+          const e = err instanceof CommandError ? err : new CommandError("failed", (err as Error).message ?? String(err));
+          if (!(err instanceof CommandError)) ctx.log.error({ err }, "command failed");
+          void fail(e.code, e.message, e.details);
+          return false;
+        },
+      )
+      .then((ok) => {
+        if (ok) bound.after(ctx);
+      })
+      .catch((err: unknown) => ctx.log.error({ err }, "command follow-up failed"))
+      .finally(() => this.#running.delete(name));
+    this.#running.set(name, work);
+    return work;
+  }
+
+  #respond(name: string, body: Record<string, unknown>): void {
+    try {
+      this.#opts.sink.publish(this.#opts.topics.commandResponse(name), body);
+    } catch (err) {
+      this.#log.error({ err, command: name }, "cannot queue the command response");
+    }
+  }
+}

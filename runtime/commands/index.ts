@@ -1,0 +1,138 @@
+import type { KeyObject } from "node:crypto";
+import type { LatestFrameSlot } from "../../drivers/camera/frame.js";
+import type { PartContext } from "../daemon.js";
+import { ModelStore, type ModelVersion } from "../modelUpdate/store.js";
+import type { ModelSwapTarget } from "../modelUpdate/swap.js";
+import { loadPublicKey } from "../modelUpdate/signature.js";
+import { ModelUpdater } from "../modelUpdate/updater.js";
+import type { MessageSink } from "../mqtt/sink.js";
+import type { Part } from "../part.js";
+import { CommandDispatcher } from "./dispatcher.js";
+import { reloadConfigCommand } from "./reloadConfig.js";
+import { restartPipelineCommand, type PipelineControl } from "./restartPipeline.js";
+import { snapshotCommand, type FrameSource } from "./snapshot.js";
+import { bindCommand, type CommandSource } from "./types.js";
+import { updateModelCommand } from "./updateModel.js";
+
+export { CommandDispatcher } from "./dispatcher.js";
+export { reloadConfigCommand } from "./reloadConfig.js";
+export { restartPipelineCommand, type PipelineControl } from "./restartPipeline.js";
+export { frameToJpeg, snapshotCommand, type FrameSource } from "./snapshot.js";
+export { bindCommand, CommandError, type CommandHandler, type CommandSource } from "./types.js";
+export { updateModelCommand } from "./updateModel.js";
+
+export interface CommandDeps {
+  sink: MessageSink;
+  /** The MQTT connection's subscription hook. */
+  source: CommandSource;
+  /** The inference registry's swap hook; without it update_model knows no models. */
+  models?: ModelSwapTarget;
+  /** The cameras; without them snapshot and restart_pipeline know no cameras. */
+  cameras?: FrameSource & PipelineControl;
+}
+
+const NO_MODELS: ModelSwapTarget = {
+  modelIds: () => [],
+  swap: (id) => Promise.reject(new Error(`no model "${id}" runs in this daemon`)),
+};
+const NO_CAMERAS: FrameSource & PipelineControl = {
+  cameraIds: () => [],
+  latestFrame: () => undefined,
+  restartPipeline: (id) => Promise.reject(new Error(`no camera "${id}" runs in this daemon`)),
+};
+
+/** The remote commands (issue 8): `<base>/cmd/<name>` answered on `<base>/cmd/<name>/response`. */
+export function buildCommandParts(ctx: PartContext, deps: CommandDeps): Part[] {
+  const cfg = ctx.config.commands;
+  if (!cfg.enabled) return [];
+  const log = ctx.log.child({ module: "commands" });
+  const mu = cfg.model_update;
+  let publicKey: KeyObject | undefined;
+  let keyProblem: string | undefined;
+  try {
+    if (mu.public_key !== undefined) publicKey = loadPublicKey(mu.public_key, ctx.loaded.baseDir);
+  } catch (err) {
+    // Contained: update_model answers with this error, and every other command still works
+    // (reload_config included, which is how a fixed key gets applied).
+    keyProblem = (err as Error).message;
+    log.error({ err }, "update_model is disabled until the public key is fixed");
+  }
+  const updater = new ModelUpdater({
+    store: new ModelStore(ctx.dataDir),
+    target: deps.models ?? NO_MODELS,
+    ...(publicKey ? { publicKey } : {}),
+    ...(keyProblem ? { disabled: keyProblem } : {}),
+    maxBytes: mu.max_bytes,
+    timeoutMs: mu.download_timeout_ms,
+    keepVersions: mu.keep_versions,
+    metrics: ctx.metrics,
+    log,
+  });
+  const cameras = deps.cameras ?? NO_CAMERAS;
+  return [
+    new CommandDispatcher({
+      topics: ctx.topics,
+      sink: deps.sink,
+      source: deps.source,
+      log,
+      metrics: ctx.metrics,
+      allow: cfg.allow,
+      problems: keyProblem ? [keyProblem] : [],
+      commands: [
+        bindCommand(reloadConfigCommand({ configFile: ctx.loaded.file, reload: ctx.reload })),
+        bindCommand(updateModelCommand(updater)),
+        bindCommand(snapshotCommand(cameras)),
+        bindCommand(restartPipelineCommand(cameras)),
+      ],
+    }),
+  ];
+}
+
+/**
+ * Adapts the MQTT connection's `subscribe(filter, handler)` (which has no unsubscribe: the
+ * connection is rebuilt on reload) to a CommandSource whose unsubscribe silences the handler.
+ */
+export function commandSourceOf(conn: { subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): void }): CommandSource {
+  return {
+    subscribeCommands(filter, onMessage) {
+      let live = true;
+      conn.subscribe(filter, (topic, payload) => {
+        if (live) onMessage(topic, payload);
+      });
+      return () => {
+        live = false;
+      };
+    },
+  };
+}
+
+/**
+ * update_model's view of the detectors: each `detector:<model id>` part swaps its own session.
+ */
+export function swapTargetOf(detectors: readonly (Part & { swapModel(version: ModelVersion | null): Promise<{ provider: string }> })[]): ModelSwapTarget {
+  const byId = new Map(detectors.map((d) => [d.name.replace(/^detector:/, ""), d]));
+  return {
+    modelIds: () => [...byId.keys()],
+    swap: (id, version) => {
+      const d = byId.get(id);
+      return d ? d.swapModel(version) : Promise.reject(new Error(`no detector runs model "${id}"`));
+    },
+  };
+}
+
+/**
+ * snapshot's and restart_pipeline's view of the cameras: the newest frame of each, and a
+ * restart that stops and starts one camera part (its ffmpeg) while the others keep running.
+ */
+export function cameraControlOf(cameras: ReadonlyMap<string, Part & { slot: LatestFrameSlot }>): FrameSource & PipelineControl {
+  return {
+    cameraIds: () => [...cameras.keys()],
+    latestFrame: (id) => cameras.get(id)?.slot.latest,
+    restartPipeline: async (id) => {
+      const cam = cameras.get(id);
+      if (!cam) throw new Error(`no camera "${id}" runs in this daemon`);
+      await cam.stop();
+      await cam.start();
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import type { PartContext } from "../daemon.js";
+import type { MessageSink } from "../mqtt/sink.js";
+import type { Part } from "../part.js";
+import { HealthPublisher } from "./healthPublisher.js";
+import { summarizeHealth, type HealthSummary } from "./healthSummary.js";
+import { ProcessMonitor } from "./processMetrics.js";
+import { HttpServer } from "./server.js";
+
+export { HealthPublisher } from "./healthPublisher.js";
+export { summarizeHealth, type HealthSummary } from "./healthSummary.js";
+export { ProcessMonitor } from "./processMetrics.js";
+export { HttpServer } from "./server.js";
+
+/** The process monitor as a part, so its sampler starts and stops with the daemon. */
+class ProcessMonitorPart implements Part {
+  readonly name = "process";
+  readonly #m: ProcessMonitor;
+  constructor(m: ProcessMonitor) {
+    this.#m = m;
+  }
+  async start(): Promise<void> {
+    this.#m.start();
+  }
+  async stop(): Promise<void> {
+    this.#m.stop();
+  }
+}
+
+/**
+ * The operator's view (issue 8): `/healthz` and `/metrics` over HTTP, process metrics, and the
+ * health summary published to `<base>/health` through the outbox.
+ */
+export function buildHealthParts(ctx: PartContext, sink: MessageSink): Part[] {
+  const cfg = ctx.config.http;
+  const monitor = new ProcessMonitor(ctx.metrics);
+  const summary = (): HealthSummary => {
+    return summarizeHealth({ deviceId: ctx.config.device_id, parts: ctx.health(), lag: monitor.lag(), lagLimitMs: cfg.event_loop_lag_limit_ms });
+  };
+  const parts: Part[] = [new ProcessMonitorPart(monitor)];
+  if (cfg.enabled) {
+    parts.push(new HttpServer({ host: cfg.host, port: cfg.port, log: ctx.log.child({ module: "http" }), metrics: ctx.metrics, summary, beforeScrape: () => monitor.refresh() }));
+  }
+  if (cfg.health_publish_ms > 0) {
+    parts.push(new HealthPublisher({ sink, topic: ctx.topics.health(), everyMs: cfg.health_publish_ms, summary, log: ctx.log.child({ module: "health" }) }));
+  }
+  return parts;
+}

@@ -1,0 +1,49 @@
+import path from "node:path";
+import { EmbeddedBroker } from "../broker/embeddedBroker.js";
+import type { PartContext } from "../daemon.js";
+import { Outbox } from "../outbox/outbox.js";
+import type { Part } from "../part.js";
+import { MqttPublisher } from "./publisher.js";
+import type { MessageSink } from "./sink.js";
+
+export type { MessageSink } from "./sink.js";
+export { Topics, assertPublishable } from "./topics.js";
+export { MqttPublisher, type MessageHandler } from "./publisher.js";
+
+export interface MqttWiring {
+  /** Where every pipeline publishes; the durable outbox. */
+  sink: MessageSink;
+  outbox: Outbox;
+  /** The uplink; `publisher.subscribe(filter, handler)` receives commands. */
+  publisher: MqttPublisher;
+  /** In start order: embedded broker (when enabled), outbox, publisher. */
+  parts: Part[];
+}
+
+/** Builds the MQTT side of the daemon: the embedded broker, the outbox and the publisher. */
+export function buildMqtt(ctx: PartContext): MqttWiring {
+  const cfg = ctx.config;
+  const outbox = new Outbox({
+    file: path.resolve(ctx.dataDir, cfg.outbox.file),
+    deviceId: cfg.device_id,
+    maxRows: cfg.outbox.max_rows,
+    maxBytes: cfg.outbox.max_bytes,
+    sync: cfg.outbox.synchronous,
+    log: ctx.log.child({ module: "outbox" }),
+    metrics: ctx.metrics,
+  });
+  const publisher = new MqttPublisher({
+    mqtt: cfg.mqtt,
+    deviceId: cfg.device_id,
+    baseDir: ctx.loaded.baseDir,
+    topics: ctx.topics,
+    outbox,
+    inflight: cfg.outbox.inflight,
+    log: ctx.log.child({ module: "mqtt" }),
+    metrics: ctx.metrics,
+  });
+  const parts: Part[] = [];
+  if (cfg.broker.enabled) parts.push(new EmbeddedBroker({ host: cfg.broker.host, port: cfg.broker.port, log: ctx.log.child({ module: "broker" }) }));
+  parts.push(outbox, publisher);
+  return { sink: outbox, outbox, publisher, parts };
+}

@@ -1,0 +1,299 @@
+import { randomUUID } from "node:crypto";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { Config } from "../config/schema.js";
+import { redactUrl, type Logger } from "../log/logger.js";
+import type { Metrics } from "../metrics.js";
+import type { Outbox } from "../outbox/outbox.js";
+import type { Part, PartHealth } from "../part.js";
+import { Backoff } from "./backoff.js";
+import { clientOptions, explainConnectError } from "./clientOptions.js";
+import type { Topics } from "./topics.js";
+
+export type StatusState = "online" | "offline" | "stopped";
+
+export interface PublisherOptions {
+  mqtt: Config["mqtt"];
+  deviceId: string;
+  /** Directory that relative TLS paths are resolved from (the config file's). */
+  baseDir: string;
+  topics: Topics;
+  outbox: Outbox;
+  /** Most messages handed to MQTT and not yet acknowledged. */
+  inflight: number;
+  log: Logger;
+  metrics?: Metrics;
+  /** How long stop() waits for the outbox to drain before it publishes `stopped`. */
+  drainOnStopMs?: number;
+}
+
+export type MessageHandler = (topic: string, payload: Buffer) => void;
+
+const CONNECTIONS = "mqtt_connections";
+const STOP_ACK_MS = 2000;
+
+/**
+ * The uplink: one MQTT.js connection that drains the outbox at QoS 1.
+ *
+ * At most `inflight` messages are handed to MQTT.js at a time, oldest first, so per-topic order
+ * holds and memory stays bounded however deep the outbox is. A message leaves the outbox only on
+ * its PUBACK. When the connection drops, every unacknowledged message is read again from the
+ * outbox and re-sent on the next connection, which is a fresh MQTT.js client: MQTT.js's own
+ * in-memory resend is never relied on, and a daemon restart re-sends the same way.
+ *
+ * Status (retained): connection number k (persisted, rising across restarts) publishes `online`
+ * with seq 2k-1 right after CONNACK; its last will `offline` and a clean `stopped` carry seq 2k.
+ */
+export class MqttPublisher implements Part {
+  readonly name = "mqtt";
+  readonly #opts: PublisherOptions;
+  readonly #log: Logger;
+  readonly #backoff: Backoff;
+  readonly #handlers = new Map<string, MessageHandler>();
+  #client: MqttClient | undefined;
+  #gen = 0;
+  #connected = false;
+  #stopping = false;
+  #connection = 0;
+  #window = 1;
+  #cursor = 0;
+  readonly #inflight = new Set<number>();
+  #pumpTick: NodeJS.Immediate | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #unsubscribeCommit: (() => void) | undefined;
+  #lastError: string | undefined;
+  #reconnects = 0;
+  #sent = 0;
+
+  constructor(opts: PublisherOptions) {
+    this.#opts = opts;
+    this.#log = opts.log;
+    this.#backoff = new Backoff(opts.mqtt.reconnect_min_ms, opts.mqtt.reconnect_max_ms);
+  }
+
+  async start(): Promise<void> {
+    this.#stopping = false;
+    // Read the TLS material once now, so a missing file fails this part at start with its name.
+    clientOptions(this.#opts.mqtt, this.#opts.deviceId, this.#opts.baseDir, { topic: this.#opts.topics.status(), payload: "" });
+    this.#unsubscribeCommit = this.#opts.outbox.onCommit(() => this.#schedulePump());
+    this.#connect();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#unsubscribeCommit?.();
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = undefined;
+    const client = this.#client;
+    if (client && this.#connected) {
+      await this.#drain(this.#opts.drainOnStopMs ?? 3000);
+      await this.#publishStatus(client, "stopped", STOP_ACK_MS);
+      await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    } else if (client) {
+      client.end(true);
+    }
+    if (this.#pumpTick) clearImmediate(this.#pumpTick);
+    this.#pumpTick = undefined;
+    this.#client = undefined;
+    this.#connected = false;
+    this.#inflight.clear();
+    this.#opts.outbox.flush();
+  }
+
+  /**
+   * Subscribes to `filter` on every connection (commands); messages on it go to `handler`.
+   * Only exact filters and a trailing single-level `+` are matched.
+   */
+  subscribe(filter: string, handler: MessageHandler): void {
+    this.#handlers.set(filter, handler);
+    if (this.#client && this.#connected) this.#subscribe(this.#client, filter);
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  health(): PartHealth {
+    const state = this.#stopping ? "stopped" : this.#connected ? "running" : "degraded";
+    return {
+      state,
+      ...(this.#lastError !== undefined && !this.#connected ? { error: this.#lastError } : {}),
+      connected: this.#connected,
+      url: redactUrl(this.#opts.mqtt.url),
+      inflight: this.#inflight.size,
+      reconnects: this.#reconnects,
+      sent: this.#sent,
+    };
+  }
+
+  #connect(): void {
+    if (this.#stopping) return;
+    const gen = ++this.#gen;
+    const k = this.#opts.outbox.counter(CONNECTIONS) + 1;
+    const will = this.#statusPayload("offline", 2 * k);
+    let opts: IClientOptions;
+    try {
+      opts = clientOptions(this.#opts.mqtt, this.#opts.deviceId, this.#opts.baseDir, { topic: this.#opts.topics.status(), payload: will });
+    } catch (err) {
+      this.#fail(gen, err as Error);
+      return;
+    }
+    this.#log.debug({ url: redactUrl(this.#opts.mqtt.url), connection: k }, "connecting");
+    const client = mqtt.connect(this.#opts.mqtt.url, opts);
+    this.#client = client;
+    client.on("connect", (connack) => {
+      if (gen !== this.#gen) return;
+      this.#connection = k;
+      this.#opts.outbox.setCounter(CONNECTIONS, k);
+      this.#connected = true;
+      this.#backoff.reset();
+      this.#lastError = undefined;
+      const receiveMax = connack.properties?.receiveMaximum;
+      this.#window = Math.max(1, Math.min(this.#opts.inflight, receiveMax ?? Infinity));
+      this.#opts.metrics?.gauge("cityedge_mqtt_connected", "1 while the MQTT uplink is connected").set(1);
+      this.#log.info({ url: redactUrl(this.#opts.mqtt.url), connection: k, window: this.#window, outbox: this.#opts.outbox.stats().depth }, "MQTT connected");
+      void this.#publishStatus(client, "online", 0);
+      for (const filter of this.#handlers.keys()) this.#subscribe(client, filter);
+      // Everything still in the outbox was not acknowledged: send it all again, oldest first.
+      this.#cursor = 0;
+      this.#inflight.clear();
+      this.#pump();
+    });
+    client.on("message", (topic, payload) => {
+      if (gen !== this.#gen) return;
+      this.#dispatch(topic, payload);
+    });
+    client.on("error", (err) => {
+      if (gen !== this.#gen) return;
+      this.#lastError = `${explainConnectError(err)}: ${err.message}`;
+    });
+    // MQTT.js keeps plain socket errors (refused, reset) to itself; the operator needs them.
+    client.stream.on("error", (err: Error) => {
+      if (gen !== this.#gen) return;
+      this.#lastError = `${explainConnectError(err)}: ${err.message}`;
+    });
+    client.on("close", () => {
+      if (gen !== this.#gen) return;
+      this.#fail(gen, undefined);
+    });
+  }
+
+  /** The connection ended (or never came up): forget what was in flight and retry later. */
+  #fail(gen: number, err: Error | undefined): void {
+    if (gen !== this.#gen) return;
+    this.#gen++;
+    const wasConnected = this.#connected;
+    this.#connected = false;
+    this.#inflight.clear();
+    this.#opts.outbox.flush();
+    this.#client?.end(true);
+    this.#client = undefined;
+    this.#opts.metrics?.gauge("cityedge_mqtt_connected", "1 while the MQTT uplink is connected").set(0);
+    if (err) this.#lastError = err.message;
+    if (this.#stopping) return;
+    const delay = this.#backoff.next();
+    this.#reconnects++;
+    this.#opts.metrics?.counter("cityedge_mqtt_reconnects_total", "MQTT reconnect attempts").inc();
+    const fields = { url: redactUrl(this.#opts.mqtt.url), retry_in_ms: delay, attempt: this.#backoff.failures, outbox: this.#opts.outbox.stats().depth };
+    if (wasConnected) this.#log.warn({ ...fields, error: this.#lastError }, "MQTT connection lost; messages stay in the outbox");
+    else this.#log.error({ ...fields, error: this.#lastError ?? "closed before CONNACK" }, "MQTT connect failed");
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.#connect();
+    }, delay);
+  }
+
+  #schedulePump(): void {
+    if (!this.#connected) return;
+    this.#pumpTick ??= setImmediate(() => {
+      this.#pumpTick = undefined;
+      this.#pump();
+    });
+  }
+
+  /** Hands the next messages to MQTT.js, up to the in-flight window. */
+  #pump(): void {
+    const client = this.#client;
+    if (!client || !this.#connected) return;
+    const gen = this.#gen;
+    const room = this.#window - this.#inflight.size;
+    if (room <= 0) return;
+    const rows = this.#opts.outbox.read(this.#cursor, room);
+    for (const row of rows) {
+      this.#inflight.add(row.id);
+      this.#cursor = row.id;
+      client.publish(row.topic, row.payload, { qos: 1, retain: row.retain }, (err) => {
+        if (gen !== this.#gen) return;
+        if (err) {
+          // Not acknowledged: it stays in the outbox and goes again on the next connection.
+          this.#log.warn({ err, topic: row.topic }, "publish not acknowledged");
+          return;
+        }
+        this.#inflight.delete(row.id);
+        this.#opts.outbox.ack(row.id);
+        this.#sent++;
+        this.#opts.metrics?.counter("cityedge_mqtt_published_total", "Messages the broker acknowledged").inc();
+        this.#schedulePump();
+      });
+    }
+  }
+
+  /** Waits until the outbox is empty and nothing is in flight, or `ms` passed. */
+  async #drain(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (this.#connected && Date.now() < deadline) {
+      this.#opts.outbox.flush();
+      if (this.#inflight.size === 0 && this.#opts.outbox.stats().depth === 0) return;
+      this.#pump();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  #statusPayload(state: StatusState, seq: number): string {
+    const envelope = { v: 1, id: randomUUID(), device_id: this.#opts.deviceId, ts: new Date().toISOString(), seq };
+    return JSON.stringify({ ...envelope, state, connection: seq === 0 ? 0 : Math.ceil(seq / 2) });
+  }
+
+  /** Publishes a retained status; with `waitMs` > 0 waits (bounded) for the PUBACK. */
+  async #publishStatus(client: MqttClient, state: StatusState, waitMs: number): Promise<void> {
+    const seq = state === "online" ? 2 * this.#connection - 1 : 2 * this.#connection;
+    const payload = this.#statusPayload(state, seq);
+    await new Promise<void>((resolve) => {
+      const timer = waitMs > 0 ? setTimeout(resolve, waitMs) : undefined;
+      client.publish(this.#opts.topics.status(), payload, { qos: 1, retain: true }, (err) => {
+        if (err) this.#log.warn({ err, state }, "status not acknowledged");
+        clearTimeout(timer);
+        resolve();
+      });
+      if (waitMs <= 0) resolve();
+    });
+  }
+
+  #subscribe(client: MqttClient, filter: string): void {
+    client.subscribe(filter, { qos: 1 }, (err) => {
+      if (err) this.#log.error({ err, filter }, "subscribe failed");
+    });
+  }
+
+  #dispatch(topic: string, payload: Buffer): void {
+    for (const [filter, handler] of this.#handlers) {
+      if (!matches(filter, topic)) continue;
+      try {
+        handler(topic, payload);
+      } catch (err) {
+        this.#log.error({ err, topic }, "message handler failed");
+      }
+    }
+  }
+}
+
+/** MQTT filter matching for `+` levels and a trailing `#`. */
+export function matches(filter: string, topic: string): boolean {
+  const f = filter.split("/");
+  const t = topic.split("/");
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === "#") return true;
+    if (i >= t.length) return false;
+    if (f[i] !== "+" && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}

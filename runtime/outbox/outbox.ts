@@ -1,0 +1,248 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "../log/logger.js";
+import type { Metrics } from "../metrics.js";
+import type { MessageSink } from "../mqtt/sink.js";
+import { assertPublishable } from "../mqtt/topics.js";
+import type { Part, PartHealth } from "../part.js";
+import { OutboxStore, type NewMessage, type StoredMessage, type SyncMode } from "./outboxStore.js";
+
+export interface OutboxOptions {
+  /** The SQLite file. */
+  file: string;
+  deviceId: string;
+  maxRows: number;
+  maxBytes: number;
+  sync: SyncMode;
+  log: Logger;
+  metrics?: Metrics;
+}
+
+/** What the outbox reports about itself (health, the health topic, metrics). */
+export interface OutboxStats {
+  /** Messages committed and not yet acknowledged by the broker. */
+  depth: number;
+  bytes: number;
+  /** Messages dropped by the quota since the outbox file was created. */
+  dropped: number;
+  /** Messages accepted and not yet committed (normally 0 outside one event-loop tick). */
+  pending: number;
+}
+
+/** Envelope keys: a body that sets one of them would silently lose its value, so it is refused. */
+export const ENVELOPE_KEYS = ["v", "id", "device_id", "ts", "seq"] as const;
+
+interface Pending {
+  topic: string;
+  /** The body's JSON; the envelope is put in front of it when the seq is known. */
+  bodyJson: string;
+  id: string;
+  ts: string;
+  v: number;
+  retain: boolean;
+}
+
+/** Commit at once when this many messages wait in one tick, so a burst cannot pile up in memory. */
+const FLUSH_AT = 2000;
+/** While the SQLite file cannot be written (not started, failed, disk full) at most this many wait in memory. */
+const MAX_PENDING = 20_000;
+const RETRY_MS = 1000;
+const DROP_LOG_EVERY_MS = 10_000;
+
+/**
+ * The durable outbox: the MessageSink every pipeline publishes to. `publish()` stamps the
+ * envelope and queues the message; all messages of one event-loop tick are committed to SQLite
+ * in one transaction, together with the per-topic seq. Only committed messages are ever handed to
+ * MQTT, and they leave the outbox only when the broker acknowledged them (`ack()`).
+ */
+export class Outbox implements MessageSink, Part {
+  readonly name = "outbox";
+  readonly #opts: OutboxOptions;
+  readonly #log: Logger;
+  #store: OutboxStore | undefined;
+  #seqs = new Map<string, number>();
+  #pending: Pending[] = [];
+  #acked: number[] = [];
+  #tick: NodeJS.Immediate | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #dropped = 0;
+  #droppedSinceLog = 0;
+  #lastDropLog = 0;
+  #stopped = false;
+  #error: string | undefined;
+  readonly #listeners = new Set<() => void>();
+
+  constructor(opts: OutboxOptions) {
+    this.#opts = opts;
+    this.#log = opts.log;
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    const store = new OutboxStore(this.#opts.file, this.#opts.sync);
+    this.#store = store;
+    this.#seqs = store.seqs();
+    this.#dropped = store.counter("dropped");
+    this.#updateGauges();
+    this.#log.info({ file: this.#opts.file, depth: store.rows, bytes: store.bytes, dropped: this.#dropped, topics: this.#seqs.size }, "outbox open");
+    this.flush();
+  }
+
+  async stop(): Promise<void> {
+    this.flush();
+    this.#stopped = true;
+    if (this.#tick) clearImmediate(this.#tick);
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#tick = undefined;
+    this.#retry = undefined;
+    if (this.#pending.length > 0) this.#log.error({ lost: this.#pending.length, error: this.#error }, "outbox stopped with messages it could not commit");
+    this.#store?.close();
+    this.#store = undefined;
+  }
+
+  publish(topic: string, body: Record<string, unknown>, opts?: { retain?: boolean; v?: number }): void {
+    assertPublishable(topic);
+    if (body === null || typeof body !== "object" || Array.isArray(body)) throw new Error(`publish to "${topic}": body must be a JSON object`);
+    for (const k of ENVELOPE_KEYS) {
+      if (Object.hasOwn(body, k)) throw new Error(`publish to "${topic}": body must not set envelope key "${k}" (the outbox sets ${ENVELOPE_KEYS.join(", ")})`);
+    }
+    const bodyJson = JSON.stringify(body);
+    if (this.#stopped) {
+      this.#countDrops(1, "published after the outbox stopped");
+      return;
+    }
+    this.#pending.push({ topic, bodyJson, id: randomUUID(), ts: new Date().toISOString(), v: opts?.v ?? 1, retain: opts?.retain ?? false });
+    if (this.#pending.length >= FLUSH_AT && this.#store) this.flush();
+    else this.#schedule();
+  }
+
+  /** Commits every queued message and deletes every acknowledged one, now. */
+  flush(): void {
+    if (this.#tick) clearImmediate(this.#tick);
+    this.#tick = undefined;
+    const store = this.#store;
+    if (!store) {
+      this.#boundPending();
+      return;
+    }
+    if (this.#acked.length > 0) {
+      const ids = this.#acked;
+      this.#acked = [];
+      try {
+        store.remove(ids);
+      } catch (err) {
+        // A lost delete only means a duplicate later (same id), never a loss.
+        this.#log.error({ err, count: ids.length }, "outbox: could not delete acknowledged messages; they may be sent again");
+      }
+      if (this.#pending.length === 0) this.#updateGauges();
+    }
+    if (this.#pending.length === 0) return;
+    const seqs = new Map<string, number>();
+    const batch: NewMessage[] = this.#pending.map((p) => {
+      const seq = (seqs.get(p.topic) ?? this.#seqs.get(p.topic) ?? 0) + 1;
+      seqs.set(p.topic, seq);
+      const head = `{"v":${p.v},"id":"${p.id}","device_id":${JSON.stringify(this.#opts.deviceId)},"ts":"${p.ts}","seq":${seq}`;
+      return { topic: p.topic, seq, retain: p.retain, payload: p.bodyJson === "{}" ? `${head}}` : `${head},${p.bodyJson.slice(1)}` };
+    });
+    try {
+      store.append(batch);
+    } catch (err) {
+      this.#error = (err as Error).message;
+      this.#log.error({ err, waiting: this.#pending.length }, "outbox: commit failed; retrying");
+      this.#boundPending();
+      this.#retry ??= setTimeout(() => {
+        this.#retry = undefined;
+        this.flush();
+      }, RETRY_MS);
+      return;
+    }
+    this.#error = undefined;
+    for (const [topic, seq] of seqs) this.#seqs.set(topic, seq);
+    this.#pending = [];
+    this.#opts.metrics?.counter("cityedge_outbox_committed_total", "Messages committed to the outbox").inc(undefined, batch.length);
+    const dropped = store.enforceQuota(this.#opts.maxRows, this.#opts.maxBytes);
+    if (dropped > 0) this.#countDrops(dropped, "outbox quota exceeded; oldest messages dropped");
+    this.#updateGauges();
+    for (const fn of this.#listeners) fn();
+  }
+
+  /** Calls `fn` after each commit of new messages; returns the unsubscribe function. */
+  onCommit(fn: () => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** Committed messages with ids above `afterId`, oldest first. */
+  read(afterId: number, limit: number): StoredMessage[] {
+    return this.#store?.after(afterId, limit) ?? [];
+  }
+
+  /** The broker acknowledged the message: it leaves the outbox (deleted with the next commit). */
+  ack(id: number): void {
+    this.#acked.push(id);
+    this.#schedule();
+  }
+
+  /** A named counter kept in the outbox file (e.g. the MQTT connection number); 0 when unset or not open. */
+  counter(name: string): number {
+    return this.#store?.counter(name) ?? 0;
+  }
+
+  setCounter(name: string, value: number): void {
+    this.#store?.setCounter(name, value);
+  }
+
+  /** The last committed seq of a topic (0 when none). */
+  seq(topic: string): number {
+    return this.#seqs.get(topic) ?? 0;
+  }
+
+  stats(): OutboxStats {
+    return { depth: this.#store?.rows ?? 0, bytes: this.#store?.bytes ?? 0, dropped: this.#dropped, pending: this.#pending.length };
+  }
+
+  health(): PartHealth {
+    const s = this.stats();
+    const state = this.#stopped ? "stopped" : !this.#store ? "starting" : this.#error ? "degraded" : "running";
+    return { state, ...(this.#error ? { error: this.#error } : {}), depth: s.depth, bytes: s.bytes, dropped: s.dropped, pending: s.pending };
+  }
+
+  #schedule(): void {
+    this.#tick ??= setImmediate(() => {
+      this.#tick = undefined;
+      this.flush();
+    });
+  }
+
+  #boundPending(): void {
+    const over = this.#pending.length - MAX_PENDING;
+    if (over > 0) {
+      this.#pending.splice(0, over);
+      this.#countDrops(over, "outbox cannot commit and its memory buffer is full; oldest messages dropped");
+    }
+  }
+
+  #countDrops(n: number, why: string): void {
+    this.#dropped += n;
+    this.#droppedSinceLog += n;
+    this.#opts.metrics?.counter("cityedge_outbox_dropped_total", "Messages dropped by the outbox quota or while it could not commit").inc(undefined, n);
+    try {
+      this.#store?.setCounter("dropped", this.#dropped);
+    } catch (err) {
+      this.#log.error({ err }, "outbox: could not persist the drop count");
+    }
+    const now = Date.now();
+    if (now - this.#lastDropLog >= DROP_LOG_EVERY_MS) {
+      this.#log.warn({ dropped: this.#droppedSinceLog, dropped_total: this.#dropped, max_rows: this.#opts.maxRows, max_bytes: this.#opts.maxBytes }, why);
+      this.#lastDropLog = now;
+      this.#droppedSinceLog = 0;
+    }
+  }
+
+  #updateGauges(): void {
+    const m = this.#opts.metrics;
+    if (!m) return;
+    const s = this.stats();
+    m.gauge("cityedge_outbox_depth", "Messages in the outbox not yet acknowledged by the broker").set(s.depth);
+    m.gauge("cityedge_outbox_bytes", "Payload bytes in the outbox").set(s.bytes);
+  }
+}

@@ -1,0 +1,188 @@
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+
+/** One message as it waits in the outbox: the payload already carries its envelope. */
+export interface StoredMessage {
+  id: number;
+  topic: string;
+  payload: string;
+  retain: boolean;
+}
+
+/** A message about to be committed, with the per-topic seq it was given. */
+export interface NewMessage {
+  topic: string;
+  seq: number;
+  payload: string;
+  retain: boolean;
+}
+
+export type SyncMode = "full" | "normal";
+
+interface Row {
+  id: number;
+  topic: string;
+  payload: string;
+  retain: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  topic TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  retain INTEGER NOT NULL,
+  bytes INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seqs (topic TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+`;
+
+/**
+ * The outbox's SQLite file (better-sqlite3, WAL). Rows get ids that only ever rise
+ * (AUTOINCREMENT), so "everything after id N" is a stable cursor for the publisher even when the
+ * table empties. The per-topic seq is written in the same transaction as the messages that used
+ * it, so after a crash seq continues exactly after the last committed message: no reuse, no gap.
+ */
+export class OutboxStore {
+  readonly file: string;
+  readonly #db: Database.Database;
+  readonly #insert: Database.Statement<[string, string, number, number]>;
+  readonly #setSeq: Database.Statement<[string, number]>;
+  readonly #after: Database.Statement<[number, number], Row>;
+  readonly #deleteId: Database.Statement<[number], { bytes: number }>;
+  readonly #oldestAfter: Database.Statement<[number, number], { id: number; bytes: number }>;
+  readonly #deleteUpTo: Database.Statement<[number]>;
+  readonly #setCounter: Database.Statement<[string, number]>;
+  readonly #insertBatch: (msgs: NewMessage[]) => void;
+  readonly #deleteBatch: (ids: number[]) => void;
+  #rows = 0;
+  #bytes = 0;
+
+  constructor(file: string, sync: SyncMode = "full") {
+    this.file = file;
+    mkdirSync(path.dirname(file), { recursive: true });
+    try {
+      this.#db = new Database(file);
+      this.#db.pragma("journal_mode = WAL");
+      this.#db.pragma(`synchronous = ${sync === "full" ? "FULL" : "NORMAL"}`);
+      this.#db.exec(SCHEMA);
+    } catch (err) {
+      throw new Error(`outbox "${file}": cannot open the SQLite file: ${(err as Error).message}`, { cause: err });
+    }
+    this.#insert = this.#db.prepare("INSERT INTO messages (topic, payload, retain, bytes) VALUES (?, ?, ?, ?)");
+    this.#setSeq = this.#db.prepare("INSERT INTO seqs (topic, seq) VALUES (?, ?) ON CONFLICT(topic) DO UPDATE SET seq = excluded.seq");
+    this.#after = this.#db.prepare("SELECT id, topic, payload, retain FROM messages WHERE id > ? ORDER BY id LIMIT ?");
+    this.#deleteId = this.#db.prepare("DELETE FROM messages WHERE id = ? RETURNING bytes");
+    this.#oldestAfter = this.#db.prepare("SELECT id, bytes FROM messages WHERE id > ? ORDER BY id LIMIT ?");
+    this.#deleteUpTo = this.#db.prepare("DELETE FROM messages WHERE id <= ?");
+    this.#setCounter = this.#db.prepare("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value");
+    this.#insertBatch = this.#db.transaction((msgs: NewMessage[]) => {
+      const last = new Map<string, number>();
+      for (const m of msgs) {
+        const bytes = Buffer.byteLength(m.payload);
+        this.#insert.run(m.topic, m.payload, m.retain ? 1 : 0, bytes);
+        this.#bytes += bytes;
+        last.set(m.topic, m.seq);
+      }
+      for (const [topic, seq] of last) this.#setSeq.run(topic, seq);
+    });
+    this.#deleteBatch = this.#db.transaction((ids: number[]) => {
+      for (const id of ids) {
+        const gone = this.#deleteId.get(id);
+        if (gone) {
+          this.#rows--;
+          this.#bytes -= gone.bytes;
+        }
+      }
+    });
+    const totals = this.#db.prepare("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM messages").get() as { n: number; b: number };
+    this.#rows = totals.n;
+    this.#bytes = totals.b;
+  }
+
+  /** The last seq committed for every topic. */
+  seqs(): Map<string, number> {
+    const rows = this.#db.prepare("SELECT topic, seq FROM seqs").all() as { topic: string; seq: number }[];
+    return new Map(rows.map((r) => [r.topic, r.seq]));
+  }
+
+  counter(name: string): number {
+    const row = this.#db.prepare("SELECT value FROM counters WHERE name = ?").get(name) as { value: number } | undefined;
+    return row?.value ?? 0;
+  }
+
+  setCounter(name: string, value: number): void {
+    this.#setCounter.run(name, value);
+  }
+
+  /** Commits the messages and their topics' seqs in one transaction. */
+  append(msgs: NewMessage[]): void {
+    if (msgs.length === 0) return;
+    const bytesBefore = this.#bytes;
+    try {
+      this.#insertBatch(msgs);
+    } catch (err) {
+      this.#bytes = bytesBefore;
+      throw err;
+    }
+    this.#rows += msgs.length;
+  }
+
+  /** Up to `limit` messages with ids above `afterId`, oldest first. */
+  after(afterId: number, limit: number): StoredMessage[] {
+    return this.#after.all(afterId, limit).map((r) => ({ id: r.id, topic: r.topic, payload: r.payload, retain: r.retain === 1 }));
+  }
+
+  /** Removes acknowledged messages. Ids already gone (dropped by the quota) are ignored. */
+  remove(ids: number[]): void {
+    if (ids.length === 0) return;
+    const before = { rows: this.#rows, bytes: this.#bytes };
+    try {
+      this.#deleteBatch(ids);
+    } catch (err) {
+      this.#rows = before.rows;
+      this.#bytes = before.bytes;
+      throw err;
+    }
+  }
+
+  /**
+   * Drops the oldest messages until the outbox holds at most `maxRows` rows and `maxBytes`
+   * payload bytes; returns how many it dropped.
+   */
+  enforceQuota(maxRows: number, maxBytes: number): number {
+    let dropped = 0;
+    let freed = 0;
+    let lastId = -1;
+    const over = () => this.#rows - dropped > maxRows || this.#bytes - freed > maxBytes;
+    while (over()) {
+      const rows = this.#oldestAfter.all(lastId, 1000);
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        if (!over()) break;
+        dropped++;
+        freed += r.bytes;
+        lastId = r.id;
+      }
+    }
+    if (dropped === 0) return 0;
+    this.#deleteUpTo.run(lastId);
+    this.#rows -= dropped;
+    this.#bytes -= freed;
+    return dropped;
+  }
+
+  get rows(): number {
+    return this.#rows;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}

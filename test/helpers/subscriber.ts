@@ -1,0 +1,111 @@
+import mqtt, { type MqttClient } from "mqtt";
+
+export interface Received {
+  topic: string;
+  payload: Record<string, unknown>;
+  retain: boolean;
+  raw: string;
+}
+
+/**
+ * A cloud-side subscriber: records every message on `filter` in arrival order and lets a test
+ * wait for a condition instead of sleeping.
+ */
+export class Subscriber {
+  readonly messages: Received[] = [];
+  #client: MqttClient | undefined;
+  #filter = "";
+  readonly #waiters = new Set<() => void>();
+  /** CONNACKs received so far (1 after connect(); more after each reconnect). */
+  connects = 0;
+
+  static async connect(url: string, filter: string, opts: mqtt.IClientOptions = {}): Promise<Subscriber> {
+    const s = new Subscriber();
+    const client = mqtt.connect(url, { reconnectPeriod: 200, clean: true, ...opts });
+    s.#client = client;
+    s.#filter = filter;
+    client.on("connect", () => {
+      s.connects++;
+      for (const w of s.#waiters) w();
+    });
+    client.on("message", (topic, payload, packet) => {
+      const raw = payload.toString();
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(raw) as Record<string, unknown>;
+      } catch {
+        parsed = { unparsable: raw };
+      }
+      s.messages.push({ topic, payload: parsed, retain: packet.retain, raw });
+      for (const w of s.#waiters) w();
+    });
+    await new Promise<void>((resolve, reject) => {
+      client.once("connect", () => resolve());
+      client.once("error", reject);
+    });
+    await client.subscribeAsync(filter, { qos: 1 });
+    return s;
+  }
+
+  /** Resolves when `pred` holds over the messages so far; rejects with `what` after `timeoutMs`. */
+  async waitFor(what: string, pred: (msgs: Received[]) => boolean, timeoutMs = 30_000): Promise<void> {
+    if (pred(this.messages)) return;
+    await new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!pred(this.messages)) return;
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(check);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${this.messages.length} messages so far)`));
+      }, timeoutMs);
+      this.#waiters.add(check);
+    });
+  }
+
+  /** Waits for a reconnect after `connects` reached `after`, then renews the subscription (SUBACK awaited). */
+  async resubscribed(after: number, timeoutMs = 30_000): Promise<void> {
+    await this.waitFor("the subscriber to reconnect", () => this.connects > after, timeoutMs);
+    await this.#client!.subscribeAsync(this.#filter, { qos: 1 });
+  }
+
+  on(topic: string): Received[] {
+    return this.messages.filter((m) => m.topic === topic);
+  }
+
+  async close(): Promise<void> {
+    await this.#client?.endAsync(true);
+  }
+}
+
+/**
+ * Checks the delivery promise on what a subscriber saw: per topic, after removing duplicates
+ * (same seq must mean same id), seqs are exactly `from..to` in order of first arrival.
+ * Returns the number of duplicates.
+ */
+export function assertNoGaps(msgs: Received[], topic: string, from: number, to: number): number {
+  const ids = new Map<number, unknown>();
+  const order: number[] = [];
+  let dups = 0;
+  for (const m of msgs) {
+    if (m.topic !== topic) continue;
+    const seq = m.payload.seq as number;
+    const seen = ids.get(seq);
+    if (seen !== undefined) {
+      if (seen !== m.payload.id) throw new Error(`${topic}: seq ${seq} arrived twice with different ids (${String(seen)}, ${String(m.payload.id)})`);
+      dups++;
+      continue;
+    }
+    ids.set(seq, m.payload.id);
+    order.push(seq);
+  }
+  const expected = Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  const missing = expected.filter((s) => !ids.has(s));
+  if (missing.length > 0) throw new Error(`${topic}: ${missing.length} seqs missing, first ${missing.slice(0, 10).join(", ")}`);
+  for (let i = 1; i < order.length; i++) {
+    if (order[i]! < order[i - 1]!) throw new Error(`${topic}: seq ${order[i]} arrived after ${order[i - 1]} (out of order)`);
+  }
+  return dups;
+}

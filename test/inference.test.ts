@@ -1,0 +1,174 @@
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { applyTensorRtEnv, createSession, loadDetectionManifest, loadManifest, ManifestError, resolveModelFile, TensorBuffer } from "../runtime/inference/index.js";
+import { captureLogger, makeConstModel, writeManifest } from "./helpers/detectModels.js";
+import { REPO_ROOT, sharedDataDir } from "./helpers/sharedData.js";
+
+let dir: string;
+let model: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-inference-"));
+  // yolov5 layout, 1 anchor, 2 classes
+  model = makeConstModel(dir, "tiny", { batch: 1, width: 32, height: 32, shape: [1, 1, 7], values: [16, 16, 8, 8, 0.9, 0.1, 0.8] });
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("model manifests", () => {
+  it("loads a valid manifest and resolves the file relative to it", () => {
+    const m = loadDetectionManifest(writeManifest(dir, "ok", model, "yolov5", { width: 32, height: 32 }, ["a", "b"]));
+    expect(m.files.fp32).toBe(model);
+    expect(m.output.decoder).toBe("yolov5");
+    expect(m.input.letterbox_pad).toBe(114);
+  });
+
+  it("names the file and every problem of an invalid manifest", () => {
+    const file = writeManifest(dir, "bad", model, "yolov5", { width: 32, height: 32 }, [], { output: { name: "output", decoder: "yolov9" } });
+    expect(() => loadDetectionManifest(file)).toThrow(ManifestError);
+    let message = "";
+    try {
+      loadDetectionManifest(file);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain(`model manifest ${file}:`);
+    expect(message).toContain('output.decoder: Invalid option: expected one of "yolov8"|"yolox"|"yolov5"');
+    expect(message).toContain("labels: Too small");
+  });
+
+  it("says when the manifest is missing or not JSON", () => {
+    expect(() => loadManifest(path.join(dir, "nope.json"))).toThrow(`model manifest ${path.join(dir, "nope.json")}: file not found`);
+    const broken = path.join(dir, "broken.json");
+    writeFileSync(broken, "{ not json");
+    expect(() => loadManifest(broken)).toThrow(/: not valid JSON: /);
+  });
+
+  it("resolves ${env:X} and ${env:X:-default} in file references", () => {
+    expect(resolveModelFile("${env:MODELS}/a.onnx", "/base", { MODELS: "/data/m" })).toBe("/data/m/a.onnx");
+    expect(resolveModelFile("${env:MODELS:-../shared}/a.onnx", "/base/x", {})).toBe("/base/shared/a.onnx");
+    expect(() => resolveModelFile("${env:MODELS}/a.onnx", "/base", {})).toThrow('environment variable MODELS is not set (used in "${env:MODELS}/a.onnx")');
+  });
+
+  it("rejects YOLOX strides that do not divide the input", () => {
+    const file = writeManifest(dir, "strides", model, "yolox", { width: 36, height: 32 }, ["a"], { output: { name: "output", decoder: "yolox", strides: [8, 16] } });
+    expect(() => loadDetectionManifest(file)).toThrow("output.strides: every stride must divide the input size 36x32");
+  });
+
+  describe.skipIf(!sharedDataDir())("the shipped YOLOX-Nano manifest", () => {
+    it("points at the shared model and its SHA-256 matches", async () => {
+      const m = loadDetectionManifest(path.join(REPO_ROOT, "models/yolox_nano/manifest.json"));
+      expect(m.labels[7]).toBe("truck");
+      const { log } = captureLogger();
+      const s = await createSession(m, { providers: ["cpu"], threads: 1, variant: "auto", log });
+      expect(s.provider).toBe("cpu");
+      expect(s.inputShape("images")).toEqual([1, 3, 416, 416]);
+      expect(s.dynamicBatch("images")).toBe(false);
+      await s.release();
+    });
+  });
+});
+
+describe("sessions", () => {
+  it("falls back tensorrt → cuda → cpu, logging each missing provider", async () => {
+    const { log, lines } = captureLogger();
+    const m = loadManifest(writeManifest(dir, "chain", model, "yolov5", { width: 32, height: 32 }, ["a", "b"]));
+    const s = await createSession(m, { providers: ["tensorrt", "cuda", "cpu"], threads: 1, variant: "auto", log, tensorrt: { fp16: true, int8: false } });
+    expect(s.provider).toBe("cpu");
+    expect(s.skipped.map((x) => x.provider)).toEqual(["tensorrt", "cuda"]);
+    const msgs = lines().map((l) => String(l.msg));
+    expect(msgs.some((x) => /^provider tensorrt unavailable: .+, falling back to cuda$/.test(x))).toBe(true);
+    expect(msgs.some((x) => /^provider cuda unavailable: .+, falling back to cpu$/.test(x))).toBe(true);
+    expect(msgs).toContain("model chain: using provider cpu");
+    await s.release();
+  });
+
+  it("fails with every provider's reason when none works", async () => {
+    const { log, lines } = captureLogger();
+    const m = loadManifest(writeManifest(dir, "gpuonly", model, "yolov5", { width: 32, height: 32 }, ["a", "b"]));
+    await expect(createSession(m, { providers: ["tensorrt", "cuda"], threads: 1, variant: "auto", log })).rejects.toThrow(/^model gpuonly: no execution provider worked \(tensorrt: .+; cuda: .+\)$/);
+    expect(lines().some((l) => String(l.msg).startsWith("provider cuda unavailable:") && String(l.msg).endsWith("no provider left"))).toBe(true);
+  });
+
+  it("uses a later provider when an earlier one works only in a test double", async () => {
+    const { log } = captureLogger();
+    const m = loadManifest(writeManifest(dir, "double", model, "yolov5", { width: 32, height: 32 }, ["a", "b"]));
+    const seen: string[] = [];
+    await expect(
+      createSession(m, {
+        providers: ["cuda", "cpu"],
+        threads: 1,
+        variant: "auto",
+        log,
+        create: (_file, o) => {
+          seen.push(JSON.stringify(o.executionProviders));
+          throw new Error("libcudart.so.12: cannot open shared object file");
+        },
+      }),
+    ).rejects.toThrow("cuda: libcudart.so.12: cannot open shared object file; cpu: libcudart.so.12");
+    // One provider per attempt: onnxruntime-node would throw on the whole list otherwise.
+    expect(seen).toEqual(['[{"name":"cuda","deviceId":0}]', '["cpu"]']);
+  });
+
+  it("refuses a model whose SHA-256 does not match, naming both hashes", async () => {
+    const { log } = captureLogger();
+    const copy = path.join(dir, "corrupt.onnx");
+    writeFileSync(copy, Buffer.alloc(0));
+    const manifestFile = writeManifest(dir, "corrupt", model, "yolov5", { width: 32, height: 32 }, ["a", "b"]);
+    appendFileSync(model, Buffer.from([0])); // corrupt the file after the manifest recorded its hash
+    try {
+      const m = loadManifest(manifestFile);
+      await expect(createSession(m, { providers: ["cpu"], threads: 1, variant: "auto", log })).rejects.toThrow(
+        new RegExp(`variants\\.fp32\\.file ${model.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: sha256 mismatch \\(manifest [0-9a-f]{64}, file [0-9a-f]{64}\\): corrupt or replaced model`),
+      );
+    } finally {
+      // Restore the fixture for the other tests.
+      model = makeConstModel(dir, "tiny", { batch: 1, width: 32, height: 32, shape: [1, 1, 7], values: [16, 16, 8, 8, 0.9, 0.1, 0.8] });
+    }
+  });
+
+  it("says which variant is missing", async () => {
+    const { log } = captureLogger();
+    const m = loadManifest(writeManifest(dir, "variants", model, "yolov5", { width: 32, height: 32 }, ["a", "b"]));
+    await expect(createSession(m, { providers: ["cpu"], threads: 1, variant: "int8", log })).rejects.toThrow("cpu: the manifest has no int8 variant (has: fp32)");
+  });
+
+  it("passes TensorRT options through the provider's environment variables", () => {
+    const env: NodeJS.ProcessEnv = {};
+    const cache = path.join(dir, "trt");
+    applyTensorRtEnv({ fp16: true, int8: false, cacheDir: cache }, env);
+    expect(env).toMatchObject({ ORT_TENSORRT_FP16_ENABLE: "1", ORT_TENSORRT_INT8_ENABLE: "0", ORT_TENSORRT_ENGINE_CACHE_ENABLE: "1", ORT_TENSORRT_CACHE_PATH: cache, ORT_TENSORRT_TIMING_CACHE_ENABLE: "1" });
+  });
+});
+
+describe("TensorBuffer", () => {
+  const spec = { width: 2, height: 1, color: "bgr" as const, scale: 1, mean: [0, 0, 0] as const, std: [1, 1, 1] as const };
+
+  it("converts RGB frames to planar BGR in one pass, into the same memory every time", () => {
+    const b = new TensorBuffer(spec, 2);
+    const memory = b.data;
+    b.fill(0, { width: 2, height: 1, format: "rgb24", data: Uint8Array.from([1, 2, 3, 4, 5, 6]) });
+    b.fill(1, { width: 2, height: 1, format: "bgr24", data: Uint8Array.from([7, 8, 9, 10, 11, 12]) });
+    // slot 0: B plane [3, 6], G [2, 5], R [1, 4]; slot 1 is already BGR.
+    expect([...b.data]).toEqual([3, 6, 2, 5, 1, 4, 7, 10, 8, 11, 9, 12]);
+    expect(b.data).toBe(memory);
+    expect(b.tensor(1).dims).toEqual([1, 3, 1, 2]);
+    expect(b.tensor(2).dims).toEqual([2, 3, 1, 2]);
+    expect((b.tensor(2).data as Float32Array).buffer).toBe(memory.buffer);
+  });
+
+  it("applies scale, mean and std per channel in the model's channel order", () => {
+    const b = new TensorBuffer({ width: 1, height: 1, color: "rgb", scale: 1 / 255, mean: [0.5, 0.25, 0], std: [0.5, 0.25, 2] }, 1);
+    b.fill(0, { width: 1, height: 1, format: "bgr24", data: Uint8Array.from([255, 0, 255]) });
+    // RGB = (255, 0, 255)
+    expect([...b.data].map((v) => Math.round(v * 1e5) / 1e5)).toEqual([1, -1, 0.5]);
+  });
+
+  it("refuses frames of another size", () => {
+    const b = new TensorBuffer(spec, 1);
+    expect(() => b.fill(0, { width: 4, height: 1, format: "rgb24", data: new Uint8Array(12) })).toThrow("frame is 4x1, the model needs 2x1");
+    expect(() => b.tensor(2)).toThrow("batch of 2 is outside 1..1");
+  });
+});

@@ -1,0 +1,136 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { Metrics } from "../runtime/metrics.js";
+import { Outbox } from "../runtime/outbox/outbox.js";
+import { OutboxStore } from "../runtime/outbox/outboxStore.js";
+
+const log = pino({ level: "silent" });
+const dirs: string[] = [];
+const outboxes: Outbox[] = [];
+
+function tempFile(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-outbox-"));
+  dirs.push(dir);
+  return path.join(dir, "outbox.sqlite");
+}
+
+function make(file: string, over: Partial<{ maxRows: number; maxBytes: number; metrics: Metrics }> = {}): Outbox {
+  const o = new Outbox({ file, deviceId: "dev-1", maxRows: over.maxRows ?? 1000, maxBytes: over.maxBytes ?? 1e9, sync: "normal", log, metrics: over.metrics });
+  outboxes.push(o);
+  return o;
+}
+
+afterEach(async () => {
+  for (const o of outboxes.splice(0)) await o.stop();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe("Outbox", () => {
+  it("stamps the envelope and commits every message of a tick in order, with seq per topic", async () => {
+    const o = make(tempFile());
+    await o.start();
+    o.publish("cityedge/dev-1/a", { x: 1 });
+    o.publish("cityedge/dev-1/b", {});
+    o.publish("cityedge/dev-1/a", { x: 2 }, { v: 3 });
+    expect(o.stats().pending).toBe(3);
+    await new Promise((r) => setImmediate(r));
+    expect(o.stats()).toMatchObject({ pending: 0, depth: 3 });
+    const rows = o.read(0, 10);
+    const msgs = rows.map((r) => JSON.parse(r.payload) as Record<string, unknown>);
+    expect(rows.map((r) => r.topic)).toEqual(["cityedge/dev-1/a", "cityedge/dev-1/b", "cityedge/dev-1/a"]);
+    expect(msgs.map((m) => m.seq)).toEqual([1, 1, 2]);
+    expect(msgs[0]).toMatchObject({ v: 1, device_id: "dev-1", seq: 1, x: 1 });
+    expect(msgs[2]).toMatchObject({ v: 3, x: 2 });
+    expect(Object.keys(msgs[1]!)).toEqual(["v", "id", "device_id", "ts", "seq"]);
+    expect(msgs[0]!.ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(new Set(msgs.map((m) => m.id)).size).toBe(3);
+  });
+
+  it("continues seq after a reopen and after acknowledged messages are deleted", async () => {
+    const file = tempFile();
+    const a = make(file);
+    await a.start();
+    for (let i = 0; i < 5; i++) a.publish("t/x", { i });
+    a.flush();
+    for (const r of a.read(0, 100)) a.ack(r.id);
+    await a.stop();
+    const b = make(file);
+    await b.start();
+    expect(b.stats().depth).toBe(0);
+    b.publish("t/x", { i: 5 });
+    b.flush();
+    const [row] = b.read(0, 10);
+    expect(JSON.parse(row!.payload)).toMatchObject({ seq: 6, i: 5 });
+  });
+
+  it("refuses wildcard topics, envelope keys in the body and bodies that are not objects", async () => {
+    const o = make(tempFile());
+    await o.start();
+    expect(() => o.publish("t/+/x", {})).toThrow('refusing to publish to topic "t/+/x": wildcards or empty');
+    expect(() => o.publish("t/#", {})).toThrow("wildcards");
+    expect(() => o.publish("t/x", { seq: 4 })).toThrow('publish to "t/x": body must not set envelope key "seq"');
+    expect(() => o.publish("t/x", [] as unknown as Record<string, unknown>)).toThrow("body must be a JSON object");
+    expect(o.stats().pending).toBe(0);
+  });
+
+  it("keeps messages published before start and commits them on start", async () => {
+    const o = make(tempFile());
+    o.publish("t/early", { n: 1 });
+    await new Promise((r) => setImmediate(r));
+    expect(o.stats().pending).toBe(1);
+    await o.start();
+    expect(o.stats()).toMatchObject({ pending: 0, depth: 1 });
+  });
+
+  it("drops the oldest past the row quota, counts the drops and persists the count", async () => {
+    const file = tempFile();
+    const metrics = new Metrics();
+    const o = make(file, { maxRows: 100, metrics });
+    await o.start();
+    for (let i = 1; i <= 250; i++) o.publish("t/q", { i });
+    o.flush();
+    expect(o.stats()).toMatchObject({ depth: 100, dropped: 150 });
+    const rows = o.read(0, 1000).map((r) => JSON.parse(r.payload) as { seq: number });
+    expect(rows[0]!.seq).toBe(151);
+    expect(rows.at(-1)!.seq).toBe(250);
+    expect(metrics.render()).toContain("cityedge_outbox_dropped_total 150");
+    await o.stop();
+    const again = make(file, { maxRows: 100 });
+    await again.start();
+    expect(again.stats().dropped).toBe(150);
+  });
+
+  it("drops the oldest past the byte quota", async () => {
+    const o = make(tempFile(), { maxBytes: 10_000 });
+    await o.start();
+    const pad = "x".repeat(900);
+    for (let i = 0; i < 30; i++) o.publish("t/b", { pad });
+    o.flush();
+    const s = o.stats();
+    expect(s.bytes).toBeLessThanOrEqual(10_000);
+    expect(s.depth).toBeGreaterThan(5);
+    expect(s.dropped).toBe(30 - s.depth);
+  });
+});
+
+describe("OutboxStore", () => {
+  it("keeps ids rising after the table empties, so a publisher's cursor never skips a new row", () => {
+    const file = tempFile();
+    const s = new OutboxStore(file, "normal");
+    try {
+      s.append([{ topic: "t", seq: 1, payload: "{}", retain: false }]);
+      const [first] = s.after(0, 10);
+      s.remove([first!.id]);
+      expect(s.rows).toBe(0);
+      s.append([{ topic: "t", seq: 2, payload: "{}", retain: true }]);
+      const [second] = s.after(first!.id, 10);
+      expect(second).toMatchObject({ retain: true });
+      expect(second!.id).toBeGreaterThan(first!.id);
+    } finally {
+      s.close();
+    }
+  });
+});
