@@ -77,11 +77,9 @@ async function run(file: string | undefined): Promise<number> {
   installCrashHandlers(log);
   const daemon = new Daemon({ configFile: file, loaded, log, scrubber });
   // sd_notify (issue 8): READY after start, RELOADING around SIGHUP, STOPPING at shutdown, watchdog.
-  const systemd = new SystemdNotifier({
-    log,
-    // A daemon whose heartbeat stalls (a wedged loop, or one too slow to matter) is not fed.
-    isHealthy: () => Date.now() - daemon.lastHeartbeat < Math.max(5000, loaded.config.http.event_loop_lag_limit_ms),
-  });
+  // The feed runs on the main loop: a wedged loop stops it. (Not tied to the daemon's heartbeat,
+  // which pauses during a reload that may spend minutes building TensorRT engines.)
+  const systemd = new SystemdNotifier({ log });
   systemd.start();
 
   return new Promise<number>((resolve) => {

@@ -4,8 +4,11 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createCamera, type Camera, type Frame } from "../drivers/camera/index.js";
+import { buildCameras, createCamera, type Camera, type Frame } from "../drivers/camera/index.js";
+import { loadConfig } from "../runtime/config/load.js";
+import type { PartContext } from "../runtime/daemon.js";
 import { CAMERA_SCHEMA } from "../runtime/config/sections/cameras.js";
+import { Metrics } from "../runtime/metrics.js";
 import { ffmpeg, ffmpegChildren, memoryLogger, pixel, waitFor } from "./helpers/camera.js";
 import { sharedFile } from "./helpers/sharedData.js";
 
@@ -101,6 +104,20 @@ describe("camera on a generated test pattern (pixel-exact)", () => {
     expect([f!.width, f!.height, f!.data.length, f!.letterbox.scale]).toEqual([640, 640, 640 * 640 * 3, 2]);
   });
 
+  it("can be stopped and started again (restart_pipeline), leaving one ffmpeg", async () => {
+    const cam = start({ url: `file://${wide}` });
+    await cam.start();
+    await frames(cam, 1);
+    const first = cam.pid;
+    await cam.stop();
+    expect(cam.health()).toMatchObject({ state: "stopped" });
+    expect(ffmpegChildren()).toEqual([]);
+    await cam.start();
+    await frames(cam, 1);
+    expect(cam.pid).not.toBe(first);
+    expect(ffmpegChildren().length).toBe(1);
+  });
+
   it("limits the rate to fps in stream time, stamping each frame with its timestamp", async () => {
     const cam = start({ url: `file://${wide}`, realtime: false, loop: false, fps: 5 });
     await cam.start();
@@ -108,6 +125,29 @@ describe("camera on a generated test pattern (pixel-exact)", () => {
     // 2 s of 25 fps video at 5 fps: exactly 10 frames, none duplicated; the last one is at 1.8 s.
     expect(cam.health().frames_in).toBe(10);
     expect(cam.slot.peek()?.pts_ms).toBe(1800);
+  });
+});
+
+describe("cameras from a config file", () => {
+  it("builds the enabled cameras, keyed by id, with file:// paths relative to the config file", async () => {
+    const dir = mkdtempSync(path.join(tmp, "cfg-"));
+    await quadrants(path.join(dir, "clip.mkv"), 320, 180);
+    const file = path.join(dir, "site.yaml");
+    writeFileSync(
+      file,
+      ["device_id: d1", "cameras:", "  - id: north", "    url: file://clip.mkv", "    input_size: [320, 320]", "  - id: south", "    url: rtsp://10.0.0.2/x", "    enabled: false", ""].join("\n"),
+    );
+    const loaded = loadConfig(file, {});
+    const metrics = new Metrics();
+    const cams = buildCameras({ loaded, config: loaded.config, log: memoryLogger().log, metrics } as unknown as PartContext);
+    expect([...cams.keys()]).toEqual(["north"]);
+    const north = cams.get("north")!;
+    running.push(north);
+    expect(north.name).toBe("camera:north");
+    await north.start();
+    const [f] = await frames(north, 1);
+    expect([f!.width, f!.height, f!.camera_id]).toEqual([320, 320, "north"]);
+    expect(metrics.render()).toMatch(/cityedge_camera_frames_total\{camera="north"\} \d+/);
   });
 });
 
@@ -181,6 +221,30 @@ describe("camera sources that are missing or over HTTP", () => {
     expect(h.stream).toBe("reconnecting");
     expect(h.state).toBe("degraded");
     expect(String(h.error)).toContain("No such file or directory");
+  });
+
+  it("reports an unreachable RTSP camera as reconnecting, never throwing", async () => {
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const cam = start({ url: `rtsp://viewer:pw-never-logged@127.0.0.1:${port}/live`, backoff: { initial_ms: 100, max_ms: 200 } });
+    await cam.start();
+    await waitFor(() => (cam.health().restarts as number) >= 1, "a retry");
+    const h = cam.health();
+    expect(h).toMatchObject({ state: "degraded", stream: "reconnecting", frames_in: 0 });
+    expect(String(h.error)).toContain("Connection refused");
+    expect(JSON.stringify(h)).not.toContain("pw-never-logged");
+  });
+
+  it("reports a decoder ffmpeg does not have as failed, and counts restarts in the metrics", async () => {
+    const metrics = new Metrics();
+    const cam = start({ url: `file://${CLIP ?? "/nonexistent.mp4"}`, decoder: "h264_nonexistent", backoff: { initial_ms: 100, max_ms: 200 } }, { metrics });
+    await cam.start();
+    await waitFor(() => (cam.health().restarts as number) >= 2, "two retries");
+    expect(cam.health()).toMatchObject({ state: "failed", stream: "failed" });
+    expect(String(cam.health().error)).toContain("Unknown decoder 'h264_nonexistent'");
+    expect(metrics.render()).toMatch(/cityedge_camera_restarts_total\{camera="cam"\} [2-9]/);
   });
 
   describe("http", () => {

@@ -74,6 +74,15 @@ describe.skipIf(!CLIP)("camera on a real RTSP server streaming the street clip",
     expect(cam.health()).toMatchObject({ state: "running", stream: "streaming", source: "rtsp", restarts: 0 });
   });
 
+  it("pulls over UDP when asked", async () => {
+    const s = await server();
+    const cam = camera({ url: s.url(), transport: "udp" });
+    await cam.start();
+    const [f] = await take(cam, 2);
+    expect(f!.letterbox.src_width).toBe(640);
+    expect(cam.health()).toMatchObject({ stream: "streaming", restarts: 0 });
+  });
+
   it("reconnects after a 10 s outage within 5 s of the server accepting again, and never logs the password", async () => {
     const s = await server();
     const { log, lines } = memoryLogger();

@@ -9,6 +9,7 @@ import { resolveFfmpeg, ffmpegCaps } from "../drivers/camera/ffmpegBinary.js";
 import { LineSplitter, parseStderrLine } from "../drivers/camera/ffmpegLog.js";
 import { LatestFrameSlot, type Frame } from "../drivers/camera/frame.js";
 import { FrameCutter } from "../drivers/camera/frameCutter.js";
+import { FrameInfos } from "../drivers/camera/frameInfos.js";
 import { letterboxFilter, letterboxGeometry } from "../drivers/camera/letterbox.js";
 import { stopFfmpeg } from "../drivers/camera/stopFfmpeg.js";
 import { ConfigError } from "../runtime/config/errors.js";
@@ -122,6 +123,18 @@ describe("ffmpeg stderr", () => {
     expect(parseStderrLine("Input #0, rtsp, from 'rtsp://admin:hunter22@10.0.0.5/x':")).toEqual({ kind: "other", text: "Input #0, rtsp, from 'rtsp://admin:[redacted]@10.0.0.5/x':" });
   });
 
+  it("numbers showinfo reports across filter graphs rebuilt on a resolution change", () => {
+    const infos = new FrameInfos();
+    const at = (graph: string, n: number, w: number) => infos.add({ graph, n, src_width: w, src_height: 240 });
+    expect([at("0xa", 0, 640), at("0xa", 1, 640), at("0xb", 0, 320), at("0xb", 1, 320)]).toEqual([0, 1, 2, 3]);
+    // A new graph that reuses the old one's address still starts a new count.
+    expect(at("0xb", 0, 160)).toBe(4);
+    expect(infos.has(3)).toBe(true);
+    expect(infos.take(3)?.src_width).toBe(320);
+    expect(infos.take(3)).toBeUndefined();
+    expect(infos.last?.src_width).toBe(320);
+  });
+
   it("splits \\r and \\n terminated lines across chunks", () => {
     const lines: string[] = [];
     const s = new LineSplitter((l) => lines.push(l));
@@ -216,6 +229,11 @@ describe("camera config", () => {
       '11:5 cameras[3].transport: must be one of "tcp", "udp", got "quic"',
     ]);
     expect(out.join("\n")).not.toContain("topsecret");
+  });
+
+  it("checks the live view's frame rate and port", () => {
+    const out = problems(["device_id: d1", "http:", "  port: 9200", "live_view:", "  enabled: true", "  port: 9200", "  fps: 15", ""].join("\n"));
+    expect(out).toEqual(["6:3 live_view.port: port 9200 is also http.port; pick another", "7:3 live_view.fps: must be a frame rate MPEG-1 can carry: 24, 25, 30, 50, 60"]);
   });
 
   it("gives every camera option a default", () => {

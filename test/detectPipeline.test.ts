@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LatestFrameSlot, type Frame } from "../drivers/camera/frame.js";
@@ -63,7 +64,7 @@ function camera(id: string, detection: Record<string, unknown> = {}, extra: Part
   return { id, fps: 60, slot: new LatestFrameSlot(), detection: DETECTION_SCHEMA.parse(detection), ...extra };
 }
 
-function detector(manifestFile: string, cameras: DetectorCamera[], onFrame?: (f: Frame) => void, modelId = "m1") {
+function detector(manifestFile: string, cameras: DetectorCamera[], onFrame?: (f: Frame) => void, modelId = "m1", thread: "main" | "worker" = "main") {
   const { log, lines } = captureLogger();
   const p = new DetectorPart({
     modelId,
@@ -74,6 +75,7 @@ function detector(manifestFile: string, cameras: DetectorCamera[], onFrame?: (f:
     warmupRuns: 1,
     maxBatch: 4,
     tensorrt: undefined,
+    thread,
     cameras,
     sink,
     topics,
@@ -105,12 +107,12 @@ describe("DetectorPart", () => {
     sink = new MemorySink();
   });
 
-  it("batches the latest frames of several cameras into one run and maps each back", async () => {
+  it("batches the latest frames of several cameras into one run (in a worker thread) and maps each back", async () => {
     sink = new MemorySink();
     const a = camera("cam-a");
     const b = camera("cam-b");
     const seen = frames(2);
-    const { p } = detector(batchManifest, [a, b], seen.onFrame);
+    const { p } = detector(batchManifest, [a, b], seen.onFrame, "m1", "worker");
     // Frames wait in the slots before the detector starts, so both are ready for its first run.
     a.slot.put(frame("cam-a", 0, 20)); // cx = 12
     b.slot.put(frame("cam-b", 0, 100)); // cx = 20
@@ -190,6 +192,50 @@ describe("DetectorPart", () => {
     ok.slot.put(frame("y", 0, 50));
     await seen.done;
     expect(good.p.health()).toMatchObject({ state: "running" });
+  });
+
+  it("restarts a session whose run hangs (watchdog), and goes on detecting", async () => {
+    sink = new MemorySink();
+    // A stand-in for a GPU session that hangs on its third run: the one thing a test cannot make hang for real.
+    let sessions = 0;
+    const create = async () => {
+      const n = ++sessions;
+      let runs = 0;
+      let hung: ((e: Error) => void) | undefined;
+      return {
+        inputNames: ["images"],
+        outputNames: ["output"],
+        inputMetadata: [{ name: "images", isTensor: true, type: "float32", shape: [1, 3, 32, 32] }],
+        outputMetadata: [],
+        run: () =>
+          ++runs === 3 && n === 1
+            ? new Promise<never>((_, reject) => (hung = reject))
+            : Promise.resolve({ output: new ort.Tensor("float32", Float32Array.from([16, 16, 8, 8, 0.9, 0.1]), [1, 6, 1]) }),
+        release: () => Promise.resolve(),
+        terminate: () => {
+          hung?.(new Error("terminated"));
+          return Promise.resolve();
+        },
+      } as unknown as ort.InferenceSession;
+    };
+    const cam = camera("hangs");
+    const seen = frames(3);
+    const { log, lines } = captureLogger();
+    const p = new DetectorPart({ modelId: "gpu", manifestFile: fixedManifest, providers: ["cuda"], threads: 1, variant: "auto", warmupRuns: 1, maxBatch: 1, tensorrt: undefined, cameras: [cam], sink, topics, log, create, stallMs: 300, onFrame: seen.onFrame });
+    parts.push(p);
+    await p.start();
+    // Run 1 was the warm-up, run 2 handles frame 0, run 3 (frame 1) hangs; frames 2 and 3 go through the new session.
+    for (let i = 0; i < 4; i++) {
+      cam.slot.put(frame("hangs", i, 50));
+      await new Promise<void>((r) => {
+        const tick = () => (cam.slot.peek() === undefined ? r() : setTimeout(tick, 5));
+        tick();
+      });
+    }
+    await seen.done;
+    expect(p.health()).toMatchObject({ session_restarts: 1, state: "running" });
+    expect(lines().some((l) => /^detector gpu: inference made no progress for \d+ ms; restarting the model session$/.test(String(l.msg)))).toBe(true);
+    expect(sessions).toBe(2);
   });
 
   it("keeps JPEG snapshots with boxes under the folder's size quota", async () => {

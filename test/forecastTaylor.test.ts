@@ -50,7 +50,8 @@ function offlineInput(values: number[], stamps: string[], mean: number, std: num
   return out;
 }
 
-const toIso = (stamp: string): string => new Date(`${stamp}Z`).toISOString();
+/** The file's stamps are the UK's local clock; June to August 2000 is all summer time (UTC+1). */
+const toIso = (stamp: string): string => new Date(`${stamp}+01:00`).toISOString();
 
 /**
  * The window ending before row s as the daemon should see it: the rows it was given, and the
@@ -103,8 +104,11 @@ describe.skipIf(!CSV)("forecasts of the replayed Taylor series, through the daem
       broker: { enabled: false },
       http: { enabled: false, health_publish_ms: 0 },
       models: [{ id: "demand", manifest: MANIFEST, providers: ["cpu"], variant: "fp32", threads: 1 }],
-      meters: [{ id: "taylor", driver: "replay", file: csv, values: { demand_mw: { column: "demand_mw", unit: "MW" } }, backfill_s: backfillRows * 1800, speed: SPEED }],
-      forecasts: [{ id: "taylor-demand", source: "meter:taylor:demand_mw", model: "demand", timezone: "UTC" }],
+      // as an operator would set it up: the file's local clock, and the model's own time zone (Europe/London) for the calendar
+      meters: [
+        { id: "taylor", driver: "replay", file: csv, timezone: "Europe/London", values: { demand_mw: { column: "demand_mw", unit: "MW" } }, backfill_s: backfillRows * 1800, speed: SPEED },
+      ],
+      forecasts: [{ id: "taylor-demand", source: "meter:taylor:demand_mw", model: "demand" }],
     };
     const file = path.join(dir, "cityedge.yaml");
     writeFileSync(file, YAML.stringify(cfg));
@@ -177,10 +181,10 @@ describe.skipIf(!CSV)("forecasts of the replayed Taylor series, through the daem
   it("fills a missing hour, and skips (with the reason logged) while a missing day is in the window", async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-taylor-gaps-"));
     const start = 1000;
-    // a missing hour in the back-filled history, and a missing day starting 20 rows after it ends
+    // a missing hour in the back-filled history, and a missing day starting 60 rows (7.5 s of replay) after it ends
     const hourGap = new Set([start + 200, start + 201]);
-    const dayFrom = start + HISTORY + 20;
-    const given = new Set(Array.from({ length: HISTORY + 120 }, (_, i) => start + i).filter((i) => !hourGap.has(i) && (i < dayFrom || i >= dayFrom + HORIZON)));
+    const dayFrom = start + HISTORY + 60;
+    const given = new Set(Array.from({ length: HISTORY + 160 }, (_, i) => start + i).filter((i) => !hourGap.has(i) && (i < dayFrom || i >= dayFrom + HORIZON)));
     sub = await runDaemon([...given].map((i) => rows[i]!), HISTORY);
     await sub.waitFor("a forecast", (m) => forecasts(m).length >= 1, 90_000);
     const first = forecasts(sub.messages)[0]!;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { calendarFeature, localTime } from "../runtime/forecast/calendar.js";
+import { calendarFeature, localTime, localTimes } from "../runtime/forecast/calendar.js";
 import { fillGaps, stepValues } from "../runtime/forecast/window.js";
 import type { Bucket } from "../runtime/history/historyStore.js";
 
@@ -53,6 +53,18 @@ describe("calendar features on the local clock", () => {
     expect(localTime(t, "Europe/London")).toEqual({ minuteOfDay: 30, weekday: 1 });
     // in winter London is UTC
     expect(localTime(Date.UTC(2000, 0, 8, 12), "Europe/London")).toEqual({ minuteOfDay: 720, weekday: 5 });
+  });
+
+  it("works out a whole window's local times the same way, across a clock change too", () => {
+    for (const [tz, from] of [
+      ["Europe/London", Date.UTC(2026, 2, 25)], // BST starts 2026-03-29 01:00 UTC
+      ["America/New_York", Date.UTC(2026, 10, 1) - 3 * 86_400_000], // EST from 2026-11-01
+      ["Asia/Kolkata", Date.UTC(2026, 5, 1)], // +05:30, no clock change
+    ] as const) {
+      const fast = localTimes(from, 384, 1_800_000, tz);
+      const slow = Array.from({ length: 384 }, (_, r) => localTime(from + r * 1_800_000, tz));
+      expect(fast).toEqual(slow);
+    }
   });
 
   it("computes the features the model was trained on", () => {

@@ -85,6 +85,30 @@ describe("sessions", () => {
     await s.release();
   });
 
+  it("runs the session in a worker thread with the same results and the same fallback", async () => {
+    const { log, lines } = captureLogger();
+    const m = loadManifest(writeManifest(dir, "threaded", model, "yolov5", { width: 32, height: 32 }, ["a", "b"]));
+    const inWorker = await createSession(m, { providers: ["tensorrt", "cuda", "cpu"], threads: 1, variant: "auto", thread: "worker", log });
+    const onMain = await createSession(m, { providers: ["cpu"], threads: 1, variant: "auto", log });
+    try {
+      expect(inWorker.provider).toBe("cpu");
+      expect(lines().some((l) => /^provider cuda unavailable: .+, falling back to cpu$/.test(String(l.msg)))).toBe(true);
+      expect(inWorker.inputShape("images")).toEqual([1, 3, 32, 32]);
+      const buf = new TensorBuffer({ width: 32, height: 32, color: "rgb", scale: 1, mean: [0, 0, 0], std: [1, 1, 1] }, 1);
+      buf.data.fill(7);
+      for (let i = 0; i < 3; i++) {
+        const a = (await inWorker.run({ images: buf.tensor(1) })).output!;
+        const b = (await onMain.run({ images: buf.tensor(1) })).output!;
+        expect(a.dims).toEqual(b.dims);
+        expect([...(a.data as Float32Array)]).toEqual([...(b.data as Float32Array)]);
+      }
+    } finally {
+      await inWorker.release();
+      await onMain.release();
+    }
+    await expect(inWorker.run({})).rejects.toThrow("session released");
+  });
+
   it("fails with every provider's reason when none works", async () => {
     const { log, lines } = captureLogger();
     const m = loadManifest(writeManifest(dir, "gpuonly", model, "yolov5", { width: 32, height: 32 }, ["a", "b"]));

@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, formatProblem } from "../runtime/config/errors.js";
 import { loadConfig } from "../runtime/config/load.js";
+import { aggregateOf } from "../runtime/config/sections/forecasts.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-meter-config-"));
 let n = 0;
@@ -30,7 +31,10 @@ describe("meters and forecasts config", () => {
     writeFileSync(f, `device_id: d\n${MODEL}meters:\n  - { id: m1, driver: modbus-tcp, host: 10.0.0.4, preset: sdm630 }\nforecasts:\n  - { id: f1, source: "meter:m1:power_w", model: lstm }\n`);
     const { config } = loadConfig(f, {});
     expect(config.meters[0]).toMatchObject({ driver: "modbus-tcp", port: 502, unit_id: 1, interval_ms: 1000, timeout_ms: 1000, retries: 1, word_order: "big", byte_order: "big" });
-    expect(config.forecasts[0]).toMatchObject({ aggregate: "mean", scaling: "model", max_gap_steps: 6, max_missing_ratio: 0.1 });
+    expect(config.forecasts[0]).toMatchObject({ scaling: "model", max_gap_steps: 6, max_missing_ratio: 0.1 });
+    expect(aggregateOf(config.forecasts[0]!)).toBe("mean");
+    expect(aggregateOf({ source: "camera:gate-3:counts" })).toBe("sum");
+    expect(aggregateOf({ source: "camera:gate-3:counts", aggregate: "mean" })).toBe("mean");
     expect(config.history).toEqual({ raw_retention_h: 6, retention_days: 60 });
   });
 

@@ -72,6 +72,21 @@ describe("history store (a real SQLite file)", () => {
     expect(s.buckets("meter:m:p", STEP, 0, T0 + 100 * STEP).map((b) => b.sum)).toEqual([4, 5, 6, 7, 8, 9]);
   });
 
+  it("forgets the series of one meter, and only those", async () => {
+    const s = await open();
+    s.track("meter:m1:p", STEP);
+    s.track("meter:m10:p", STEP);
+    s.record("meter:m1:p", T0, 1, "good");
+    s.record("meter:m1:q", T0, 1, "good");
+    s.record("meter:m10:p", T0, 1, "good");
+    expect(s.forget("meter:m1:")).toBeGreaterThan(0);
+    expect(s.watermark("meter:m1:p")).toBeUndefined();
+    expect(s.raw("meter:m1:p", 0, Infinity)).toEqual([]);
+    expect(s.buckets("meter:m1:p", STEP, 0, Infinity)).toEqual([]);
+    expect(s.raw("meter:m10:p", 0, Infinity)).toHaveLength(1);
+    expect(s.buckets("meter:m10:p", STEP, 0, Infinity)).toHaveLength(1);
+  });
+
   it("keeps no raw readings when raw retention is 0, but still the buckets", async () => {
     const s = await open({ rawRetentionMs: 0 });
     s.track("meter:m:p", STEP);

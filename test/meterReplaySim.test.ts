@@ -3,7 +3,9 @@ import os from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { parseCsvTime } from "../drivers/meter/csv.js";
 import { MetersPart } from "../drivers/meter/metersPart.js";
+import { utcOffsetMs } from "../runtime/forecast/calendar.js";
 import { ReplayMeter } from "../drivers/meter/replay.js";
 import { loadShape, SimulatedMeter } from "../drivers/meter/simulated.js";
 import { METER_SCHEMA, type ReplayMeterConfig, type SimulatedMeterConfig } from "../runtime/config/sections/meters.js";
@@ -61,6 +63,15 @@ describe("replay and simulated meters", () => {
     await c.next((r) => r.ts > live.ts + 12 * MIN, 30_000);
     const ts = c.readings.map((r) => r.ts);
     expect(ts.every((t, i) => i === 0 || t > ts[i - 1]!)).toBe(true);
+  });
+
+  it("reads local-clock timestamps in the configured time zone, and explicit offsets as they are", () => {
+    const london = (t: number) => utcOffsetMs(t, "Europe/London");
+    expect(new Date(parseCsvTime("2000-06-05T00:00:00", london)).toISOString()).toBe("2000-06-04T23:00:00.000Z");
+    expect(new Date(parseCsvTime("2000-01-05 12:30", london)).toISOString()).toBe("2000-01-05T12:30:00.000Z");
+    expect(new Date(parseCsvTime("2026-03-29T03:00:00", london)).toISOString()).toBe("2026-03-29T02:00:00.000Z");
+    expect(new Date(parseCsvTime("2000-06-05T00:00:00+02:00", london)).toISOString()).toBe("2000-06-04T22:00:00.000Z");
+    expect(new Date(parseCsvTime("2000-06-05T00:00:00")).toISOString()).toBe("2000-06-05T00:00:00.000Z");
   });
 
   it("names the problem in a bad file", async () => {

@@ -9,6 +9,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { DaemonProcess } from "./helpers/daemonProcess.js";
+import { makeConstModel } from "./helpers/detectModels.js";
 import { get, until } from "./helpers/http.js";
 import { freePort, MOSQUITTO_BIN, Mosquitto } from "./helpers/mosquitto.js";
 import { parsePrometheus, sampleValue } from "./helpers/promParse.js";
@@ -82,6 +83,9 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
     served.set("/broken.onnx", Buffer.from("this is not an onnx model at all\n".repeat(100)));
     // A real model that loads but cannot run as the detector: other input and output names.
     served.set("/lstm.onnx", readFileSync(path.join(REPO_ROOT, "models/demand_lstm/demand.fp32.onnx")));
+    // Right input and output names, so its check run passes; 6 values per box where the manifest's
+    // 80 labels need 85, so every real frame fails in the decoder.
+    served.set("/narrow.onnx", readFileSync(makeConstModel(dir, "narrow", { batch: 1, width: 416, height: 416, shape: [1, 3549, 6], values: new Array<number>(3549 * 6).fill(0) })));
     files = createServer((req, res) => {
       const body = served.get(req.url ?? "");
       if (!body) res.writeHead(404).end();
@@ -193,5 +197,18 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
     expect(res.payload).toMatchObject({ request_id: "r1", ok: true, result: { camera: "street", restarted: true } });
     expect((await health()).parts["camera:street"]!.restarts).toBe(before + 1);
     await runsAdvance();
+  });
+
+  it("rolls back a model that passes its check run but fails on real frames", async () => {
+    const narrow = served.get("/narrow.onnx")!;
+    const res = await command("update_model", { id: "u-narrow", model: "yolox_nano", url: `${filesUrl}/narrow.onnx`, sha256: sha(narrow) });
+    expect(res.payload).toMatchObject({ request_id: "u-narrow", ok: false, error: { code: "rejected" } });
+    expect((res.payload.error as { message: string }).message).toMatch(
+      new RegExp(`^the new model failed to run \\(\\d+ runs? on real frames failed: .*85.*\\); rolled back to version ${sha(updated)}$`),
+    );
+    expect((await detector()).model_version).toBe(sha(updated));
+    await runsAdvance();
+    const state = JSON.parse(readFileSync(path.join(dir, "data/models/yolox_nano/state.json"), "utf8")) as { current: { sha256: string } };
+    expect(state.current.sha256).toBe(sha(updated));
   });
 });

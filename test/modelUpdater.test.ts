@@ -191,4 +191,35 @@ describe("model updates: download, verification, store and fallback", () => {
     await dispatcher.stop();
     expect(existsSync(path.join(dir, "models/lstm/state.json"))).toBe(true);
   });
+
+  it("cuts a download short when the daemon stops, answering why", async () => {
+    const published: Record<string, unknown>[] = [];
+    const topics = new Topics("cityedge", "dev-1");
+    const u = updater(ortTarget([]));
+    const dispatcher = new CommandDispatcher({
+      topics,
+      sink: { publish: (_topic, body) => published.push(body) },
+      source: { subscribeCommands: () => () => undefined },
+      log,
+      metrics: new Metrics(),
+      allow: ["update_model"],
+      commands: [bindCommand(updateModelCommand(u))],
+      onStop: () => u.abort(),
+    });
+    await dispatcher.start();
+    release = undefined;
+    const running = dispatcher.handle(topics.command("update_model"), Buffer.from(JSON.stringify({ id: "s", model: "lstm", url: `${base}/slow.onnx`, sha256: sha(MODEL) })));
+    while (!release) await new Promise((r) => setTimeout(r, 10));
+    await dispatcher.stop();
+    await running;
+    expect(published).toEqual([
+      {
+        request_id: "s",
+        command: "update_model",
+        ok: false,
+        error: { code: "failed", message: `download of ${base}/slow.onnx failed: the daemon is stopping; the running model is unchanged` },
+      },
+    ]);
+    expect(readdirSync(path.join(dir, "models/lstm/staging"))).toEqual([]);
+  });
 });

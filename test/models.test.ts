@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
+import { countVideo } from "../models/eval/countVideo.js";
 import { evaluateDetector, readHeldout, type DetectorManifest } from "../models/eval/detection.js";
 import { buildBatch, denormalize, laggedForecast, readSeriesCsv, score, testIssueStarts, type ForecastManifest } from "../models/eval/forecast.js";
 import { loadManifest, verifySha256, type VariantName } from "../runtime/inference/manifest.js";
@@ -74,6 +75,21 @@ describe("vehicles detector: results table on the held-out synthetic set", () =>
     const a = results!.accuracy;
     expect(Math.abs(a.fp32!.map50 - a.int8!.map50)).toBeLessThanOrEqual(0.015);
   });
+});
+
+describe("vehicles detector: end-to-end counting on the demo video", () => {
+  const dir = path.join(MODELS, "vehicles");
+  const gt = path.join(MODELS, "synthetic", "demo.gt.json");
+  const recorded = path.join(dir, "counting.fp32.json");
+  const have = existsSync(path.join(dir, "manifest.json")) && existsSync(gt) && existsSync(recorded);
+
+  it.skipIf(!have)("the runtime's decoder, tracker and line counter reproduce counting.fp32.json", async () => {
+    const manifest = readJson<DetectorManifest & { variants: Record<string, { file: string }> }>(path.join(dir, "manifest.json"));
+    const want = readJson<{ total_counted: number; total_true: number; total_error_pct: number }>(recorded);
+    const r = await countVideo(path.join(dir, manifest.variants.fp32!.file), manifest, gt);
+    expect(r.total_true).toBe(want.total_true);
+    expect(Math.abs(r.total_counted - want.total_counted)).toBeLessThanOrEqual(1);
+  }, 240_000);
 });
 
 describe("demand LSTM: results table on the two held-out weeks", () => {

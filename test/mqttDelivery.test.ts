@@ -29,11 +29,15 @@ function track<T extends { stop(): Promise<void> } | { close(): Promise<void> }>
   return x;
 }
 
-/** The topics of one device in these tests. */
-function device(id: string) {
+/** The topics of one device in these tests: the test ticker's, or with `meters` those of simulated meters m0..m2. */
+function device(id: string, source: "ticker" | "meters" = "ticker") {
   const base = `cityedge/${id}`;
-  return { id, base, status: `${base}/status`, topics: [0, 1, 2].map((i) => `${base}/test/t${i}`) };
+  const topics = [0, 1, 2].map((i) => (source === "ticker" ? `${base}/test/t${i}` : `${base}/meters/m${i}/readings`));
+  return { id, base, status: `${base}/status`, topics };
 }
+
+/** Three simulated meters at 50 readings/s each: real readings through the real CLI. */
+const METERS = [0, 1, 2].map((i) => ({ id: `m${i}`, driver: "simulated", interval_ms: 1000, speed: 50, seed: i + 1 }));
 type Device = ReturnType<typeof device>;
 
 const maxSeq = (msgs: Received[], topic: string) => Math.max(0, ...msgs.filter((m) => m.topic === topic).map((m) => m.payload.seq as number));
@@ -45,8 +49,8 @@ const hasStatus = (d: Device, state: string, minSeq = 0) => (msgs: Received[]) =
 /** Every message validates against its schema; every topic has seq 1..max with no gap, in order. Returns the duplicates. */
 function checkStream(msgs: Received[], d: Device): number {
   for (const m of msgs) {
-    if (m.topic === d.status) validateMessage(m.topic, m.payload);
-    else validateEnvelope(m.topic, m.payload);
+    if (m.topic.includes("/test/")) validateEnvelope(m.topic, m.payload);
+    else validateMessage(m.topic, m.payload);
   }
   let dups = 0;
   for (const t of d.topics) dups += assertNoGaps(msgs, t, 1, maxSeq(msgs, t));
@@ -67,7 +71,8 @@ async function stopAndDrain(daemon: DaemonProcess, sub: Subscriber, d: Device, d
   }
 }
 
-describe.skipIf(!MOSQUITTO_BIN)("durable MQTT delivery (mosquitto, daemon process)", () => {
+// Generous: these run real processes on a shared 2-core machine; nothing here is a speed test.
+describe.skipIf(!MOSQUITTO_BIN)("durable MQTT delivery (mosquitto, daemon process)", { timeout: 240_000 }, () => {
   beforeAll(async () => {
     broker = await new Mosquitto().start();
   });
@@ -80,13 +85,13 @@ describe.skipIf(!MOSQUITTO_BIN)("durable MQTT delivery (mosquitto, daemon proces
     await broker?.stop();
   });
 
-  it("loses nothing when the uplink is cut for more than 10 s", async () => {
-    const d = device("cut-1");
+  it("loses nothing when the uplink is cut for more than 10 s (real CLI, simulated meters)", async () => {
+    const d = device("cut-1", "meters");
     const dir = tempDir();
     const proxy = track(new TcpProxy(broker.port));
     await proxy.start();
     const sub = track(await Subscriber.connect(broker.url, `${d.base}/#`));
-    const daemon = track(DaemonProcess.ticker(writeMqttConfig(dir, `mqtt://127.0.0.1:${proxy.port}`, { device_id: d.id }), 3, 20).start());
+    const daemon = track(DaemonProcess.cli(writeMqttConfig(dir, `mqtt://127.0.0.1:${proxy.port}`, { device_id: d.id, meters: METERS })).start());
     await sub.waitFor("20 messages per topic", (msgs) => minMax(msgs, d) >= 20);
     proxy.cut();
     await daemon.waitForLog(/MQTT connection lost/);
@@ -96,11 +101,34 @@ describe.skipIf(!MOSQUITTO_BIN)("durable MQTT delivery (mosquitto, daemon proces
     expect(Math.max(...d.topics.map((t) => maxSeq(sub.messages, t)))).toBe(atCut);
     proxy.reopen();
     await sub.waitFor("online again after the cut", hasStatus(d, "online", 3));
-    await sub.waitFor("the backlog", (msgs) => minMax(msgs, d) >= atCut + 400);
+    await sub.waitFor("the backlog", (msgs) => minMax(msgs, d) >= atCut + 400, 60_000);
     await stopAndDrain(daemon, sub, d, path.join(dir, "data"));
     checkStream(sub.messages, d);
     // The proxy reset the link: the broker delivered the will; the reconnect said online again.
     expect(statuses(sub.messages, d)).toEqual(["online#1", "offline#2", "online#3", "stopped#4"]);
+  });
+
+  it("loses nothing through a silent 10 s partition, found by keep-alive (real CLI, simulated meters)", async () => {
+    const d = device("silent-1", "meters");
+    const dir = tempDir();
+    const proxy = track(new TcpProxy(broker.port));
+    await proxy.start();
+    const sub = track(await Subscriber.connect(broker.url, `${d.base}/#`));
+    const config = writeMqttConfig(dir, `mqtt://127.0.0.1:${proxy.port}`, { device_id: d.id, meters: METERS, mqtt: { keepalive_s: 5 } });
+    const daemon = track(DaemonProcess.cli(config).start());
+    await sub.waitFor("20 messages per topic", (msgs) => minMax(msgs, d) >= 20);
+    const from = daemon.log.length;
+    const cutAt = Date.now();
+    proxy.blackhole();
+    // Nobody is told: the daemon finds out by an unanswered keep-alive.
+    await daemon.waitForLog(/MQTT connection lost/, 60_000, from);
+    await new Promise((r) => setTimeout(r, Math.max(0, 10_500 - (Date.now() - cutAt))));
+    const atHeal = Math.max(...d.topics.map((t) => maxSeq(sub.messages, t)));
+    proxy.reopen();
+    await sub.waitFor("online again", hasStatus(d, "online", 3));
+    await sub.waitFor("the backlog", (msgs) => minMax(msgs, d) >= atHeal + 200, 60_000);
+    await stopAndDrain(daemon, sub, d, path.join(dir, "data"));
+    checkStream(sub.messages, d);
   });
 
   it("reconnects by itself after the broker is SIGKILLed and restarted, and re-sends what was not acknowledged", async () => {
@@ -138,18 +166,18 @@ describe.skipIf(!MOSQUITTO_BIN)("durable MQTT delivery (mosquitto, daemon proces
     expect(statuses(sub.messages, d)).toEqual(["online#1", "online#3", "stopped#4"]);
   });
 
-  it("continues seq after the daemon is SIGKILLed mid-stream: nothing missing, duplicates keep their id", async () => {
-    const d = device("kill-1");
+  it("continues seq after the daemon is SIGKILLed mid-stream: nothing missing, duplicates keep their id (real CLI, simulated meters)", async () => {
+    const d = device("kill-1", "meters");
     const dir = tempDir();
-    const config = writeMqttConfig(dir, broker.url, { device_id: d.id });
+    const config = writeMqttConfig(dir, broker.url, { device_id: d.id, meters: METERS });
     const sub = track(await Subscriber.connect(broker.url, `${d.base}/#`));
-    const first = track(DaemonProcess.ticker(config, 3, 5, 4).start());
-    await sub.waitFor("200 messages per topic", (msgs) => minMax(msgs, d) >= 200);
+    const first = track(DaemonProcess.cli(config).start());
+    await sub.waitFor("100 messages per topic", (msgs) => minMax(msgs, d) >= 100);
     await first.kill("SIGKILL");
     await sub.waitFor("the will: offline", hasStatus(d, "offline"));
     const atKill = Math.max(...d.topics.map((t) => maxSeq(sub.messages, t)));
-    const second = track(DaemonProcess.ticker(config, 3, 5, 4).start());
-    await sub.waitFor("the stream going on past the kill", (msgs) => minMax(msgs, d) >= atKill + 200);
+    const second = track(DaemonProcess.cli(config).start());
+    await sub.waitFor("the stream going on past the kill", (msgs) => minMax(msgs, d) >= atKill + 100);
     await stopAndDrain(second, sub, d, path.join(dir, "data"));
     checkStream(sub.messages, d);
     expect(statuses(sub.messages, d)).toEqual(["online#1", "offline#2", "online#3", "stopped#4"]);

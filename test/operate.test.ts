@@ -206,6 +206,18 @@ describe.skipIf(!MOSQUITTO_BIN)("operating the daemon: health, metrics, commands
     await until("healthz 200 again", async () => ((await get(url("/healthz"))).status === 200 ? true : undefined));
   });
 
+  it("tells systemd RELOADING=1, then READY=1 again, around a SIGHUP reload", async () => {
+    const readies = () => notify.messages.filter((m) => m.text.startsWith("READY=1")).length;
+    const before = readies();
+    daemon.child.kill("SIGHUP");
+    await notify.waitFor((m) => m.some((x) => x.text.startsWith("RELOADING=1\nMONOTONIC_USEC=")), "RELOADING=1");
+    await notify.waitFor(() => readies() > before, "READY=1 after the reload");
+    const reloading = notify.messages.findIndex((m) => m.text.startsWith("RELOADING=1"));
+    const ready = notify.messages.findLastIndex((m) => m.text.startsWith("READY=1"));
+    expect(ready).toBeGreaterThan(reloading);
+    await until("healthz 200 after the reload", async () => ((await get(url("/healthz"))).status === 200 ? true : undefined));
+  });
+
   it("tells systemd STOPPING=1 on SIGTERM and exits 0", async () => {
     daemon.child.kill("SIGTERM");
     await notify.waitFor((m) => m.some((x) => x.text.startsWith("STOPPING=1")), "STOPPING=1");

@@ -66,6 +66,23 @@ describe("Outbox", () => {
     expect(JSON.parse(row!.payload)).toMatchObject({ seq: 6, i: 5 });
   });
 
+  it("serves recent messages from memory exactly as SQLite holds them (ids, order, payloads)", async () => {
+    const file = tempFile();
+    const o = make(file);
+    await o.start();
+    for (let i = 0; i < 101; i++) o.publish(`t/${i % 3}`, { i });
+    o.flush();
+    const fromMemory = o.read(0, 1000);
+    const store = new OutboxStore(file, "normal");
+    try {
+      expect(store.after(0, 1000)).toEqual(fromMemory);
+      expect(o.read(fromMemory[49]!.id, 10)).toEqual(store.after(fromMemory[49]!.id, 10));
+    } finally {
+      store.close();
+    }
+    expect(fromMemory.map((r) => (JSON.parse(r.payload) as { i: number }).i)).toEqual(Array.from({ length: 101 }, (_, i) => i));
+  });
+
   it("refuses wildcard topics, envelope keys in the body and bodies that are not objects", async () => {
     const o = make(tempFile());
     await o.start();
@@ -74,6 +91,16 @@ describe("Outbox", () => {
     expect(() => o.publish("t/x", { seq: 4 })).toThrow('publish to "t/x": body must not set envelope key "seq"');
     expect(() => o.publish("t/x", [] as unknown as Record<string, unknown>)).toThrow("body must be a JSON object");
     expect(o.stats().pending).toBe(0);
+  });
+
+  it("refuses a message larger than max_message_bytes, naming its size and the limit", async () => {
+    const file = tempFile();
+    const o = new Outbox({ file, deviceId: "dev-1", maxRows: 1000, maxBytes: 1e9, maxMessageBytes: 2048, sync: "normal", log });
+    outboxes.push(o);
+    await o.start();
+    o.publish("t/ok", { pad: "x".repeat(1800) });
+    expect(() => o.publish("t/big", { pad: "x".repeat(1900) })).toThrow('publish to "t/big": message is 2110 bytes, more than outbox.max_message_bytes (2048)');
+    expect(o.stats().pending).toBe(1);
   });
 
   it("keeps messages published before start and commits them on start", async () => {

@@ -4,10 +4,12 @@ import { redactUrl, type Logger } from "../../runtime/log/logger.js";
 import type { Metrics } from "../../runtime/metrics.js";
 import type { Part, PartHealth, PartState } from "../../runtime/part.js";
 import { Backoff, RateMeter } from "./backoff.js";
+import { cameraMetrics, type CameraMetrics } from "./cameraMetrics.js";
 import { ffmpegCaps, resolveFfmpeg, type FfmpegBinary, type FfmpegCaps } from "./ffmpegBinary.js";
-import { LineSplitter, parseStderrLine, type FrameInfo } from "./ffmpegLog.js";
+import { LineSplitter, parseStderrLine } from "./ffmpegLog.js";
 import { LatestFrameSlot, type Frame } from "./frame.js";
 import { FrameCutter } from "./frameCutter.js";
+import { FrameInfos } from "./frameInfos.js";
 import { letterboxFilter, letterboxGeometry, type FrameSpec } from "./letterbox.js";
 import { probeTcp } from "./probe.js";
 import type { CameraSource } from "./source.js";
@@ -30,24 +32,24 @@ export interface CameraOptions extends FrameSpec {
 interface Run {
   child: ChildProcess;
   cutter: FrameCutter;
-  /** showinfo reports by frame number within the run (graph base + n). */
-  infos: Map<number, FrameInfo>;
-  lastInfo?: FrameInfo;
-  graph?: string;
-  graphBase: number;
-  graphLastN: number;
+  infos: FrameInfos;
   frames: number;
   startedAt: number;
   lastFrameAt?: number;
   stalled: boolean;
   ended: boolean;
+  /** A frame whose showinfo line has not been read yet. */
+  pending?: { n: number; data: Buffer; arrival: number; timer: NodeJS.Timeout };
 }
 
 const STATE_OF: Record<CameraState, PartState> = { starting: "starting", streaming: "running", reconnecting: "degraded", failed: "failed", stopped: "stopped" };
 /** ffmpeg messages that mean the config or the build is wrong, not that the camera is away. */
 const PERMANENT = /Unknown decoder|Unrecognized option|No such filter|Unknown input format|Option \S+ not found|Device or resource busy|Permission denied|not an executable|ENOENT|EACCES/i;
 const ERROR_LINES_KEPT = 5;
+
 const FIRST_FRAME_GRACE_MS = 10_000;
+/** How long a frame waits for its showinfo line before it goes out without a timestamp. */
+const INFO_WAIT_MS = 250;
 
 /**
  * A camera: one ffmpeg child that decodes, rate-limits, scales and letterboxes the stream to raw
@@ -65,6 +67,8 @@ export class Camera implements Part {
   readonly #frameBytes: number;
   readonly #backoff: Backoff;
   #bin: FfmpegBinary | undefined;
+  #metrics: CameraMetrics | undefined;
+  #labels: { camera: string } = { camera: "" };
   #caps: FfmpegCaps | undefined;
   #run: Run | undefined;
   #state: CameraState = "stopped";
@@ -105,6 +109,8 @@ export class Camera implements Part {
   async start(): Promise<void> {
     this.#stopping = false;
     this.#state = "starting";
+    this.#metrics = this.#opts.metrics ? cameraMetrics(this.#opts.metrics) : undefined;
+    this.#labels = { camera: this.id };
     try {
       this.#bin = resolveFfmpeg(this.#opts.ffmpegPath);
       this.#caps = await ffmpegCaps(this.#bin.path);
@@ -113,7 +119,10 @@ export class Camera implements Part {
       this.#lastError = (err as Error).message;
       throw new Error(`camera "${this.id}": ${this.#lastError}`);
     }
+    // stop() may have come while ffmpeg was being asked for its version.
+    if (this.#stopping) return;
     this.#log.info({ ffmpeg: this.#bin.path, from: this.#bin.origin, version: this.#caps.version, source: this.#opts.source.kind, url: redactUrl(this.#cfg.url) }, "camera starting");
+    clearInterval(this.#watchdog);
     const tick = Math.min(250, Math.floor(this.#cfg.stall_timeout_ms / 4));
     this.#watchdog = setInterval(() => this.#tick(), tick);
     this.#spawn();
@@ -190,7 +199,7 @@ export class Camera implements Part {
     this.#retryTimer = undefined;
     if (this.#spawns++ > 0) {
       this.#restarts++;
-      this.#opts.metrics?.counter("cityedge_camera_restarts_total", "ffmpeg restarts per camera").inc({ camera: this.id });
+      this.#metrics?.restarts.inc(this.#labels);
     }
     const args = this.#args();
     let child: ChildProcess;
@@ -200,7 +209,7 @@ export class Camera implements Part {
       this.#onEnd(undefined, null, null, (err as Error).message);
       return;
     }
-    const run: Run = { child, cutter: new FrameCutter(this.#frameBytes, (d) => this.#onFrame(run, d)), infos: new Map(), graphBase: 0, graphLastN: -1, frames: 0, startedAt: Date.now(), stalled: false, ended: false };
+    const run: Run = { child, cutter: new FrameCutter(this.#frameBytes, (d) => this.#onFrame(run, d)), infos: new FrameInfos(), frames: 0, startedAt: Date.now(), stalled: false, ended: false };
     this.#run = run;
     this.#log.debug({ pid: child.pid, args: args.map(redactUrl).join(" ") }, "ffmpeg spawned");
     const lines = new LineSplitter((line) => this.#onStderr(run, line));
@@ -218,23 +227,14 @@ export class Camera implements Part {
     const parsed = parseStderrLine(line);
     switch (parsed.kind) {
       case "frame": {
-        const { info } = parsed;
-        if (run.graph !== info.graph) {
-          // A new filter graph (the input size changed) counts from 0 again; frames keep counting on.
-          if (run.graph !== undefined) run.graphBase += run.graphLastN + 1;
-          run.graph = info.graph;
-        }
-        run.graphLastN = info.n;
-        const seq = run.graphBase + info.n;
-        run.infos.set(seq, info);
-        // showinfo runs ahead of stdout by at most a few frames; anything older is stale.
-        if (run.infos.size > 64) for (const k of run.infos.keys()) if (k < seq - 32) run.infos.delete(k);
+        const frame = run.infos.add(parsed.info);
+        if (run.pending?.n === frame) this.#flushPending(run);
         return;
       }
       case "error":
         if (parsed.corrupt) {
           this.#corrupt++;
-          this.#opts.metrics?.counter("cityedge_camera_corrupt_total", "Damaged stream data reported by the decoder").inc({ camera: this.id });
+          this.#metrics?.corrupt.inc(this.#labels);
         }
         this.#errorLines.push(parsed.text);
         if (this.#errorLines.length > ERROR_LINES_KEPT) this.#errorLines.shift();
@@ -248,14 +248,36 @@ export class Camera implements Part {
     }
   }
 
+  /**
+   * A frame's bytes are complete. Its showinfo line (timestamp, source size) is written to
+   * stderr before the frame to stdout, but the two pipes are read independently: when the line
+   * has not been read yet, the frame waits for it (at most INFO_WAIT_MS, and never behind a
+   * newer frame).
+   */
   #onFrame(run: Run, data: Buffer): void {
     if (run !== this.#run) return;
     const now = Date.now();
+    run.lastFrameAt = now;
     const n = run.frames++;
-    const own = run.infos.get(n);
-    const info = own ?? run.lastInfo;
-    run.infos.delete(n);
-    if (own) run.lastInfo = own;
+    if (run.pending) this.#flushPending(run);
+    if (run.infos.has(n)) {
+      this.#emit(run, n, data, now);
+      return;
+    }
+    run.pending = { n, data, arrival: now, timer: setTimeout(() => this.#flushPending(run), INFO_WAIT_MS) };
+  }
+
+  #flushPending(run: Run): void {
+    const p = run.pending;
+    if (!p) return;
+    clearTimeout(p.timer);
+    run.pending = undefined;
+    if (run === this.#run && !this.#stopping) this.#emit(run, p.n, p.data, p.arrival);
+  }
+
+  #emit(run: Run, n: number, data: Buffer, now: number): void {
+    const own = run.infos.take(n);
+    const info = own ?? run.infos.last;
     const srcW = info?.src_width ?? this.#opts.width;
     const srcH = info?.src_height ?? this.#opts.height;
     if (!this.#src || this.#src.width !== srcW || this.#src.height !== srcH) {
@@ -274,10 +296,9 @@ export class Camera implements Part {
       letterbox,
     };
     if (own?.pts_ms !== undefined) frame.pts_ms = own.pts_ms;
-    run.lastFrameAt = now;
-    if (this.slot.peek() !== undefined) this.#opts.metrics?.counter("cityedge_camera_dropped_frames_total", "Frames replaced before inference took them").inc({ camera: this.id });
+    if (this.slot.peek() !== undefined) this.#metrics?.dropped.inc(this.#labels);
     this.slot.put(frame);
-    this.#opts.metrics?.counter("cityedge_camera_frames_total", "Frames received per camera").inc({ camera: this.id });
+    this.#metrics?.frames.inc(this.#labels);
     if (this.#state !== "streaming") {
       this.#state = "streaming";
       this.#streamingSince = now;
@@ -288,6 +309,7 @@ export class Camera implements Part {
   #onEnd(run: Run | undefined, code: number | null, signal: NodeJS.Signals | null, error?: string): void {
     if (run) {
       if (run.ended) return;
+      this.#flushPending(run);
       run.ended = true;
       if (run !== this.#run) return;
       this.#run = undefined;
@@ -313,15 +335,18 @@ export class Camera implements Part {
     this.#inRate.clear();
     this.#retryTimer = setTimeout(() => this.#spawn(), delay);
     const endpoint = this.#opts.source.endpoint;
-    if (endpoint && delay > 500) this.#watchEndpoint(endpoint);
+    if (endpoint && delay > 500) this.#watchEndpoint(endpoint, (run?.frames ?? 0) > 0);
   }
 
   /**
    * While waiting to reconnect, knock on the camera's port: when it goes from refusing to
    * accepting connections, the camera is back and waiting out the backoff would only lose frames.
+   * After a stream that was delivering frames is lost, the port answering at all is enough (the
+   * camera may have rebooted between two knocks); that shortcut cannot loop, because it needs
+   * the run before it to have streamed.
    */
-  #watchEndpoint(endpoint: { host: string; port: number }): void {
-    let wasDown = false;
+  #watchEndpoint(endpoint: { host: string; port: number }, wasStreaming: boolean): void {
+    let wasDown = wasStreaming;
     let busy = false;
     this.#probeTimer = setInterval(() => {
       if (busy) return;
@@ -343,7 +368,7 @@ export class Camera implements Part {
     const now = Date.now();
     this.#inRate.sample(now, this.#frameIndex);
     this.#outRate.sample(now, this.slot.taken);
-    this.#opts.metrics?.gauge("cityedge_camera_fps", "Frames per second received per camera").set(round1(this.#inRate.rate()), { camera: this.id });
+    this.#metrics?.fps.set(round1(this.#inRate.rate()), this.#labels);
     const run = this.#run;
     if (!run || run.stalled || this.#stopping) return;
     // The first frame of a run also waits for ffmpeg to connect and probe the stream (up to

@@ -30,6 +30,7 @@ interface Feed {
   stopping?: Promise<unknown>;
   retry?: NodeJS.Timeout;
   backoff: Backoff;
+  lastError?: string;
 }
 
 /**
@@ -170,6 +171,7 @@ export class LiveView implements Part {
     });
     const lines = new LineSplitter((line) => {
       const p = parseStderrLine(line);
+      if (p.kind === "error") feed.lastError = p.text;
       if (p.kind === "error" || p.kind === "other") this.#log.debug({ camera: feed.id, ffmpeg: p.text }, "live view ffmpeg");
     });
     child.stderr!.on("data", (chunk: Buffer) => lines.push(chunk));
@@ -182,7 +184,7 @@ export class LiveView implements Part {
       if (this.#stopped || feed.viewers.size === 0) return;
       if (Date.now() - startedAt > 60_000) feed.backoff.reset();
       const delay = feed.backoff.next();
-      this.#log.warn({ camera: feed.id, code, signal, retry_in_ms: delay }, "live view ffmpeg ended while watched; restarting");
+      this.#log.warn({ camera: feed.id, code, signal, error: feed.lastError, retry_in_ms: delay }, "live view ffmpeg ended while watched; restarting");
       feed.retry = setTimeout(() => void this.#startFeed(feed), delay);
     });
   }
@@ -191,7 +193,11 @@ export class LiveView implements Part {
     clearTimeout(feed.retry);
     feed.retry = undefined;
     const child = feed.child;
-    if (!child) return;
+    if (!child) {
+      // Already being stopped (say, by the last viewer leaving): wait for that to finish.
+      if (feed.stopping) await feed.stopping;
+      return;
+    }
     feed.child = undefined;
     const stopping = stopFfmpeg(child, { quitMs: 500, termMs: 1500 });
     feed.stopping = stopping;

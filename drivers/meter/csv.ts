@@ -40,9 +40,16 @@ export function readCsv(file: string): CsvTable {
   return { header: split(head), rows: body.map(split) };
 }
 
-/** ISO 8601 with or without an offset; without one it is UTC. */
-export function parseCsvTime(text: string): number {
+/**
+ * ISO 8601 with or without an offset; without one it is the wall clock of `timeZone`
+ * (`offsetAt(ts)` gives that zone's offset from UTC at an instant).
+ */
+export function parseCsvTime(text: string, offsetAt: (ts: number) => number = () => 0): number {
   const hasZone = /(Z|[+-]\d{2}:?\d{2})$/i.test(text);
-  const t = Date.parse(hasZone ? text : `${text.replace(" ", "T")}Z`);
-  return t;
+  if (hasZone) return Date.parse(text);
+  const wall = Date.parse(`${text.replace(" ", "T")}Z`);
+  if (Number.isNaN(wall)) return wall;
+  // Twice: the offset at the first guess may differ from the offset at the answer near a clock change.
+  const guess = wall - offsetAt(wall);
+  return wall - offsetAt(guess);
 }

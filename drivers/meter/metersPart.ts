@@ -52,6 +52,7 @@ export class MetersPart implements Part {
   readonly #failed = new Map<string, string>();
   #rtuLines: RtuLines | undefined;
   readonly #counts = new Map<string, number>();
+  #historyError: string | undefined;
 
   constructor(opts: MetersPartOptions) {
     this.#opts = opts;
@@ -65,6 +66,10 @@ export class MetersPart implements Part {
       if (!cfg.enabled) continue;
       let driver: MeterDriver;
       try {
+        if (cfg.driver === "replay" || cfg.driver === "simulated") {
+          const forgotten = this.#opts.history?.forget(meterSeries(cfg.id, ""));
+          if (forgotten) this.#log.info({ meter: cfg.id, rows: forgotten }, "history of the replayed/simulated meter cleared: it starts on its own clock again");
+        }
         driver = createMeterDriver(cfg, { log: this.#log, baseDir: this.#opts.baseDir, rtuLines: this.#rtuLines });
         this.#drivers.push(driver);
         await driver.start((r) => this.#onReading(r, readings));
@@ -92,7 +97,8 @@ export class MetersPart implements Part {
     for (const d of this.#drivers) meters[d.id] = this.#failed.has(d.id) ? { state: "failed", error: this.#failed.get(d.id) } : { ...d.health(), readings: this.#counts.get(d.id) ?? 0 };
     for (const [id, error] of this.#failed) meters[id] ??= { state: "failed", error };
     const states = Object.values(meters).map((m) => m.state);
-    return { state: states.every((s) => s === "running") ? "running" : "degraded", meters };
+    const state = states.some((s) => s === "failed" || s === "degraded") || this.#historyError !== undefined ? "degraded" : states.includes("starting") ? "starting" : "running";
+    return { state, meters, ...(this.#historyError !== undefined ? { error: `history: ${this.#historyError}` } : {}) };
   }
 
   #onReading(r: Reading, counter: ReturnType<Metrics["counter"]> | undefined): void {
@@ -101,12 +107,19 @@ export class MetersPart implements Part {
         this.#opts.sink.publish(this.#opts.topics.readings(r.meterId), readingPayload(r), { v: READINGS_V });
         this.#counts.set(r.meterId, (this.#counts.get(r.meterId) ?? 0) + 1);
       }
-      for (const [name, v] of Object.entries(r.values)) {
-        this.#opts.history?.record(meterSeries(r.meterId, name), r.ts, v.value, v.quality);
-        counter?.inc({ meter: r.meterId, quality: v.quality });
-      }
     } catch (err) {
-      this.#log.error({ meter: r.meterId, err }, "reading could not be handed on");
+      this.#log.error({ meter: r.meterId, err }, "reading could not be published");
+    }
+    for (const v of Object.values(r.values)) counter?.inc({ meter: r.meterId, quality: v.quality });
+    const history = this.#opts.history;
+    if (!history) return;
+    try {
+      for (const [name, v] of Object.entries(r.values)) history.record(meterSeries(r.meterId, name), r.ts, v.value, v.quality);
+      this.#historyError = undefined;
+    } catch (err) {
+      // Said once per outage, not once per reading: the history part reports itself in health.
+      if (this.#historyError === undefined) this.#log.error({ meter: r.meterId, err }, "readings are not reaching history");
+      this.#historyError = (err as Error).message;
     }
   }
 }

@@ -3,7 +3,7 @@ import type { Logger } from "../../runtime/log/logger.js";
 import type { PartHealth } from "../../runtime/part.js";
 import type { MeterDriver, MeterValue, Quality, ReadingListener } from "./meter.js";
 import { planMeter, readBlocks } from "./modbusRead.js";
-import { PollLoop } from "./pollLoop.js";
+import { phaseFor, PollLoop } from "./pollLoop.js";
 import type { Block } from "./registers.js";
 import type { RtuLine } from "./rtuLine.js";
 import { ValueChecker } from "./valueChecker.js";
@@ -32,7 +32,7 @@ export class ModbusRtuMeter implements MeterDriver {
   async start(onReading: ReadingListener): Promise<void> {
     this.#blocks = planMeter(this.#cfg);
     this.#loop = new PollLoop(this.#cfg.interval_ms, () => this.#poll(onReading), (err) => this.#log.error({ err }, "poll failed"));
-    this.#loop.start();
+    this.#loop.start(phaseFor(this.id, this.#cfg.interval_ms));
   }
 
   async stop(): Promise<void> {

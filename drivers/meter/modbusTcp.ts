@@ -4,7 +4,7 @@ import type { Logger } from "../../runtime/log/logger.js";
 import type { PartHealth } from "../../runtime/part.js";
 import type { MeterDriver, Quality, ReadingListener } from "./meter.js";
 import { planMeter, readBlocks, type ModbusClient } from "./modbusRead.js";
-import { PollLoop } from "./pollLoop.js";
+import { phaseFor, PollLoop } from "./pollLoop.js";
 import type { Block } from "./registers.js";
 import { ValueChecker } from "./valueChecker.js";
 
@@ -50,7 +50,7 @@ export class ModbusTcpMeter implements MeterDriver {
     this.#blocks = planMeter(this.#cfg);
     this.#checker = new ValueChecker(this.#cfg.limits, this.#cfg.stale_after_ms);
     this.#loop = new PollLoop(this.#cfg.interval_ms, () => this.#poll(onReading), (err) => this.#log.error({ err }, "poll failed"));
-    this.#loop.start();
+    this.#loop.start(phaseFor(this.id, this.#cfg.interval_ms));
   }
 
   async stop(): Promise<void> {

@@ -17,10 +17,11 @@ export class PollLoop {
     this.#onError = onError;
   }
 
-  start(): void {
+  /** `phaseMs` delays the first run (and so the whole grid), to spread many meters over the interval. */
+  start(phaseMs = 0): void {
     this.#stopped = false;
-    this.#next = Date.now();
-    this.#schedule(0);
+    this.#next = Date.now() + phaseMs;
+    this.#schedule(phaseMs);
   }
 
   async stop(): Promise<void> {
@@ -46,4 +47,14 @@ export class PollLoop {
         this.#schedule(this.#next - now);
       });
   }
+}
+
+/**
+ * A stable phase in [0, intervalMs) for a meter id, so hundreds of meters with the same interval
+ * do not all poll in the same millisecond (and keep their slot across restarts).
+ */
+export function phaseFor(id: string, intervalMs: number): number {
+  let h = 2166136261;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619) >>> 0;
+  return h % intervalMs;
 }

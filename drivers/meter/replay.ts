@@ -1,6 +1,7 @@
 import type { ReplayMeterConfig } from "../../runtime/config/sections/meters.js";
 import type { Logger } from "../../runtime/log/logger.js";
 import type { PartHealth } from "../../runtime/part.js";
+import { checkTimeZone, utcOffsetMs } from "../../runtime/forecast/calendar.js";
 import { parseCsvTime, readCsv } from "./csv.js";
 import type { MeterDriver, MeterValue, ReadingListener } from "./meter.js";
 import { ValueChecker } from "./valueChecker.js";
@@ -114,11 +115,14 @@ export class ReplayMeter implements MeterDriver {
       return i;
     };
     const tsCol = col(this.#cfg.timestamp_column, "timestamp");
+    const tz = this.#cfg.timezone;
+    checkTimeZone(tz);
+    const offsetAt = (t: number): number => utcOffsetMs(t, tz);
     this.#names = Object.keys(this.#cfg.values);
     const cols = this.#names.map((n) => col(this.#cfg.values[n]!.column, `value "${n}"`));
     const out: Row[] = [];
     rows.forEach((cells, i) => {
-      const ts = parseCsvTime(cells[tsCol] ?? "");
+      const ts = parseCsvTime(cells[tsCol] ?? "", offsetAt);
       if (Number.isNaN(ts)) throw new Error(`${this.#file}:${i + 2}: timestamp "${cells[tsCol] ?? ""}" is not ISO 8601`);
       const prev = out.at(-1);
       if (prev && ts <= prev.ts) throw new Error(`${this.#file}:${i + 2}: timestamps must rise (${cells[tsCol]} follows ${new Date(prev.ts).toISOString()})`);

@@ -221,6 +221,7 @@ export const detectBench: Bench = async (args) => {
       latency_frame_to_subscriber_p50_ms: list((x) => x.p.p50, 0),
       latency_frame_to_subscriber_p99_ms: list((x) => x.p.p99, 0),
       rss_first_mib: round(last.rss[0] ?? 0),
+      rss_at_60s_mib: round(last.rss[last.rssTimes.findIndex((t) => t >= 60)] ?? NaN),
       rss_last_mib: round(last.rss[last.rss.length - 1] ?? 0),
       rss_max_mib: round(Math.max(...last.rss)),
       rss_second_half_slope_mib_per_min: round(slope(last.rssTimes.slice(half), last.rss.slice(half)) * 60, 2),

@@ -17,6 +17,8 @@ export interface DispatcherOptions {
   commands: readonly BoundCommand[];
   /** Problems found while building the commands (e.g. a bad public key); they make health degraded. */
   problems?: readonly string[];
+  /** Called first thing in stop(), to cut long work short (a model download). */
+  onStop?: () => void;
 }
 
 /** Longest request id echoed back; longer ones are refused as malformed. */
@@ -56,6 +58,7 @@ export class CommandDispatcher implements Part {
   async stop(): Promise<void> {
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
+    this.#opts.onStop?.();
     // Let running commands answer; the daemon bounds how long a part may take to stop.
     await Promise.allSettled([...this.#running.values()]);
   }

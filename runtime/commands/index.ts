@@ -65,6 +65,7 @@ export function buildCommandParts(ctx: PartContext, deps: CommandDeps): Part[] {
     maxBytes: mu.max_bytes,
     timeoutMs: mu.download_timeout_ms,
     keepVersions: mu.keep_versions,
+    probationMs: mu.probation_ms,
     metrics: ctx.metrics,
     log,
   });
@@ -78,6 +79,7 @@ export function buildCommandParts(ctx: PartContext, deps: CommandDeps): Part[] {
       metrics: ctx.metrics,
       allow: cfg.allow,
       problems: keyProblem ? [keyProblem] : [],
+      onStop: () => updater.abort(),
       commands: [
         bindCommand(reloadConfigCommand({ configFile: ctx.loaded.file, reload: ctx.reload })),
         bindCommand(updateModelCommand(updater)),
@@ -113,6 +115,12 @@ export function swapTargetOf(detectors: readonly (Part & { swapModel(version: Mo
   const byId = new Map(detectors.map((d) => [d.name.replace(/^detector:/, ""), d]));
   return {
     modelIds: () => [...byId.keys()],
+    runStats: (id) => {
+      const h = byId.get(id)?.health?.();
+      // The detector counts a run only when it succeeded, and every failed frame in `errors`.
+      if (!h || typeof h.runs !== "number" || typeof h.errors !== "number") return undefined;
+      return { runs: h.runs, errors: h.errors, ...(typeof h.error === "string" ? { lastError: h.error } : {}) };
+    },
     swap: (id, version) => {
       const d = byId.get(id);
       return d ? d.swapModel(version) : Promise.reject(new Error(`no detector runs model "${id}"`));

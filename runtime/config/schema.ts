@@ -79,6 +79,14 @@ function crossCheck(cfg: Raw, ctx: z.RefinementCtx): void {
   if (broker?.enabled === true && http?.enabled !== false && broker.port !== undefined && broker.port === http?.port && broker.host === http.host) {
     ctx.addIssue({ code: "custom", path: ["broker", "port"], message: `port ${broker.port} is also http.port; pick another` });
   }
+  const live = cfg.live_view as Partial<Raw["live_view"]> | undefined;
+  if (live?.enabled === true && live.port !== undefined) {
+    const taken = [
+      http?.enabled !== false && http?.port === live.port ? "http.port" : undefined,
+      broker?.enabled === true && broker.port === live.port ? "broker.port" : undefined,
+    ].filter((k) => k !== undefined);
+    if (taken.length > 0) ctx.addIssue({ code: "custom", path: ["live_view", "port"], message: `port ${live.port} is also ${taken.join(" and ")}; pick another` });
+  }
   if (typeof mqtt.reconnect_min_ms === "number" && typeof mqtt.reconnect_max_ms === "number" && mqtt.reconnect_min_ms > mqtt.reconnect_max_ms) {
     ctx.addIssue({
       code: "custom",

@@ -12,6 +12,7 @@ import type { Part, PartHealth, PartState } from "../part.js";
 import { loadWithFallback, openDetectionSession, type ModelStore, type ModelVersion } from "../modelUpdate/index.js";
 import { CameraPipeline } from "./cameraPipeline.js";
 import { SnapshotStore, type SnapshotOptions } from "./snapshots.js";
+import { StallWatchdog } from "./stallWatchdog.js";
 import type { ObjectOut } from "./types.js";
 
 /** A camera as the detector sees it: its frames and how often to take one. */
@@ -33,6 +34,8 @@ export interface DetectorOptions {
   warmupRuns: number;
   maxBatch: number;
   tensorrt: SessionOptions["tensorrt"];
+  /** Where inference runs: a worker thread keeps the event loop free during a run. Default "main". */
+  thread?: "main" | "worker";
   cameras: readonly DetectorCamera[];
   sink: MessageSink;
   topics: Topics;
@@ -44,7 +47,11 @@ export interface DetectorOptions {
   create?: SessionOptions["create"];
   /** Updated model files (issue 8, update_model): the current one is loaded, falling back to the previous and the shipped one. */
   modelStore?: ModelStore;
+  /** A run taking longer than this is stuck: its worker is ended and the session reopened. Default 60 s. */
+  stallMs?: number;
 }
+
+const ABANDONED = Symbol("abandoned");
 
 interface CameraState {
   cam: DetectorCamera;
@@ -84,6 +91,9 @@ export class DetectorPart implements Part {
   #batch = 1;
   #version: ModelVersion | null = null;
   #inFlight: Promise<unknown> | undefined;
+  #restarts = 0;
+  #watchdog: StallWatchdog | undefined;
+  #abandon: (() => void) | undefined;
 
   constructor(options: DetectorOptions) {
     this.#o = options;
@@ -107,6 +117,38 @@ export class DetectorPart implements Part {
     this.#running = true;
     this.#state = "running";
     this.#loop = this.#run();
+    const stallMs = this.#o.stallMs ?? 60_000;
+    this.#watchdog = new StallWatchdog({
+      stallMs,
+      checkMs: Math.min(5000, Math.max(50, stallMs / 4)),
+      stage: () => ({ stage: this.#stage, sinceMs: this.#stageMs }),
+      idle: new Set(["waiting for frames"]),
+      onStall: (stage, ageMs) => void this.#restartStuck(stage, ageMs),
+    });
+    this.#watchdog.start();
+  }
+
+  /**
+   * The watchdog's remedy: a stage that stopped progressing (a hung run in the worker thread)
+   * gets a fresh session; the stuck one is ended, its run rejects, and the loop carries on.
+   */
+  async #restartStuck(stage: string, ageMs: number): Promise<void> {
+    const manifest = this.#manifest;
+    const stuck = this.#model;
+    if (!manifest || !stuck || !this.#running) return;
+    this.#state = "degraded";
+    this.#error = `${stage} made no progress for ${ageMs} ms; restarting the model session`;
+    this.#log.error({ model: this.#o.modelId, stage, stage_age_ms: ageMs }, `detector ${this.#o.modelId}: ${this.#error}`);
+    try {
+      const next = await openDetectionSession(manifest, this.#version, this.#sessionOptions());
+      this.#model = next;
+      this.#restarts++;
+      this.#abandon?.();
+      await stuck.terminate();
+      this.#log.warn({ model: this.#o.modelId, provider: next.provider, restarts: this.#restarts }, "model session restarted");
+    } catch (err) {
+      this.#log.error({ err, model: this.#o.modelId }, "model session could not be restarted; the next stall retries");
+    }
   }
 
   async #open(): Promise<void> {
@@ -147,6 +189,7 @@ export class DetectorPart implements Part {
       providers: o.providers,
       threads: o.threads,
       variant: o.variant,
+      thread: o.thread ?? "main",
       log: this.#log,
       ...(o.tensorrt ? { tensorrt: o.tensorrt } : {}),
       ...(o.create ? { create: o.create } : {}),
@@ -241,7 +284,12 @@ export class DetectorPart implements Part {
         const t0 = performance.now();
         // The session is read per run: update_model may swap it between two runs.
         this.#inFlight = this.#model!.run({ [inputName]: buffer.tensor(frames.length) });
-        const result = (await this.#inFlight) as Awaited<ReturnType<ModelSession["run"]>>;
+        // The watchdog can abandon a run that never returns (resolving, so nothing is left unhandled).
+        const abandoned = new Promise<typeof ABANDONED>((resolve) => (this.#abandon = () => resolve(ABANDONED)));
+        const settled = await Promise.race([this.#inFlight, abandoned]);
+        this.#abandon = undefined;
+        if (settled === ABANDONED) throw new Error("run abandoned by the watchdog");
+        const result = settled as Awaited<ReturnType<ModelSession["run"]>>;
         const inferMs = performance.now() - t0;
         this.#runs++;
         this.#inferMsSum += inferMs;
@@ -274,6 +322,7 @@ export class DetectorPart implements Part {
 
   async stop(): Promise<void> {
     this.#running = false;
+    this.#watchdog?.stop();
     this.#wake?.();
     await this.#loop;
     this.#loop = undefined;
@@ -309,6 +358,7 @@ export class DetectorPart implements Part {
       errors: this.#errors,
       stage: this.#stage,
       stage_age_ms: Date.now() - this.#stageMs,
+      session_restarts: this.#restarts,
       cameras,
     };
   }

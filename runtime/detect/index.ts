@@ -84,6 +84,7 @@ export function buildDetection(ctx: PartContext, sink: MessageSink, cameras: Rea
         threads: model.threads,
         variant: model.variant,
         warmupRuns: model.warmup_runs,
+        thread: model.inference_thread,
         maxBatch: model.max_batch,
         tensorrt: {
           fp16: model.tensorrt.fp16,

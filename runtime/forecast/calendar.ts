@@ -45,6 +45,37 @@ export function localTime(ts: number, tz: string): LocalTime {
   return { minuteOfDay: h * 60 + m + s / 60, weekday: wd };
 }
 
+const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
+
+/** How far the zone's wall clock is ahead of UTC at ts (ms). */
+export function utcOffsetMs(ts: number, tz: string): number {
+  if (tz === "UTC" || tz === "Etc/UTC") return 0;
+  let f = offsetFormatters.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-US", { timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    offsetFormatters.set(tz, f);
+  }
+  const p: Record<string, number> = {};
+  for (const part of f.formatToParts(new Date(ts))) if (part.type !== "literal") p[part.type] = Number(part.value);
+  const wall = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!);
+  return wall - Math.floor(ts / 1000) * 1000;
+}
+
+/**
+ * Local times of `steps` consecutive steps from `from`. Asks Intl only for the offsets at both
+ * ends (and per step only when a clock change falls inside), which keeps a batch of 100 windows
+ * of 384 steps cheap.
+ */
+export function localTimes(from: number, steps: number, stepMs: number, tz: string): LocalTime[] {
+  const first = utcOffsetMs(from, tz);
+  const same = first === utcOffsetMs(from + (steps - 1) * stepMs, tz);
+  return Array.from({ length: steps }, (_, r) => {
+    const t = from + r * stepMs;
+    const d = new Date(t + (same ? first : utcOffsetMs(t, tz)));
+    return { minuteOfDay: d.getUTCHours() * 60 + d.getUTCMinutes() + d.getUTCSeconds() / 60, weekday: (d.getUTCDay() + 6) % 7 };
+  });
+}
+
 export const CALENDAR_FEATURES = ["sin_time_of_day", "cos_time_of_day", "sin_day_of_week", "cos_day_of_week", "is_weekend"] as const;
 export type CalendarFeature = (typeof CALENDAR_FEATURES)[number];
 

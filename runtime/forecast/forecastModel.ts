@@ -1,7 +1,7 @@
 import * as ort from "onnxruntime-node";
 import type { Logger } from "../log/logger.js";
 import { createSession, loadManifest, type ModelSession } from "../inference/index.js";
-import { calendarFeature, localTime } from "./calendar.js";
+import { calendarFeature, localTimes, type LocalTime } from "./calendar.js";
 import { forecastSpec, type ForecastSpec } from "./forecastManifest.js";
 
 /** One series' window, ready for the model. */
@@ -58,11 +58,19 @@ export class ForecastModel {
     const { historySteps: steps, features, stepMs } = this.spec;
     const nf = features.length;
     const data = new Float32Array(windows.length * steps * nf);
+    // series due together share their window's times: work the calendar out once per start and zone
+    const calendars = new Map<string, LocalTime[]>();
     windows.forEach((w, b) => {
       if (w.values.length !== steps) throw new Error(`model ${this.spec.id}: a window needs ${steps} steps, got ${w.values.length}`);
       const { mean, std } = scaleOf(w, this.spec);
+      const key = `${w.from}|${w.timeZone}`;
+      let times = calendars.get(key);
+      if (!times) {
+        times = localTimes(w.from, steps, stepMs, w.timeZone);
+        calendars.set(key, times);
+      }
       for (let r = 0; r < steps; r++) {
-        const t = localTime(w.from + r * stepMs, w.timeZone);
+        const t = times[r]!;
         const base = (b * steps + r) * nf;
         features.forEach((f, k) => {
           data[base + k] = f === "value" ? (w.values[r]! - mean) / std : calendarFeature(f, t);

@@ -1,4 +1,4 @@
-import type { ForecastConfig } from "../config/sections/forecasts.js";
+import { aggregateOf, type ForecastConfig } from "../config/sections/forecasts.js";
 import type { MeterConfig } from "../config/sections/meters.js";
 import type { HistoryStore } from "../history/historyStore.js";
 import type { Logger } from "../log/logger.js";
@@ -94,7 +94,7 @@ export class ForecastScheduler implements Part {
           cfg,
           model,
           timeZone,
-          unit: sourceUnit(cfg.source, cfg.aggregate, o.meters),
+          unit: sourceUnit(cfg.source, o.meters),
           live: meter === undefined || meter.driver === "modbus-tcp" || meter.driver === "modbus-rtu" || meter.driver === "mqtt",
           lastIssue: undefined,
           published: 0,
@@ -172,7 +172,7 @@ export class ForecastScheduler implements Part {
         from,
         steps: spec.historySteps,
         stepMs: spec.stepMs,
-        aggregate: s.cfg.aggregate,
+        aggregate: aggregateOf(s.cfg),
         maxGapSteps: s.cfg.max_gap_steps,
         maxMissingRatio: s.cfg.max_missing_ratio,
       });
@@ -206,7 +206,7 @@ export class ForecastScheduler implements Part {
       model: { id: spec.id, version: spec.version, variant: s.model.session.variant, provider: s.model.session.provider },
       issued_at: iso(issue),
       step_s: spec.stepMs / 1000,
-      aggregate: s.cfg.aggregate,
+      aggregate: aggregateOf(s.cfg),
       unit: s.unit,
       horizon: horizon.map((value, k) => ({ ts: iso(issue + k * spec.stepMs), value })),
       window: { from: iso(issue - spec.historySteps * spec.stepMs), steps: spec.historySteps, filled },

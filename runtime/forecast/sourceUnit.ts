@@ -2,7 +2,7 @@ import type { MeterConfig } from "../config/sections/meters.js";
 import { PRESETS } from "../../drivers/meter/presets.js";
 
 /** The unit of a forecast series' values, from the config of the meter it comes from. */
-export function sourceUnit(source: string, aggregate: "mean" | "delta" | "sum", meters: readonly MeterConfig[]): string {
+export function sourceUnit(source: string, meters: readonly MeterConfig[]): string {
   const [kind, ref, value] = source.split(":");
   if (kind === "camera") return "count";
   const m = meters.find((x) => x.id === ref);
@@ -21,7 +21,6 @@ export function sourceUnit(source: string, aggregate: "mean" | "delta" | "sum", 
       unit = m.values[value]?.unit ?? "";
       break;
   }
-  // a counter's rise per step has the counter's unit (kWh per step is kWh)
-  void aggregate;
+  // a counter's rise per step (delta) keeps the counter's unit: kWh per step is kWh
   return unit;
 }

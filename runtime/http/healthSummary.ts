@@ -30,8 +30,8 @@ export interface SummaryInput {
   lagLimitMs: number;
 }
 
-/** Part names the other features use: "camera:<id>", "meter:<id>", "model:<id>", "mqtt". */
-const KIND = /^(camera|meter|model)s?[:/](.+)$/;
+/** Part names the other features use: "camera:<id>", "meter:<id>", "detector:<model id>", "mqtt". */
+const KIND = /^(camera|meter|model|detector)s?[:/](.+)$/;
 
 /** Parts may report nested per-item health, e.g. `{ cameras: { gate: {state…} } }`: lift those out too. */
 function nested(h: PartHealth, key: string): Record<string, PartHealth> {
@@ -48,22 +48,25 @@ export function summarizeHealth(input: SummaryInput): HealthSummary {
   const cameras: Record<string, PartHealth> = {};
   const meters: Record<string, PartHealth> = {};
   const models: Record<string, PartHealth> = {};
-  const groups = { camera: cameras, meter: meters, model: models };
+  const groups = { camera: cameras, meter: meters, model: models, detector: models };
   let mqtt: HealthSummary["mqtt"] = { state: "absent" };
   const problems: string[] = [];
+  const nestedItems: [string, string, PartHealth][] = [];
   for (const [name, h] of Object.entries(input.parts)) {
     const m = KIND.exec(name);
     if (m) groups[m[1] as keyof typeof groups][m[2]!] = h;
-    else if (name === "mqtt" || name.startsWith("mqtt")) mqtt = h;
-    Object.assign(cameras, nested(h, "cameras"));
-    Object.assign(meters, nested(h, "meters"));
-    Object.assign(models, nested(h, "models"));
+    else if (name === "mqtt") mqtt = h;
+    for (const [key, kind, group] of [["cameras", "camera", cameras], ["meters", "meter", meters], ["models", "model", models]] as const) {
+      for (const [id, item] of Object.entries(nested(h, key))) {
+        group[id] = item;
+        nestedItems.push([kind, id, item]);
+      }
+    }
     if (h.state !== "running") problems.push(`${name} is ${h.state}${h.error ? `: ${h.error}` : ""}`);
   }
-  for (const [kind, group] of Object.entries(groups)) {
-    for (const [id, h] of Object.entries(group)) {
-      if (h.state !== "running" && !problems.some((p) => p.startsWith(`${kind}:${id} `))) problems.push(`${kind} ${id} is ${h.state}${h.error ? `: ${h.error}` : ""}`);
-    }
+  // Items inside a part (each meter of "meters") are named too: the part alone says only "degraded".
+  for (const [kind, id, h] of nestedItems) {
+    if (h.state !== "running") problems.push(`${kind} ${id} is ${h.state}${h.error ? `: ${h.error}` : ""}`);
   }
   const ob = input.parts.outbox;
   const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);

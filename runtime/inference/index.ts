@@ -33,3 +33,4 @@ export {
 export { applyTensorRtEnv, createSession, ModelSession, type ProviderName, type SessionOptions, type TensorRtOptions } from "./session.js";
 export { TensorBuffer, type InputSpec, type PixelSource } from "./tensorBuffer.js";
 export { warmUp } from "./warmup.js";
+export { createInWorker, WorkerSession } from "./workerSession.js";

@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import * as ort from "onnxruntime-node";
 import type { Logger } from "../log/logger.js";
 import { verifySha256, type ModelManifest, type VariantName } from "./manifest.js";
+import { createInWorker } from "./workerSession.js";
 
 export type ProviderName = "tensorrt" | "cuda" | "cpu";
 
@@ -26,6 +27,11 @@ export interface SessionOptions {
    * need, and measured throughput drops.
    */
   allowSpinning?: boolean;
+  /**
+   * "worker" creates the session in its own worker thread, so a run does not block the event
+   * loop (see WorkerSession); "main" (the default) runs it on the calling thread.
+   */
+  thread?: "main" | "worker";
   log: Logger;
   /**
    * Creates one session on exactly one provider. Injected by tests that must pretend a GPU
@@ -89,6 +95,17 @@ export class ModelSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+
+  /**
+   * Ends the session now, even in the middle of a run: a worker session's thread is terminated
+   * (the pending run rejects); a session on the main thread cannot be stuck while this runs, and
+   * is released.
+   */
+  async terminate(): Promise<void> {
+    const s = this.session as unknown as { terminate?: () => Promise<void> };
+    if (typeof s.terminate === "function") await s.terminate();
+    else await this.session.release();
+  }
 }
 
 function providerConfig(p: ProviderName): ort.InferenceSession.ExecutionProviderConfig {
@@ -122,7 +139,7 @@ function firstLine(err: unknown): string {
  * Throws when no provider works, naming each provider's reason.
  */
 export async function createSession(manifest: ModelManifest, opts: SessionOptions): Promise<ModelSession> {
-  const create = opts.create ?? ((file, o) => ort.InferenceSession.create(file, o));
+  const create = opts.create ?? (opts.thread === "worker" ? createInWorker : (file, o) => ort.InferenceSession.create(file, o));
   const available = Object.keys(manifest.files) as VariantName[];
   const verified = new Map<VariantName, string>();
   const skipped: { provider: ProviderName; reason: string }[] = [];
@@ -152,7 +169,10 @@ export async function createSession(manifest: ModelManifest, opts: SessionOption
           logSeverityLevel: 3,
           extra: { session: { intra_op: { allow_spinning: opts.allowSpinning === true ? "1" : "0" } } },
         });
-        opts.log.info({ model: manifest.id, provider, variant, file, threads: opts.threads, skipped: skipped.map((s) => s.provider) }, `model ${manifest.id}: using provider ${provider}`);
+        opts.log.info(
+          { model: manifest.id, provider, variant, file, threads: opts.threads, thread: opts.thread ?? "main", skipped: skipped.map((s) => s.provider) },
+          `model ${manifest.id}: using provider ${provider}`,
+        );
         return new ModelSession(manifest, session, provider, variant, file, skipped);
       } catch (err) {
         reason = firstLine(err);

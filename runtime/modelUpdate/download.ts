@@ -10,6 +10,8 @@ export interface DownloadOptions {
   log: Logger;
   /** Least time between two progress lines in the log. */
   progressEveryMs?: number;
+  /** Aborts the download (the daemon is stopping). */
+  signal?: AbortSignal;
 }
 
 export interface Downloaded {
@@ -31,7 +33,8 @@ export async function download(url: string, dest: string, opts: DownloadOptions)
     throw new Error(`download: "${shown}" is not a URL`);
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error(`download: ${shown}: only http:// and https:// are supported, got ${parsed.protocol}`);
-  const signal = AbortSignal.timeout(opts.timeoutMs);
+  const timeout = AbortSignal.timeout(opts.timeoutMs);
+  const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
   const hash = createHash("sha256");
   let bytes = 0;
   try {
@@ -65,7 +68,11 @@ export async function download(url: string, dest: string, opts: DownloadOptions)
     }
   } catch (err) {
     await rm(dest, { force: true });
-    const why = signal.aborted ? `took longer than ${opts.timeoutMs} ms (commands.model_update.download_timeout_ms)` : (err as Error).message;
+    const why = timeout.aborted
+      ? `took longer than ${opts.timeoutMs} ms (commands.model_update.download_timeout_ms)`
+      : opts.signal?.aborted
+        ? "the daemon is stopping"
+        : (err as Error).message;
     throw new Error(`download of ${shown} failed: ${why}`);
   }
   const sha256 = hash.digest("hex");

@@ -11,6 +11,8 @@ import type { ModelStore, ModelVersion } from "./store.js";
 export interface ModelSwapTarget {
   modelIds(): string[];
   swap(modelId: string, version: ModelVersion | null): Promise<{ provider: string }>;
+  /** Inference runs and failed runs so far, for the probation after a swap (when the target can tell). */
+  runStats?(modelId: string): { runs: number; errors: number; lastError?: string } | undefined;
 }
 
 /**

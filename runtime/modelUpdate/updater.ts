@@ -10,6 +10,9 @@ import { verifyFileSignature } from "./signature.js";
 import type { ModelStore, ModelVersion } from "./store.js";
 import type { ModelSwapTarget } from "./swap.js";
 
+/** Clean runs on real frames after which a swapped-in model is trusted. */
+const PROBATION_RUNS = 3;
+
 export interface UpdateRequest {
   model: string;
   url: string;
@@ -28,6 +31,11 @@ export interface ModelUpdaterOptions {
   maxBytes: number;
   timeoutMs: number;
   keepVersions: number;
+  /**
+   * After a swap, how long to watch the new session's first runs on real frames; errors there roll
+   * back to the previous version. 0 turns the probation off.
+   */
+  probationMs?: number;
   metrics: Metrics;
   log: Logger;
 }
@@ -40,9 +48,16 @@ export interface ModelUpdaterOptions {
  */
 export class ModelUpdater {
   readonly #o: ModelUpdaterOptions;
+  #abort = new AbortController();
 
   constructor(opts: ModelUpdaterOptions) {
     this.#o = opts;
+  }
+
+  /** Aborts a download in progress (the daemon is stopping); later updates start afresh. */
+  abort(): void {
+    this.#abort.abort();
+    this.#abort = new AbortController();
   }
 
   async update(req: UpdateRequest, log: Logger): Promise<Record<string, unknown>> {
@@ -59,7 +74,7 @@ export class ModelUpdater {
     const staged = store.stagingPath(req.model);
     let got;
     try {
-      got = await download(req.url, staged, { maxBytes: this.#o.maxBytes, timeoutMs: this.#o.timeoutMs, log });
+      got = await download(req.url, staged, { maxBytes: this.#o.maxBytes, timeoutMs: this.#o.timeoutMs, log, signal: this.#abort.signal });
     } catch (err) {
       counter.inc({ model: req.model, outcome: "download_failed" });
       throw new CommandError("failed", `${(err as Error).message}; the running model is unchanged`);
@@ -92,11 +107,41 @@ export class ModelUpdater {
       log.error({ model: req.model, sha256: got.sha256, reason }, "new model failed to load or run; the previous one keeps running");
       throw new CommandError("rejected", `the new model failed to load or run (${reason}); rolled back to ${before.current ? `version ${before.current.sha256}` : "the shipped model"}`);
     }
+    const failure = await this.#probation(req.model, log);
+    if (failure !== undefined) {
+      // Back to what ran before; the store was never changed, so a restart agrees.
+      await target.swap(req.model, before.current);
+      if (before.current?.file !== file && before.previous?.file !== file) rmSync(file, { force: true });
+      counter.inc({ model: req.model, outcome: "rolled_back" });
+      log.error({ model: req.model, sha256: got.sha256, reason: failure }, "new model failed on real frames; rolled back");
+      throw new CommandError("rejected", `the new model failed to run (${failure}); rolled back to ${before.current ? `version ${before.current.sha256}` : "the shipped model"}`);
+    }
     const state = store.commit(req.model, version);
     const pruned = store.prune(req.model, this.#o.keepVersions);
     counter.inc({ model: req.model, outcome: "ok" });
     log.info({ model: req.model, sha256: got.sha256, provider, previous: state.previous?.sha256 ?? "shipped", pruned: pruned.length }, "model updated");
     return { model: req.model, sha256: got.sha256, bytes: got.bytes, provider, previous_sha256: state.previous?.sha256 ?? null };
+  }
+
+  /**
+   * Watches the swapped-in session until it has done a few runs without an error (passes), fails
+   * a run (returns why), or the probation time ends without frames (passes: the check run held).
+   */
+  async #probation(modelId: string, log: Logger): Promise<string | undefined> {
+    const ms = this.#o.probationMs ?? 0;
+    const stats = this.#o.target.runStats?.bind(this.#o.target);
+    const start = stats?.(modelId);
+    if (ms <= 0 || !stats || !start) return undefined;
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      const now = stats(modelId);
+      if (!now) return undefined;
+      if (now.errors > start.errors) return `${now.errors - start.errors} run${now.errors - start.errors === 1 ? "" : "s"} on real frames failed: ${now.lastError ?? "no reason given"}`;
+      if (now.runs >= start.runs + PROBATION_RUNS) return undefined;
+    }
+    log.warn({ model: modelId, probation_ms: ms }, "no frames during the probation; keeping the new model on its check run alone");
+    return undefined;
   }
 
   /**

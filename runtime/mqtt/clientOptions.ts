@@ -36,6 +36,8 @@ export function clientOptions(cfg: Config["mqtt"], deviceId: string, baseDir: st
     clientId: cfg.client_id ?? `cityedge-${deviceId}`,
     clean: true,
     keepalive: cfg.keepalive_s,
+    // Ping on schedule even while publishing: on a silently dead link only an unanswered ping tells.
+    reschedulePings: false,
     connectTimeout: cfg.connect_timeout_ms,
     reconnectPeriod: 0,
     resubscribe: false,

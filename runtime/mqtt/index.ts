@@ -28,6 +28,7 @@ export function buildMqtt(ctx: PartContext): MqttWiring {
     deviceId: cfg.device_id,
     maxRows: cfg.outbox.max_rows,
     maxBytes: cfg.outbox.max_bytes,
+    maxMessageBytes: cfg.outbox.max_message_bytes,
     sync: cfg.outbox.synchronous,
     log: ctx.log.child({ module: "outbox" }),
     metrics: ctx.metrics,

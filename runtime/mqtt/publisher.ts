@@ -29,7 +29,10 @@ export interface PublisherOptions {
 export type MessageHandler = (topic: string, payload: Buffer) => void;
 
 const CONNECTIONS = "mqtt_connections";
-const STOP_ACK_MS = 2000;
+const STOP_ACK_MS = 1000;
+/** MQTT 5 PUBACK "Quota exceeded": the broker may take the message later. */
+const QUOTA_EXCEEDED = 0x97;
+const STOP_END_MS = 1000;
 
 /**
  * The uplink: one MQTT.js connection that drains the outbox at QoS 1.
@@ -85,9 +88,19 @@ export class MqttPublisher implements Part {
     this.#retry = undefined;
     const client = this.#client;
     if (client && this.#connected) {
-      await this.#drain(this.#opts.drainOnStopMs ?? 3000);
+      // Bounded so a frozen broker cannot hold up shutdown; whatever is left stays in the outbox.
+      await this.#drain(this.#opts.drainOnStopMs ?? 2000);
       await this.#publishStatus(client, "stopped", STOP_ACK_MS);
-      await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          client.end(true);
+          resolve();
+        }, STOP_END_MS);
+        client.end(false, {}, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     } else if (client) {
       client.end(true);
     }
@@ -156,6 +169,7 @@ export class MqttPublisher implements Part {
       // Everything still in the outbox was not acknowledged: send it all again, oldest first.
       this.#cursor = 0;
       this.#inflight.clear();
+      this.#opts.outbox.rewind();
       this.#pump();
     });
     client.on("message", (topic, payload) => {
@@ -224,8 +238,17 @@ export class MqttPublisher implements Part {
       client.publish(row.topic, row.payload, { qos: 1, retain: row.retain }, (err) => {
         if (gen !== this.#gen) return;
         if (err) {
-          // Not acknowledged: it stays in the outbox and goes again on the next connection.
-          this.#log.warn({ err, topic: row.topic }, "publish not acknowledged");
+          const code = (err as Error & { code?: unknown }).code;
+          if (typeof code === "number" && code >= 0x80 && code !== QUOTA_EXCEEDED) {
+            this.#inflight.delete(row.id);
+            this.#opts.outbox.reject(row.id, row.topic, `${err.message} (reason code 0x${code.toString(16)})`);
+            this.#schedulePump();
+            return;
+          }
+          // Refused for now (quota) or failed: start over on a new connection, so that it and
+          // everything after it go again in order.
+          this.#log.warn({ err, topic: row.topic }, "publish not acknowledged; reconnecting to send it again");
+          this.#fail(gen, err);
           return;
         }
         this.#inflight.delete(row.id);

@@ -12,6 +12,8 @@ export interface OutboxOptions {
   deviceId: string;
   maxRows: number;
   maxBytes: number;
+  /** Largest message accepted, envelope included (default 256 KiB). */
+  maxMessageBytes?: number;
   sync: SyncMode;
   log: Logger;
   metrics?: Metrics;
@@ -47,6 +49,12 @@ const FLUSH_AT = 2000;
 const MAX_PENDING = 20_000;
 const RETRY_MS = 1000;
 const DROP_LOG_EVERY_MS = 10_000;
+/** Most recently committed messages kept in memory, so the publisher need not read them back from SQLite. */
+const HOT_MAX = 32_768;
+/** Room taken by the envelope (v, id, device_id, ts, seq) in front of a body. */
+const ENVELOPE_BYTES = 200;
+const ACK_BATCH = 4096;
+const ACK_FLUSH_MS = 50;
 
 /**
  * The durable outbox: the MessageSink every pipeline publishes to. `publish()` stamps the
@@ -60,10 +68,14 @@ export class Outbox implements MessageSink, Part {
   readonly #log: Logger;
   #store: OutboxStore | undefined;
   #seqs = new Map<string, number>();
+  /** The latest committed messages in id order, from `#hotHead` on; every row after `#hot[#hotHead].id - 1` is here. */
+  #hot: StoredMessage[] = [];
+  #hotHead = 0;
   #pending: Pending[] = [];
   #acked: number[] = [];
   #tick: NodeJS.Immediate | undefined;
   #retry: NodeJS.Timeout | undefined;
+  #ackTimer: NodeJS.Timeout | undefined;
   #dropped = 0;
   #droppedSinceLog = 0;
   #lastDropLog = 0;
@@ -92,11 +104,14 @@ export class Outbox implements MessageSink, Part {
     this.#stopped = true;
     if (this.#tick) clearImmediate(this.#tick);
     if (this.#retry) clearTimeout(this.#retry);
+    if (this.#ackTimer) clearTimeout(this.#ackTimer);
     this.#tick = undefined;
     this.#retry = undefined;
+    this.#ackTimer = undefined;
     if (this.#pending.length > 0) this.#log.error({ lost: this.#pending.length, error: this.#error }, "outbox stopped with messages it could not commit");
     this.#store?.close();
     this.#store = undefined;
+    this.rewind();
   }
 
   publish(topic: string, body: Record<string, unknown>, opts?: { retain?: boolean; v?: number }): void {
@@ -106,6 +121,12 @@ export class Outbox implements MessageSink, Part {
       if (Object.hasOwn(body, k)) throw new Error(`publish to "${topic}": body must not set envelope key "${k}" (the outbox sets ${ENVELOPE_KEYS.join(", ")})`);
     }
     const bodyJson = JSON.stringify(body);
+    const max = this.#opts.maxMessageBytes ?? 262_144;
+    // Length in UTF-16 units is a lower bound of the UTF-8 size: only measure when it may be close.
+    if (bodyJson.length + ENVELOPE_BYTES > max / 4) {
+      const size = Buffer.byteLength(bodyJson) + ENVELOPE_BYTES;
+      if (size > max) throw new Error(`publish to "${topic}": message is ${size} bytes, more than outbox.max_message_bytes (${max})`);
+    }
     if (this.#stopped) {
       this.#countDrops(1, "published after the outbox stopped");
       return;
@@ -119,6 +140,8 @@ export class Outbox implements MessageSink, Part {
   flush(): void {
     if (this.#tick) clearImmediate(this.#tick);
     this.#tick = undefined;
+    if (this.#ackTimer) clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
     const store = this.#store;
     if (!store) {
       this.#boundPending();
@@ -137,14 +160,16 @@ export class Outbox implements MessageSink, Part {
     }
     if (this.#pending.length === 0) return;
     const seqs = new Map<string, number>();
+    const deviceJson = JSON.stringify(this.#opts.deviceId);
     const batch: NewMessage[] = this.#pending.map((p) => {
       const seq = (seqs.get(p.topic) ?? this.#seqs.get(p.topic) ?? 0) + 1;
       seqs.set(p.topic, seq);
-      const head = `{"v":${p.v},"id":"${p.id}","device_id":${JSON.stringify(this.#opts.deviceId)},"ts":"${p.ts}","seq":${seq}`;
+      const head = `{"v":${p.v},"id":"${p.id}","device_id":${deviceJson},"ts":"${p.ts}","seq":${seq}`;
       return { topic: p.topic, seq, retain: p.retain, payload: p.bodyJson === "{}" ? `${head}}` : `${head},${p.bodyJson.slice(1)}` };
     });
+    let stored: StoredMessage[];
     try {
-      store.append(batch);
+      stored = store.append(batch);
     } catch (err) {
       this.#error = (err as Error).message;
       this.#log.error({ err, waiting: this.#pending.length }, "outbox: commit failed; retrying");
@@ -159,8 +184,12 @@ export class Outbox implements MessageSink, Part {
     for (const [topic, seq] of seqs) this.#seqs.set(topic, seq);
     this.#pending = [];
     this.#opts.metrics?.counter("cityedge_outbox_committed_total", "Messages committed to the outbox").inc(undefined, batch.length);
+    this.#keepHot(stored);
     const dropped = store.enforceQuota(this.#opts.maxRows, this.#opts.maxBytes);
-    if (dropped > 0) this.#countDrops(dropped, "outbox quota exceeded; oldest messages dropped");
+    if (dropped > 0) {
+      this.rewind();
+      this.#countDrops(dropped, "outbox quota exceeded; oldest messages dropped");
+    }
     this.#updateGauges();
     for (const fn of this.#listeners) fn();
   }
@@ -171,15 +200,54 @@ export class Outbox implements MessageSink, Part {
     return () => this.#listeners.delete(fn);
   }
 
-  /** Committed messages with ids above `afterId`, oldest first. */
+  /** Committed messages with ids above `afterId`, oldest first: from memory when they are all there, else from SQLite. */
   read(afterId: number, limit: number): StoredMessage[] {
+    const first = this.#hot[this.#hotHead];
+    if (first && afterId >= first.id - 1) {
+      let lo = this.#hotHead;
+      let hi = this.#hot.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (this.#hot[mid]!.id <= afterId) lo = mid + 1;
+        else hi = mid;
+      }
+      return this.#hot.slice(lo, lo + limit);
+    }
     return this.#store?.after(afterId, limit) ?? [];
+  }
+
+  /**
+   * Forgets the in-memory copy of recent messages: call when starting over from the oldest
+   * unacknowledged message (a new connection), since some of them may be acknowledged already.
+   */
+  rewind(): void {
+    this.#hot = [];
+    this.#hotHead = 0;
   }
 
   /** The broker acknowledged the message: it leaves the outbox (deleted with the next commit). */
   ack(id: number): void {
     this.#acked.push(id);
-    this.#schedule();
+    // Deletes are batched over a short time: a lost delete only means a duplicate, and fewer,
+    // larger delete transactions cost much less than one per tick at full speed.
+    if (this.#acked.length >= ACK_BATCH) this.#schedule();
+    else
+      this.#ackTimer ??= setTimeout(() => {
+        this.#ackTimer = undefined;
+        this.flush();
+      }, ACK_FLUSH_MS);
+  }
+
+  /**
+   * The broker refused the message for good (an MQTT 5 PUBACK reason code such as "Not
+   * authorized"): sending it again would be refused again and hold up the queue, so it leaves
+   * the outbox and is counted as dropped.
+   */
+  reject(id: number, topic: string, reason: string): void {
+    this.ack(id);
+    this.#opts.metrics?.counter("cityedge_outbox_rejected_total", "Messages the broker refused (MQTT 5 reason code), dropped").inc();
+    this.#log.error({ topic, reason }, "the broker refused a message; it is dropped and counted");
+    this.#countDrops(1, "message refused by the broker; dropped");
   }
 
   /** A named counter kept in the outbox file (e.g. the MQTT connection number); 0 when unset or not open. */
@@ -204,6 +272,15 @@ export class Outbox implements MessageSink, Part {
     const s = this.stats();
     const state = this.#stopped ? "stopped" : !this.#store ? "starting" : this.#error ? "degraded" : "running";
     return { state, ...(this.#error ? { error: this.#error } : {}), depth: s.depth, bytes: s.bytes, dropped: s.dropped, pending: s.pending };
+  }
+
+  #keepHot(stored: StoredMessage[]): void {
+    for (const m of stored) this.#hot.push(m);
+    if (this.#hot.length - this.#hotHead > HOT_MAX) this.#hotHead = this.#hot.length - HOT_MAX;
+    if (this.#hotHead > HOT_MAX) {
+      this.#hot = this.#hot.slice(this.#hotHead);
+      this.#hotHead = 0;
+    }
   }
 
   #schedule(): void {

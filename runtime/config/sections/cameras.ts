@@ -79,13 +79,19 @@ export const CAMERA_SCHEMA = z.strictObject({
 
 export const CAMERAS_SCHEMA = z.array(CAMERA_SCHEMA).default([]).describe("Cameras wired to this device");
 
+const MPEG1_RATES = [24, 25, 30, 50, 60];
+
 export const LIVE_VIEW_SCHEMA = z
   .strictObject({
     enabled: z.boolean().default(false).describe("Serve MPEG-1 over WebSocket (for jsmpeg) at ws://host:port/cameras/<camera_id>"),
     host: z.string().min(1).default("127.0.0.1").describe("Address the live view listens on"),
     port: port().default(9109).describe("Port the live view listens on"),
     width: z.number().int().min(64).max(1920).default(640).describe("Width of the live picture (height keeps the aspect ratio)"),
-    fps: z.number().int().min(1).max(30).default(15).describe("Frame rate of the live picture"),
+    fps: z
+      .number()
+      .refine((v) => MPEG1_RATES.includes(v), { message: `must be a frame rate MPEG-1 can carry: ${MPEG1_RATES.join(", ")}` })
+      .default(25)
+      .describe("Frame rate of the live picture: 24, 25, 30, 50 or 60 (what MPEG-1 carries)"),
     bitrate_kbps: z.number().int().min(100).max(20_000).default(1000).describe("MPEG-1 bitrate"),
   })
   .describe("Browser live view of the cameras; ffmpeg runs only while someone watches");

@@ -13,8 +13,8 @@ export const FORECAST_SCHEMA = z.strictObject({
   model: z.string().min(1).describe("Id of the forecasting model (in `models`)"),
   aggregate: z
     .enum(["mean", "delta", "sum"])
-    .default("mean")
-    .describe("How readings become one value per model step: mean (power), delta (rise of an energy counter) or sum (counts)"),
+    .optional()
+    .describe("How readings become one value per model step: mean (power), delta (rise of an energy counter) or sum (counts); default: sum for camera counts, mean for meters"),
   timezone: z
     .string()
     .min(1)
@@ -29,6 +29,11 @@ export const FORECAST_SCHEMA = z.strictObject({
 });
 
 export type ForecastConfig = z.output<typeof FORECAST_SCHEMA>;
+
+/** The aggregate a forecast uses: the configured one, else sum for camera counts and mean for meter values. */
+export function aggregateOf(f: Pick<ForecastConfig, "aggregate" | "source">): "mean" | "delta" | "sum" {
+  return f.aggregate ?? (f.source.startsWith("camera:") ? "sum" : "mean");
+}
 
 export const FORECASTS_SCHEMA = z.array(FORECAST_SCHEMA).default([]).describe("Series the LSTM forecaster predicts");
 

@@ -17,6 +17,6 @@ export const HTTP_SCHEMA = z
       .min(50)
       .max(600_000)
       .default(5000)
-      .describe("Event-loop lag above which /healthz answers 503 and the systemd watchdog is no longer fed"),
+      .describe("Event-loop lag (p99 over the last minute) above which /healthz answers 503"),
   })
   .describe("Health and Prometheus metrics endpoint");

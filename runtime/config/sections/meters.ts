@@ -118,7 +118,12 @@ export const REPLAY_METER = z.strictObject({
   ...COMMON,
   ...TIMED,
   file: z.string().min(1).describe("CSV file with a header row (relative paths are from the config file)"),
-  timestamp_column: z.string().min(1).default("timestamp").describe("Column with ISO 8601 timestamps; ones without an offset are UTC"),
+  timestamp_column: z.string().min(1).default("timestamp").describe("Column with ISO 8601 timestamps"),
+  timezone: z
+    .string()
+    .min(1)
+    .default("UTC")
+    .describe('IANA time zone of timestamps without an offset (a local-clock file, e.g. "Europe/London")'),
   values: z.record(valueName(), REPLAY_COLUMN).describe("Values to take from each row, by name"),
   align: z
     .enum(["original", "now"])

@@ -9,6 +9,10 @@ export const MODEL_SCHEMA = z.strictObject({
   variant: z.enum(["fp32", "fp16", "int8", "auto"]).default("auto").describe("Which variant of the manifest to load"),
   providers: z.array(EXECUTION_PROVIDER).min(1).default(["tensorrt", "cuda", "cpu"]).describe("Execution providers to try, in order"),
   threads: z.number().int().min(1).max(64).default(2).describe("CPU provider intra-op threads"),
+  inference_thread: z
+    .enum(["worker", "main"])
+    .default("worker")
+    .describe('Where inference runs: "worker" (a worker thread, so frames, the outbox and MQTT keep flowing during a run) or "main" (the event loop)'),
   warmup_runs: z.number().int().min(0).max(100).default(1).describe("Inference runs on a blank input before the first frame, so the first real frame is not slow"),
   max_batch: z
     .number()

@@ -43,6 +43,13 @@ export const OUTBOX_SCHEMA = z
     max_rows: z.number().int().min(100).max(100_000_000).default(1_000_000).describe("Most messages kept while the uplink is down; past it the oldest are dropped and counted"),
     max_bytes: z.number().int().min(65536).max(1e12).default(512 * 1024 * 1024).describe("Most payload bytes kept in the outbox"),
     inflight: z.number().int().min(1).max(65535).default(256).describe("Most messages handed to MQTT and not yet acknowledged"),
+    max_message_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(268_435_455)
+      .default(262_144)
+      .describe("Largest message accepted (envelope included); larger ones are refused at publish, since a broker that refuses them would stall the queue. AWS IoT Core allows 128 KB"),
     file: z.string().min(1).default("outbox.sqlite").describe("The outbox's SQLite file (relative paths are from data_dir)"),
     synchronous: z
       .enum(["full", "normal"])

@@ -1,0 +1,20 @@
+import type { Counter, Gauge, Metrics } from "../../runtime/metrics.js";
+
+/** The Prometheus series every camera reports into, labelled by camera id. */
+export interface CameraMetrics {
+  frames: Counter;
+  dropped: Counter;
+  restarts: Counter;
+  corrupt: Counter;
+  fps: Gauge;
+}
+
+export function cameraMetrics(m: Metrics): CameraMetrics {
+  return {
+    frames: m.counter("cityedge_camera_frames_total", "Frames received per camera"),
+    dropped: m.counter("cityedge_camera_dropped_frames_total", "Frames replaced before inference took them"),
+    restarts: m.counter("cityedge_camera_restarts_total", "ffmpeg restarts per camera"),
+    corrupt: m.counter("cityedge_camera_corrupt_total", "Damaged stream data reported by the decoder"),
+    fps: m.gauge("cityedge_camera_fps", "Frames per second received per camera"),
+  };
+}

@@ -1,0 +1,122 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import pino from "pino";
+import { summarizeHealth } from "../http/healthSummary.js";
+import { ProcessMonitor } from "../http/processMetrics.js";
+import { HttpServer } from "../http/server.js";
+import { loadDetectionManifest } from "../inference/manifest.js";
+import { Metrics } from "../metrics.js";
+import { openDetectionSession } from "../modelUpdate/checkedSession.js";
+import type { PartHealth } from "../part.js";
+import type { BenchResult } from "./index.js";
+
+/** The repository (or installed app) root: the nearest folder up with a package.json, from the sources or dist/. */
+function repoRoot(): string {
+  let d = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(d, "package.json")) && path.dirname(d) !== d) d = path.dirname(d);
+  return d;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
+
+/** A registry shaped like a busy device's: 8 cameras, 2 models, 20 meters, the outbox and MQTT. */
+function deviceMetrics(): Metrics {
+  const m = new Metrics();
+  const hist = m.histogram("cityedge_inference_seconds", "Inference time per run", [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2]);
+  for (let c = 0; c < 8; c++) {
+    const camera = `cam-${c}`;
+    m.counter("cityedge_camera_frames_total", "Frames received per camera").inc({ camera }, 1000 + c);
+    m.counter("cityedge_detect_frames_total", "Frames run through detection").inc({ camera }, 900 + c);
+    m.counter("cityedge_camera_dropped_frames_total", "Frames dropped").inc({ camera }, c);
+    m.gauge("cityedge_camera_fps", "fps").set(10, { camera });
+  }
+  for (const model of ["yolox_nano", "demand_lstm"]) for (let i = 0; i < 1000; i++) hist.observe((i % 50) / 1000, { model, provider: "cpu" });
+  for (let i = 0; i < 20; i++) m.counter("cityedge_meter_readings_total", "Meter readings").inc({ meter: `m-${i}`, quality: "good" }, 500);
+  m.gauge("cityedge_outbox_depth", "depth").set(12);
+  m.counter("cityedge_mqtt_published_total", "published").inc(undefined, 123_456);
+  return m;
+}
+
+function deviceParts(): Record<string, PartHealth> {
+  const parts: Record<string, PartHealth> = { mqtt: { state: "running", connected: true }, outbox: { state: "running", depth: 12, bytes: 4096, dropped: 0 } };
+  for (let c = 0; c < 8; c++) parts[`camera:cam-${c}`] = { state: "running", fps_in: 10, frames_in: 1000 };
+  parts["detector:yolox_nano"] = { state: "running", provider: "cpu", runs: 9000 };
+  parts.meters = { state: "running", meters: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`m-${i}`, { state: "running", readings: 500 }])) };
+  return parts;
+}
+
+/** Sequential GETs on loopback; latency per request in ms, sorted. */
+async function timeGets(url: string, n: number): Promise<{ ms: number[]; bytes: number }> {
+  const ms: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const res = await fetch(url);
+    bytes = (await res.arrayBuffer()).byteLength;
+    ms.push(performance.now() - t0);
+  }
+  return { ms: ms.sort((a, b) => a - b), bytes };
+}
+
+/**
+ * `cityedge bench operate`: what operating the device costs. /healthz and /metrics latency on a
+ * registry the size of a busy device's, and the time update_model needs to load, check-run and
+ * swap YOLOX-Nano (detection keeps running on the old session meanwhile).
+ */
+export async function operateBench(args: string[]): Promise<BenchResult[]> {
+  const n = Number(args.find((a) => a.startsWith("--requests="))?.split("=")[1] ?? 300);
+  const log = pino({ level: "silent" });
+  const metrics = deviceMetrics();
+  const monitor = new ProcessMonitor(metrics);
+  monitor.start();
+  const parts = deviceParts();
+  const server = new HttpServer({
+    host: "127.0.0.1",
+    port: 0,
+    log,
+    metrics,
+    summary: () => summarizeHealth({ deviceId: "bench", parts, lag: monitor.lag(), lagLimitMs: 5000 }),
+    beforeScrape: () => monitor.refresh(),
+  });
+  await server.start();
+  const figures: Record<string, number | string> = { requests: n };
+  try {
+    const base = `http://127.0.0.1:${server.port}`;
+    await timeGets(`${base}/metrics`, 20);
+    const metricsRun = await timeGets(`${base}/metrics`, n);
+    const healthRun = await timeGets(`${base}/healthz`, n);
+    figures.metrics_p50_ms = round(percentile(metricsRun.ms, 50));
+    figures.metrics_p99_ms = round(percentile(metricsRun.ms, 99));
+    figures.metrics_body_bytes = metricsRun.bytes;
+    figures.healthz_p50_ms = round(percentile(healthRun.ms, 50));
+    figures.healthz_p99_ms = round(percentile(healthRun.ms, 99));
+    figures.healthz_body_bytes = healthRun.bytes;
+  } finally {
+    await server.stop();
+    monitor.stop();
+  }
+
+  const ROOT = repoRoot();
+  const data = process.env.CITYEDGE_SHARED_DATA ? path.resolve(ROOT, process.env.CITYEDGE_SHARED_DATA) : path.resolve(ROOT, "../shared/data");
+  if (!existsSync(path.join(data, "models/yolox_nano.onnx"))) {
+    figures.swap = `skipped: shared data not found under ${data} (CITYEDGE_SHARED_DATA)`;
+  } else {
+    process.env.CITYEDGE_SHARED_DATA ??= data;
+    const manifest = loadDetectionManifest(path.join(ROOT, "models/yolox_nano/manifest.json"));
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      const s = await openDetectionSession(manifest, null, { providers: ["cpu"], threads: 2, variant: "auto", log });
+      times.push(performance.now() - t0);
+      await s.release();
+    }
+    figures.swap_model = "yolox_nano (cpu, 2 threads)";
+    // Detection keeps running on the old session during this; the swap itself is a reference change.
+    figures.swap_load_and_check_ms_median = round(times.sort((a, b) => a - b)[1]!, 0);
+  }
+  return [{ name: "operate", figures }];
+}

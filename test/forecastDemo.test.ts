@@ -1,0 +1,50 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DaemonProcess } from "./helpers/daemonProcess.js";
+import { freePort } from "./helpers/mosquitto.js";
+import { validateMessage } from "./helpers/schemas.js";
+import { REPO_ROOT } from "./helpers/sharedData.js";
+import { Subscriber } from "./helpers/subscriber.js";
+
+// `npm start`'s config, as shipped, on free ports (cameras off: their suites cover them).
+describe("the demo config publishes meter readings and forecasts", () => {
+  let dir: string;
+  let daemon: DaemonProcess;
+  let sub: Subscriber | undefined;
+  let port: number;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-demo-"));
+    port = await freePort();
+    daemon = DaemonProcess.cli(path.join(REPO_ROOT, "config/demo.yaml"), {
+      CITYEDGE__DATA_DIR: path.join(dir, "data"),
+      CITYEDGE__BROKER__PORT: String(port),
+      CITYEDGE__MQTT__URL: `mqtt://127.0.0.1:${port}`,
+      CITYEDGE__HTTP__ENABLED: "false",
+      CITYEDGE__LIVE_VIEW__ENABLED: "false",
+      CITYEDGE__CAMERAS: "[]",
+    }).start();
+    await daemon.waitForLog(/simulated meter started/, 60_000);
+  });
+  afterAll(async () => {
+    await sub?.close();
+    await daemon?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("readings every second and a day-ahead forecast every 30 s, each valid against its schema", async () => {
+    sub = await Subscriber.connect(`mqtt://127.0.0.1:${port}`, "cityedge/demo-junction-01/#");
+    const forecasts = () => sub!.messages.filter((m) => m.topic === "cityedge/demo-junction-01/forecasts/feeder-1-power");
+    const readings = () => sub!.messages.filter((m) => m.topic === "cityedge/demo-junction-01/meters/feeder-1/readings");
+    await sub.waitFor("3 readings and a forecast", () => readings().length >= 3 && forecasts().length >= 1, 60_000);
+    for (const m of [...readings().slice(0, 3), forecasts()[0]!]) validateMessage(m.topic, m.payload);
+    const f = forecasts()[0]!.payload as { horizon: { value: number }[]; unit: string; model: { id: string } };
+    expect(f.unit).toBe("kW");
+    expect(f.model.id).toBe("cityedge-demand-lstm");
+    // the feeder runs between 40 and 120 kW: a sane forecast stays near that range
+    for (const h of f.horizon) expect(h.value).toBeGreaterThan(0);
+    for (const h of f.horizon) expect(h.value).toBeLessThan(250);
+  });
+});

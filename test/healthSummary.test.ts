@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import { summarizeHealth } from "../runtime/http/healthSummary.js";
+
+const lag = { p50_ms: 1, p99_ms: 5, max_ms: 9 };
+
+describe("summarizeHealth", () => {
+  it("is ok when every part runs, and sorts parts into cameras, meters, models and the uplink", () => {
+    const s = summarizeHealth({
+      deviceId: "d1",
+      lagLimitMs: 1000,
+      lag,
+      parts: {
+        mqtt: { state: "running", connected: true },
+        outbox: { state: "running", depth: 3, bytes: 120, dropped: 0, pending: 0 },
+        "camera:gate": { state: "running", fps_in: 10 },
+        "detector:yolox_nano": { state: "running", provider: "cpu" },
+        meters: { state: "running", meters: { m1: { state: "running", readings: 4 } } },
+      },
+    });
+    expect(s.state).toBe("ok");
+    expect(s.problems).toEqual([]);
+    expect(Object.keys(s.cameras)).toEqual(["gate"]);
+    expect(s.models.yolox_nano).toMatchObject({ provider: "cpu" });
+    expect(s.meters.m1).toMatchObject({ readings: 4 });
+    expect(s.mqtt).toMatchObject({ connected: true });
+    expect(s.outbox).toEqual({ depth: 3, bytes: 120, dropped: 0 });
+  });
+
+  it("is degraded, naming each reason, when a part or an item in it is not running or the loop lags", () => {
+    const s = summarizeHealth({
+      deviceId: "d1",
+      lagLimitMs: 100,
+      lag: { p50_ms: 50, p99_ms: 250, max_ms: 400 },
+      parts: {
+        mqtt: { state: "degraded", error: "connect ECONNREFUSED 127.0.0.1:1883" },
+        "camera:gate": { state: "failed", error: "ffmpeg: Connection refused" },
+        meters: { state: "degraded", meters: { m1: { state: "failed", error: "timeout" }, m2: { state: "running" } } },
+      },
+    });
+    expect(s.state).toBe("degraded");
+    expect(s.problems).toEqual([
+      "mqtt is degraded: connect ECONNREFUSED 127.0.0.1:1883",
+      "camera:gate is failed: ffmpeg: Connection refused",
+      "meters is degraded",
+      "meter m1 is failed: timeout",
+      "event-loop lag p99 250 ms is over the limit of 100 ms",
+    ]);
+  });
+
+  it("reports an absent uplink when no MQTT part runs", () => {
+    expect(summarizeHealth({ deviceId: "d1", lagLimitMs: 100, lag, parts: {} }).mqtt).toEqual({ state: "absent" });
+  });
+});
