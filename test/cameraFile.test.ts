@@ -9,7 +9,7 @@ import { loadConfig } from "../runtime/config/load.js";
 import type { PartContext } from "../runtime/daemon.js";
 import { CAMERA_SCHEMA } from "../runtime/config/sections/cameras.js";
 import { Metrics } from "../runtime/metrics.js";
-import { ffmpeg, ffmpegChildren, memoryLogger, pixel, waitFor } from "./helpers/camera.js";
+import { ffmpeg, ffmpegChildren, memoryLogger, pixel, waitFor, zombies } from "./helpers/camera.js";
 import { sharedFile } from "./helpers/sharedData.js";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "cityedge-camera-file-"));
@@ -165,6 +165,21 @@ describe.skipIf(!CLIP)("camera on the real street clip", () => {
     expect(got[11]!.arrival_ms).toBeGreaterThan(got[0]!.arrival_ms);
     expect(got.map((f) => f.index)).toEqual([...got.keys()].map((i) => got[0]!.index + i));
     expect(cam.health()).toMatchObject({ state: "running", stream: "streaming", source: "file", src_size: "640x352" });
+    expect(ffmpegChildren().length).toBe(1);
+  });
+
+  it("restarts an ffmpeg that crashes (SIGKILL), five times, leaving no zombie and one ffmpeg", async () => {
+    const cam = start({ url: `file://${CLIP}`, backoff: { initial_ms: 100, max_ms: 400 } });
+    await cam.start();
+    await frames(cam, 1);
+    for (let i = 1; i <= 5; i++) {
+      const pid = cam.pid!;
+      process.kill(pid, "SIGKILL");
+      await waitFor(() => cam.pid !== undefined && cam.pid !== pid && cam.state === "streaming", `stream back after crash ${i}`);
+      expect(cam.health().restarts).toBe(i);
+      expect(String(cam.health().last_error)).toContain("SIGKILL");
+    }
+    expect(zombies()).toEqual([]);
     expect(ffmpegChildren().length).toBe(1);
   });
 

@@ -43,7 +43,7 @@ describe("letterbox geometry", () => {
   it("builds a filter that rate-limits without duplicating, reports frames, scales and pads", () => {
     const f = letterboxFilter({ width: 416, height: 416, pixelFormat: "bgr24", padValue: 114, letterbox: "center" }, 10);
     expect(f).toContain("select='isnan(t)+isnan(prev_selected_t)+gt(floor(t*10),floor(prev_selected_t*10))+lt(t,prev_selected_t-1)'");
-    expect(f).toContain(",showinfo,");
+    expect(f).toContain(",showinfo=checksum=0,");
     expect(f).toContain("format=bgr24");
     expect(f).toContain("pad=416:416:'floor((ow-iw)/2)':'floor((oh-ih)/2)':color=0x727272");
   });

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { countVideo } from "../models/eval/countVideo.js";
 import { evaluateDetector, readHeldout, type DetectorManifest } from "../models/eval/detection.js";
 import { buildBatch, denormalize, laggedForecast, readSeriesCsv, score, testIssueStarts, type ForecastManifest } from "../models/eval/forecast.js";
-import { loadManifest, verifySha256, type VariantName } from "../runtime/inference/manifest.js";
+import { asDetectionManifest, loadManifest, verifySha256, type VariantName } from "../runtime/inference/manifest.js";
 import { REPO_ROOT, sharedDataDir } from "./helpers/sharedData.js";
 
 const MODELS = path.join(REPO_ROOT, "models");
@@ -47,6 +47,12 @@ describe("vehicles detector: results table on the held-out synthetic set", () =>
   const have = existsSync(manifestFile);
   const manifest = have ? (readJson(manifestFile) as DetectorManifest & { variants: Record<string, { file: string }> }) : undefined;
   const results = have ? readJson<{ accuracy: Record<string, { map50: number }> }>(path.join(dir, "results.json")) : undefined;
+
+  it.skipIf(!have)("is a detection manifest the runtime accepts", () => {
+    const m = asDetectionManifest(loadManifest(manifestFile));
+    expect(m.output.decoder).toBe("yolov8");
+    expect(m.labels).toEqual(["person", "bicycle", "car", "bus", "truck"]);
+  });
 
   it.skipIf(!have)("uses the yolov8 layout [1, 4 + C, N] with C = the manifest's labels", async () => {
     const session = await ort.InferenceSession.create(path.join(dir, manifest!.variants.fp32!.file), { intraOpNumThreads: 1 });

@@ -59,6 +59,7 @@ function checkStream(msgs: Received[], d: Device): number {
 
 /** SIGTERM: exit 0, `stopped` delivered, outbox empty, and the subscriber saw every seq the outbox gave out. */
 async function stopAndDrain(daemon: DaemonProcess, sub: Subscriber, d: Device, dataDir: string): Promise<void> {
+  expect(daemon.log).not.toMatch(/"level":60/);
   expect(await daemon.kill("SIGTERM")).toBe(0);
   await sub.waitFor("status stopped", hasStatus(d, "stopped"));
   const store = new OutboxStore(path.join(dataDir, "outbox.sqlite"), "normal");
@@ -98,10 +99,12 @@ describe.skipIf(!MOSQUITTO_BIN)("durable MQTT delivery (mosquitto, daemon proces
     const atCut = Math.max(...d.topics.map((t) => maxSeq(sub.messages, t)));
     // The outage itself is what is tested: at least 10 s of publishing with no uplink.
     await new Promise((r) => setTimeout(r, 10_500));
-    expect(Math.max(...d.topics.map((t) => maxSeq(sub.messages, t)))).toBe(atCut);
+    const beforeReopen = sub.messages.length;
     proxy.reopen();
     await sub.waitFor("online again after the cut", hasStatus(d, "online", 3));
-    await sub.waitFor("the backlog", (msgs) => minMax(msgs, d) >= atCut + 400, 60_000);
+    await sub.waitFor("the backlog", (msgs) => minMax(msgs, d) >= atCut + 300, 60_000);
+    // What was published during the cut (50 readings/s per meter for 10 s) arrived after it.
+    for (const t of d.topics) expect(sub.messages.slice(beforeReopen).filter((m) => m.topic === t).length).toBeGreaterThan(300);
     await stopAndDrain(daemon, sub, d, path.join(dir, "data"));
     checkStream(sub.messages, d);
     // The proxy reset the link: the broker delivered the will; the reconnect said online again.
@@ -190,7 +193,11 @@ describe.skipIf(!MOSQUITTO_BIN)("durable MQTT delivery (mosquitto, daemon proces
     await proxy.start();
     proxy.cut();
     const sub = track(await Subscriber.connect(broker.url, `${d.base}/#`));
-    const config = writeMqttConfig(dir, `mqtt://127.0.0.1:${proxy.port}`, { device_id: d.id, outbox: { max_rows: 1000 } });
+    const config = writeMqttConfig(dir, `mqtt://127.0.0.1:${proxy.port}`, {
+      device_id: d.id,
+      outbox: { max_rows: 1000 },
+      http: { enabled: false, health_publish_ms: 1000 },
+    });
     // 3 topics x 50 messages every 10 ms into a 1,000-row outbox with no uplink.
     const daemon = track(DaemonProcess.ticker(config, 3, 10, 50).start());
     await daemon.waitForLog(/outbox quota exceeded/);
@@ -206,23 +213,32 @@ describe.skipIf(!MOSQUITTO_BIN)("durable MQTT delivery (mosquitto, daemon proces
     await daemon.waitForLog(/ticker paused/, 30_000, from);
     proxy.reopen();
     await sub.waitFor("online", hasStatus(d, "online"));
-    await sub.waitFor("the kept backlog", (msgs) => d.topics.reduce((n, t) => n + msgs.filter((m) => m.topic === t).length, 0) >= 1000);
+    // The health topic reports the drops to the cloud.
+    const healthTopic = `${d.base}/health`;
+    const reported = (m: Received) => ((m.payload.outbox as { dropped?: number } | undefined)?.dropped ?? 0) >= 200_000;
+    await sub.waitFor("a health report with the drop count", (msgs) => msgs.some((m) => m.topic === healthTopic && reported(m)));
+    for (const m of sub.on(healthTopic)) validateMessage(m.topic, m.payload);
     expect(await daemon.kill("SIGTERM")).toBe(0);
+    await sub.waitFor("status stopped", hasStatus(d, "stopped"));
     const store = new OutboxStore(path.join(dir, "data", "outbox.sqlite"), "normal");
     const dropped = store.counter("dropped");
-    const lastSeq = d.topics.map((t) => store.seqs().get(t) ?? 0);
+    const topics = [...d.topics, healthTopic];
+    const lastSeq = topics.map((t) => store.seqs().get(t) ?? 0);
     expect(store.rows).toBe(0);
     store.close();
     // Per topic the oldest were dropped: what arrived is one unbroken run ending at the last seq,
     // and every message that never arrived is in the drop count.
     let missing = 0;
-    d.topics.forEach((t, i) => {
+    topics.forEach((t, i) => {
       const firstSeen = Math.min(...sub.on(t).map((m) => m.payload.seq as number));
       assertNoGaps(sub.messages, t, firstSeen, lastSeq[i]!);
       missing += firstSeen - 1;
     });
     expect(dropped).toBeGreaterThan(200_000);
-    expect(dropped).toBe(missing);
+    // "Dropped" is "removed without an acknowledgement": a health report committed just after the
+    // reconnect can push out a message already in flight, which then arrives anyway. Never fewer.
+    expect(dropped).toBeGreaterThanOrEqual(missing);
+    expect(dropped - missing).toBeLessThanOrEqual(3);
     expect(daemon.log).toMatch(/outbox quota exceeded; oldest messages dropped/);
   });
 });

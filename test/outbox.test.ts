@@ -83,6 +83,22 @@ describe("Outbox", () => {
     expect(fromMemory.map((r) => (JSON.parse(r.payload) as { i: number }).i)).toEqual(Array.from({ length: 101 }, (_, i) => i));
   });
 
+  it("keeps serving the right rows when big messages push older ones out of memory", async () => {
+    const file = tempFile();
+    const o = new Outbox({ file, deviceId: "dev-1", maxRows: 1000, maxBytes: 1e9, maxMessageBytes: 1_000_000, sync: "normal", log });
+    outboxes.push(o);
+    await o.start();
+    const pad = "y".repeat(700_000);
+    for (let i = 0; i < 40; i++) {
+      o.publish("t/big", { i, pad });
+      o.flush();
+    }
+    const rows = o.read(0, 100);
+    expect(rows.map((r) => (JSON.parse(r.payload) as { i: number }).i)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    const tail = o.read(rows[37]!.id, 100);
+    expect(tail.map((r) => r.id)).toEqual([rows[38]!.id, rows[39]!.id]);
+  });
+
   it("refuses wildcard topics, envelope keys in the body and bodies that are not objects", async () => {
     const o = make(tempFile());
     await o.start();

@@ -323,7 +323,9 @@ export class Camera implements Part {
       this.#log.info({ frames: this.#frameIndex }, "camera source ended (file without loop)");
       return;
     }
-    const why = error ?? (run?.stalled ? `no frame for ${this.#cfg.stall_timeout_ms} ms; ffmpeg restarted` : undefined) ?? this.#errorLines.at(-1) ?? `ffmpeg exited (${signal ?? `code ${code}`})`;
+    const exited = `ffmpeg exited (${signal ?? `code ${code}`})`;
+    const lastLine = this.#errorLines.at(-1);
+    const why = error ?? (run?.stalled ? `no frame for ${this.#cfg.stall_timeout_ms} ms; ffmpeg restarted` : lastLine ? `${exited}: ${lastLine}` : exited);
     this.#lastError = why;
     if (streamedFor >= this.#cfg.backoff.reset_after_ms) this.#backoff.reset();
     // A stream that stalled after delivering frames gets one immediate retry: waiting out the

@@ -48,7 +48,8 @@ export function letterboxFilter(spec: FrameSpec, fps: number): string {
   const y = spec.letterbox === "center" ? "floor((oh-ih)/2)" : "0";
   return [
     `select='isnan(t)+isnan(prev_selected_t)+gt(floor(t*${fps}),floor(prev_selected_t*${fps}))+lt(t,prev_selected_t-1)'`,
-    "showinfo",
+    // checksum=0: the checksums and statistics of the full-size picture cost more than the scaling.
+    "showinfo=checksum=0",
     `scale=w='min(${W},max(1,round(iw*${r})))':h='min(${H},max(1,round(ih*${r})))':flags=bilinear`,
     `format=${spec.pixelFormat}`,
     `pad=${W}:${H}:'${x}':'${y}':color=0x${hex}${hex}${hex}`,

@@ -37,6 +37,8 @@ export interface CountResult {
   total_true: number;
   /** |counted − true| / true over all classes and directions of all lines. */
   total_error_pct: number;
+  /** Σ over line, class and direction of |counted − true|, over the true total: errors that cancel in the total do not cancel here. */
+  class_direction_error_pct: number;
 }
 
 /** Decodes a video to raw RGB frames of the model's input size, letterboxed top-left (as the camera driver does). */
@@ -100,7 +102,17 @@ export async function countVideo(modelFile: string, m: DetectorManifest, gtFile:
   const sum = (c: CountResult["counted"]): number => Object.values(c).reduce((s, per) => s + Object.values(per).reduce((a, v) => a + v.in + v.out, 0), 0);
   const totalCounted = sum(counted);
   const totalTrue = sum(gt.counts);
-  return { frames: k, counted, truth: gt.counts, total_counted: totalCounted, total_true: totalTrue, total_error_pct: Number(((100 * Math.abs(totalCounted - totalTrue)) / totalTrue).toFixed(2)) };
+  let absErr = 0;
+  for (const line of gt.lines) {
+    const c = counted[line.id] ?? {};
+    const t = gt.counts[line.id] ?? {};
+    for (const label of new Set([...Object.keys(c), ...Object.keys(t)])) {
+      for (const dir of ["in", "out"] as const) absErr += Math.abs((c[label]?.[dir] ?? 0) - (t[label]?.[dir] ?? 0));
+    }
+  }
+  return { frames: k, counted, truth: gt.counts, total_counted: totalCounted, total_true: totalTrue, total_error_pct: Number(((100 * Math.abs(totalCounted - totalTrue)) / totalTrue).toFixed(2)),
+    class_direction_error_pct: Number(((100 * absErr) / totalTrue).toFixed(2)),
+  };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -91,6 +91,8 @@ export class MqttPublisher implements Part {
       // Bounded so a frozen broker cannot hold up shutdown; whatever is left stays in the outbox.
       await this.#drain(this.#opts.drainOnStopMs ?? 2000);
       await this.#publishStatus(client, "stopped", STOP_ACK_MS);
+      // From here on this client's events are not ours to act on: its close must not look like a lost link.
+      this.#gen++;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           client.end(true);
@@ -102,6 +104,7 @@ export class MqttPublisher implements Part {
         });
       });
     } else if (client) {
+      this.#gen++;
       client.end(true);
     }
     if (this.#pumpTick) clearImmediate(this.#pumpTick);
@@ -113,8 +116,8 @@ export class MqttPublisher implements Part {
   }
 
   /**
-   * Subscribes to `filter` on every connection (commands); messages on it go to `handler`.
-   * Only exact filters and a trailing single-level `+` are matched.
+   * Subscribes to `filter` (QoS 1) on every connection; messages matching it (`+` and `#` as a
+   * broker matches them) go to `handler`. This is how commands come in.
    */
   subscribe(filter: string, handler: MessageHandler): void {
     this.#handlers.set(filter, handler);
@@ -245,10 +248,15 @@ export class MqttPublisher implements Part {
             this.#schedulePump();
             return;
           }
-          // Refused for now (quota) or failed: start over on a new connection, so that it and
-          // everything after it go again in order.
-          this.#log.warn({ err, topic: row.topic }, "publish not acknowledged; reconnecting to send it again");
-          this.#fail(gen, err);
+          if (code === QUOTA_EXCEEDED) {
+            // Refused for now: start over on a new connection, so it and everything after it go
+            // again in order. Deferred: MQTT.js is still iterating its callbacks here.
+            this.#log.warn({ topic: row.topic, reason: err.message }, "broker quota exceeded; reconnecting to send again");
+            setImmediate(() => this.#fail(gen, err));
+            return;
+          }
+          // The connection is going down; its close handler starts over from the outbox.
+          this.#log.debug({ topic: row.topic, reason: err.message }, "publish not acknowledged before the connection closed");
           return;
         }
         this.#inflight.delete(row.id);

@@ -51,6 +51,7 @@ const RETRY_MS = 1000;
 const DROP_LOG_EVERY_MS = 10_000;
 /** Most recently committed messages kept in memory, so the publisher need not read them back from SQLite. */
 const HOT_MAX = 32_768;
+const HOT_MAX_CHARS = 16 * 1024 * 1024;
 /** Room taken by the envelope (v, id, device_id, ts, seq) in front of a body. */
 const ENVELOPE_BYTES = 200;
 const ACK_BATCH = 4096;
@@ -71,6 +72,7 @@ export class Outbox implements MessageSink, Part {
   /** The latest committed messages in id order, from `#hotHead` on; every row after `#hot[#hotHead].id - 1` is here. */
   #hot: StoredMessage[] = [];
   #hotHead = 0;
+  #hotChars = 0;
   #pending: Pending[] = [];
   #acked: number[] = [];
   #tick: NodeJS.Immediate | undefined;
@@ -223,6 +225,7 @@ export class Outbox implements MessageSink, Part {
   rewind(): void {
     this.#hot = [];
     this.#hotHead = 0;
+    this.#hotChars = 0;
   }
 
   /** The broker acknowledged the message: it leaves the outbox (deleted with the next commit). */
@@ -275,9 +278,17 @@ export class Outbox implements MessageSink, Part {
   }
 
   #keepHot(stored: StoredMessage[]): void {
-    for (const m of stored) this.#hot.push(m);
-    if (this.#hot.length - this.#hotHead > HOT_MAX) this.#hotHead = this.#hot.length - HOT_MAX;
-    if (this.#hotHead > HOT_MAX) {
+    for (const m of stored) {
+      this.#hot.push(m);
+      this.#hotChars += m.payload.length;
+    }
+    // Bounded in count and in size: messages may be up to max_message_bytes each.
+    while (this.#hot.length - this.#hotHead > HOT_MAX || (this.#hotChars > HOT_MAX_CHARS && this.#hot.length - this.#hotHead > 1)) {
+      this.#hotChars -= this.#hot[this.#hotHead]!.payload.length;
+      this.#hotHead++;
+    }
+    // Compact once the trimmed head is half the array (amortized O(1)), so trimmed messages are freed.
+    if (this.#hotHead > 0 && this.#hotHead * 2 >= this.#hot.length) {
       this.#hot = this.#hot.slice(this.#hotHead);
       this.#hotHead = 0;
     }

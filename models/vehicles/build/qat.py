@@ -48,7 +48,7 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--ckpt", default=os.path.join(HERE, "..", "..", ".cache", "vehicles", "last.pt"))
     ap.add_argument("--calib", type=int, default=256)
-    ap.add_argument("--steps", type=int, default=0, help="QAT fine-tuning steps after calibration")
+    ap.add_argument("--steps", type=int, default=150, help="QAT fine-tuning steps after calibration")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-4)
     a = ap.parse_args()

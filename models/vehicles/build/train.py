@@ -1,7 +1,7 @@
 """Train the vehicles detector (fp32) on rendered synthetic scenes. Seeded; one thread.
 
     /usr/bin/python3 models/synthetic/make_dataset.py --split train --count 5000 --out models/.cache/train.npz
-    /usr/bin/python3 models/vehicles/build/train.py --data models/.cache/train.npz --steps 3000
+    /usr/bin/python3 models/vehicles/build/train.py --data models/.cache/train.npz --steps 3600
 
 Writes models/.cache/vehicles/last.pt every 100 steps (model, EMA, optimizer, step) and resumes
 from it when restarted with the same arguments, so a stopped run continues where it was.
@@ -41,7 +41,7 @@ def flip(images, labels, w):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=3600)
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", ".cache", "vehicles"))
