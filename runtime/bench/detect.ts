@@ -191,10 +191,10 @@ export const detectBench: Bench = async (args) => {
       const peer = await peerFps(root, model, clip, threads, broker?.port);
       peerExtra = peer;
       const guess = Math.max(spin.fps, before.fps);
-      // Real time: each camera plays the clip at its 24 fps, and enough cameras offer more frames
-      // than the model can take. "fast": one camera decoding as fast as it can (wasteful: the
+      // Real time: each camera plays the clip at its 24 fps, and just enough cameras offer more
+      // frames than the model can take (every frame offered is decoded and read, taken or not). "fast": one camera decoding as fast as it can (wasteful: the
       // worker thread leaves the event loop free, so ffmpeg is never held back).
-      const k = cameraArg ?? (realtime ? Math.min(8, Math.max(1, Math.ceil((guess * 1.2) / CLIP_FPS))) : 1);
+      const k = cameraArg ?? (realtime ? Math.min(8, Math.max(1, Math.ceil((guess * 1.05) / CLIP_FPS))) : 1);
       const p = await pipeline(root, clip, threads, k, realtime, 8, seconds, dir, broker?.port);
       const after = await bareFps(manifestFile, threads, bareS, false);
       const noSpin = (before.fps + after.fps) / 2;
