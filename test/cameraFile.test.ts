@@ -9,7 +9,7 @@ import { loadConfig } from "../runtime/config/load.js";
 import type { PartContext } from "../runtime/daemon.js";
 import { CAMERA_SCHEMA } from "../runtime/config/sections/cameras.js";
 import { Metrics } from "../runtime/metrics.js";
-import { ffmpeg, ffmpegChildren, memoryLogger, pixel, waitFor, zombies } from "./helpers/camera.js";
+import { ffmpeg, ffmpegChildren, memoryLogger, pixel, waitFor, lingeringZombies } from "./helpers/camera.js";
 import { sharedFile } from "./helpers/sharedData.js";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "cityedge-camera-file-"));
@@ -179,7 +179,7 @@ describe.skipIf(!CLIP)("camera on the real street clip", () => {
       expect(cam.health().restarts).toBe(i);
       expect(String(cam.health().last_error)).toContain("SIGKILL");
     }
-    expect(zombies()).toEqual([]);
+    expect(await lingeringZombies()).toEqual([]);
     expect(ffmpegChildren().length).toBe(1);
   });
 

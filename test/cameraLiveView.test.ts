@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { createSource, LiveView } from "../drivers/camera/index.js";
 import { CAMERA_SCHEMA, LIVE_VIEW_SCHEMA } from "../runtime/config/sections/cameras.js";
-import { isAlive, memoryLogger, waitFor, zombies } from "./helpers/camera.js";
+import { isAlive, memoryLogger, waitFor, lingeringZombies } from "./helpers/camera.js";
 import { sharedFile } from "./helpers/sharedData.js";
 
 const CLIP = sharedFile("video/street-traffic-640x352.mp4");
@@ -76,7 +76,7 @@ describe.skipIf(!CLIP)("live view", () => {
     await closed(b.ws);
     await waitFor(() => !isAlive(pid), "the live ffmpeg to stop after the last viewer left", 10_000);
     expect(v.feedPid("gate-3")).toBeUndefined();
-    expect(zombies()).toEqual([]);
+    expect(await lingeringZombies()).toEqual([]);
   });
 
   it("stops its ffmpeg and closes viewers when the part stops", async () => {
@@ -87,7 +87,7 @@ describe.skipIf(!CLIP)("live view", () => {
     view = undefined;
     expect(isAlive(pid)).toBe(false);
     await closed(a.ws);
-    expect(zombies()).toEqual([]);
+    expect(await lingeringZombies()).toEqual([]);
   });
 
   it("refuses an unknown camera", async () => {

@@ -7,7 +7,7 @@ import { runInNewContext } from "node:vm";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createCamera, type Camera, type Frame } from "../drivers/camera/index.js";
 import { CAMERA_SCHEMA } from "../runtime/config/sections/cameras.js";
-import { ffmpegChildren, memoryLogger, openFds, RtspServer, waitFor, zombies } from "./helpers/camera.js";
+import { ffmpegChildren, memoryLogger, openFds, RtspServer, waitFor, lingeringZombies } from "./helpers/camera.js";
 import { sharedFile } from "./helpers/sharedData.js";
 
 const CLIP = sharedFile("video/street-traffic-640x352.mp4");
@@ -141,7 +141,7 @@ describe.skipIf(!CLIP)("camera on a real RTSP server streaming the street clip",
     }
     await take(cam, 2);
     expect(cam.health().restarts as number).toBeGreaterThanOrEqual(20);
-    expect(zombies()).toEqual([]);
+    expect(await lingeringZombies()).toEqual([]);
     expect(ffmpegChildren().length).toBe(1);
     collect();
     const after = process.memoryUsage();
@@ -171,7 +171,7 @@ describe.skipIf(!CLIP)("stall watchdog on a source with no timeout of its own", 
     expect(String(cam.health().last_error)).toContain("no frame for 2000 ms");
     writer.kill("SIGKILL");
     await cam.stop();
-    expect(zombies()).toEqual([]);
+    expect(await lingeringZombies()).toEqual([]);
     expect(ffmpegChildren()).toEqual([]);
   }, 120_000);
 });

@@ -235,10 +235,11 @@ export const detectBench: Bench = async (args) => {
       latency_frame_to_subscriber_p50_ms: list((x) => x.p.p50, 0),
       latency_frame_to_subscriber_p99_ms: list((x) => x.p.p99, 0),
       rss_first_mib: round(last.rss[0] ?? 0),
-      rss_at_60s_mib: round(last.rss[last.rssTimes.findIndex((t) => t >= 60)] ?? NaN),
+      rss_at_60s_mib: last.rssTimes.some((t) => t >= 60) ? round(last.rss[last.rssTimes.findIndex((t) => t >= 60)]!) : "n/a (window < 60 s)",
       rss_last_mib: round(last.rss[last.rss.length - 1] ?? 0),
       rss_max_mib: round(Math.max(...last.rss)),
-      rss_second_half_slope_mib_per_min: round(slope(last.rssTimes.slice(half), last.rss.slice(half)) * 60, 2),
+      // A slope over seconds is noise (GC, allocator); it means something from minutes on.
+      rss_second_half_slope_mib_per_min: seconds >= 120 ? round(slope(last.rssTimes.slice(half), last.rss.slice(half)) * 60, 2) : "n/a (use --duration=600)",
       pipeline_window_s: seconds,
     };
     return [{ name: "detect", figures }];

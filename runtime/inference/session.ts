@@ -18,7 +18,7 @@ export interface SessionOptions {
   providers: readonly ProviderName[];
   /** Intra-op threads of the CPU provider. */
   threads: number;
-  /** A variant of the manifest, or "auto" to pick per provider (TensorRT/CUDA: fp16 first; CPU: fp32 first). */
+  /** A variant of the manifest, or "auto" to pick per provider (TensorRT/CUDA: fp16 first; CPU: int8 first). */
   variant: VariantName | "auto";
   tensorrt?: TensorRtOptions;
   /**
@@ -46,11 +46,16 @@ export interface SessionOptions {
 // This is process-wide and takes effect with the first session created.
 ort.env.logLevel = "fatal";
 
-/** Variant preference per provider when the config says "auto". */
+/**
+ * Variant preference per provider when the config says "auto". CPU: our QDQ int8 detector (fused
+ * Conv+BN+ReLU, uint8 activations) runs 2.5-3.4x faster than fp32 at the same mAP. TensorRT: fp16
+ * first, because TensorRT's QDQ import needs signed int8 activations, which our int8 files do not
+ * use; an int8 file is the last resort there.
+ */
 const AUTO_ORDER: Record<ProviderName, VariantName[]> = {
-  tensorrt: ["int8", "fp16", "fp32"],
+  tensorrt: ["fp16", "fp32", "int8"],
   cuda: ["fp16", "fp32"],
-  cpu: ["fp32", "int8", "fp16"],
+  cpu: ["int8", "fp32", "fp16"],
 };
 
 /**

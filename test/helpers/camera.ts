@@ -111,6 +111,20 @@ export function children(): ProcInfo[] {
 }
 
 export const zombies = (): ProcInfo[] => children().filter((p) => p.state === "Z");
+
+/**
+ * Zombie children that stay zombies. A child that has just exited is a zombie until Node's
+ * SIGCHLD handler reaps it a moment later; that is not a leak, so give reaping up to 5 s.
+ */
+export async function lingeringZombies(graceMs = 5000): Promise<ProcInfo[]> {
+  const deadline = Date.now() + graceMs;
+  let z = zombies();
+  while (z.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    z = zombies();
+  }
+  return z;
+}
 export const ffmpegChildren = (): ProcInfo[] => children().filter((p) => p.comm === "ffmpeg" && p.state !== "Z");
 
 /** Open file descriptors of this process, by what they point at. */
