@@ -177,7 +177,7 @@ describe("shipped example configs", () => {
   });
 
   it.each(files)("%s validates", (file) => {
-    const { config } = loadConfig(path.join(configDir, file), { CITYEDGE_MQTT_PASSWORD: "example" });
+    const { config } = loadConfig(path.join(configDir, file), { CITYEDGE_MQTT_PASSWORD: "example", CITYEDGE_CAMERA_PASSWORD: "example" });
     expect(config.device_id.length).toBeGreaterThan(0);
   });
 });
