@@ -118,6 +118,21 @@ describe("camera on a generated test pattern (pixel-exact)", () => {
     expect(ffmpegChildren().length).toBe(1);
   });
 
+  it("with read_as_consumed, reads a file only as fast as frames are taken, and waiting is no stall", async () => {
+    const cam = start({ url: `file://${wide}`, realtime: false, loop: true, fps: 25, read_as_consumed: true, stall_timeout_ms: 1000 });
+    await cam.start();
+    await cam.slot.next();
+    // Nobody takes the frame for 2.5 stall timeouts: ffmpeg is held back on the full pipe (a
+    // frame already in flight may still land), and the watchdog does not restart it.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(cam.health().frames_in as number).toBeLessThanOrEqual(3);
+    expect(cam.health().restarts).toBe(0);
+    // Taking frames reads on: 30 more arrive, and at most the one in flight was ever dropped.
+    expect(await frames(cam, 30)).toHaveLength(30);
+    expect(cam.slot.dropped).toBeLessThanOrEqual(1);
+    expect(cam.health().restarts).toBe(0);
+  });
+
   it("limits the rate to fps in stream time, stamping each frame with its timestamp", async () => {
     const cam = start({ url: `file://${wide}`, realtime: false, loop: false, fps: 5 });
     await cam.start();

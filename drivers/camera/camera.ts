@@ -36,6 +36,8 @@ interface Run {
   frames: number;
   startedAt: number;
   lastFrameAt?: number;
+  /** Reading paused because the slot is full (file sources not paced in real time). */
+  paused?: boolean;
   stalled: boolean;
   ended: boolean;
   /** A frame whose showinfo line has not been read yet. */
@@ -122,6 +124,7 @@ export class Camera implements Part {
     // stop() may have come while ffmpeg was being asked for its version.
     if (this.#stopping) return;
     this.#log.info({ ffmpeg: this.#bin.path, from: this.#bin.origin, version: this.#caps.version, source: this.#opts.source.kind, url: redactUrl(this.#cfg.url) }, "camera starting");
+    if (this.#backpressure) this.slot.setTakenListener(() => this.#resume());
     clearInterval(this.#watchdog);
     const tick = Math.min(250, Math.floor(this.#cfg.stall_timeout_ms / 4));
     this.#watchdog = setInterval(() => this.#tick(), tick);
@@ -217,6 +220,11 @@ export class Camera implements Part {
     child.stderr!.on("data", (chunk: Buffer) => lines.push(chunk));
     child.stdin!.on("error", (err) => this.#log.debug({ err: err.message }, "ffmpeg stdin closed"));
     child.on("error", (err) => this.#onEnd(run, null, null, `cannot run ffmpeg: ${err.message}`));
+    // A paused pipe never ends, and "close" waits for it: drain it once ffmpeg has exited.
+    child.on("exit", () => {
+      run.paused = false;
+      child.stdout?.resume();
+    });
     child.on("close", (code: number | null, signal: NodeJS.Signals | null) => {
       lines.flush();
       this.#onEnd(run, code, signal);
@@ -299,6 +307,13 @@ export class Camera implements Part {
     if (this.slot.peek() !== undefined) this.#metrics?.dropped.inc(this.#labels);
     this.slot.put(frame);
     this.#metrics?.frames.inc(this.#labels);
+    const live = this.#run?.child;
+    if (this.#backpressure && this.#run && !this.#run.paused && live?.exitCode === null && live.signalCode === null) {
+      // A file read as fast as possible: rather than decode frames only to drop them, stop
+      // reading until this one is taken; ffmpeg then blocks on the full pipe and costs nothing.
+      this.#run.paused = true;
+      this.#run.child.stdout?.pause();
+    }
     if (this.#state !== "streaming") {
       this.#state = "streaming";
       this.#streamingSince = now;
@@ -372,7 +387,7 @@ export class Camera implements Part {
     this.#outRate.sample(now, this.slot.taken);
     this.#metrics?.fps.set(round1(this.#inRate.rate()), this.#labels);
     const run = this.#run;
-    if (!run || run.stalled || this.#stopping) return;
+    if (!run || run.stalled || run.paused || this.#stopping) return;
     // The first frame of a run also waits for ffmpeg to connect and probe the stream (up to
     // about 5 s of it), so it gets FIRST_FRAME_GRACE_MS on top of the stall timeout.
     const limit = run.lastFrameAt === undefined ? this.#cfg.stall_timeout_ms + FIRST_FRAME_GRACE_MS : this.#cfg.stall_timeout_ms;
@@ -382,6 +397,23 @@ export class Camera implements Part {
     // A stalled ffmpeg is usually blocked in a read and cannot see `q`: short steps, so the
     // restart lands within about a second of the stall being noticed.
     void stopFfmpeg(run.child, { quitMs: 250, termMs: 1000 }).then((how) => this.#log.debug({ how }, "stalled ffmpeg stopped"));
+  }
+
+  /**
+   * Files read as fast as possible (`realtime: false`) with `read_as_consumed` are read only as
+   * fast as frames are taken; live sources never wait, their older frames are dropped instead.
+   */
+  get #backpressure(): boolean {
+    return this.#opts.source.kind === "file" && !this.#cfg.realtime && this.#cfg.read_as_consumed;
+  }
+
+  #resume(): void {
+    const run = this.#run;
+    if (!run?.paused) return;
+    run.paused = false;
+    // Time spent waiting for the consumer is not a stall.
+    run.lastFrameAt = Date.now();
+    run.child.stdout?.resume();
   }
 
   #stopChild(child: ChildProcess): Promise<StopOutcome> {

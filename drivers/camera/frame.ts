@@ -26,6 +26,12 @@ export class LatestFrameSlot {
   #dropped = 0;
   #taken = 0;
   #waiters: (() => void)[] = [];
+  #onTaken: (() => void) | undefined;
+
+  /** Called each time a frame is taken: a producer that paused for a full slot resumes here. */
+  setTakenListener(fn: (() => void) | undefined): void {
+    this.#onTaken = fn;
+  }
 
   put(frame: Frame): void {
     if (this.#frame !== undefined) this.#dropped++;
@@ -40,7 +46,10 @@ export class LatestFrameSlot {
   take(): Frame | undefined {
     const f = this.#frame;
     this.#frame = undefined;
-    if (f !== undefined) this.#taken++;
+    if (f !== undefined) {
+      this.#taken++;
+      this.#onTaken?.();
+    }
     return f;
   }
 

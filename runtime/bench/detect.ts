@@ -98,6 +98,8 @@ async function pipeline(root: string, clip: string, threads: number, cameras: nu
       fps: 60,
       loop: true,
       realtime,
+      // Unpaced ("--source=fast"): ffmpeg decodes only the frames detection takes.
+      read_as_consumed: !realtime,
       model: "yolox",
       detection: { publish_empty: true, lines: [{ id: "road", from: [0.25, 0.55], to: [1, 0.55] }], counts_interval_s: 10 },
     })),

@@ -57,6 +57,10 @@ export const CAMERA_SCHEMA = z.strictObject({
   transport: z.enum(["tcp", "udp"]).default("tcp").describe("RTSP transport"),
   loop: z.boolean().default(true).describe("file:// sources: start again at the end"),
   realtime: z.boolean().default(true).describe("file:// sources: play at the clip's own speed instead of as fast as possible"),
+  read_as_consumed: z
+    .boolean()
+    .default(false)
+    .describe("file:// sources with realtime false: read a frame only when detection has taken the last one, instead of decoding frames only to drop them (batch runs over recordings, benchmarks)"),
   http_mode: z.enum(["stream", "snapshot"]).default("stream").describe("http(s):// sources: a stream (MJPEG, …) or a still image fetched again for every frame"),
   v4l2_format: z.string().regex(/^[a-z0-9_]+$/, "must be a V4L2 input format name such as mjpeg or yuyv422").optional().describe("/dev/videoN sources: input format asked of the device"),
   v4l2_size: z.string().regex(/^\d+x\d+$/, "must be WIDTHxHEIGHT").optional().describe("/dev/videoN sources: capture size asked of the device, e.g. 1280x720"),
