@@ -5,6 +5,7 @@ import path from "node:path";
 
 /** Helpers for benchmarks that run real processes: free ports, mosquitto, RSS, percentiles. */
 
+/** A free TCP port on 127.0.0.1 (closed again before it is returned, so use it soon). */
 export async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve, reject) => {
@@ -16,9 +17,12 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+/** Resolves once something accepts TCP connections on the port; rejects after `timeoutMs` or when `failed` reports an error. */
+export async function waitForPort(port: number, timeoutMs = 15_000, failed?: () => Error | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    const err = failed?.();
+    if (err) throw err;
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, "127.0.0.1");
       s.once("connect", () => {
