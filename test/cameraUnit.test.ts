@@ -9,6 +9,7 @@ import { resolveFfmpeg, ffmpegCaps } from "../drivers/camera/ffmpegBinary.js";
 import { LineSplitter, parseStderrLine } from "../drivers/camera/ffmpegLog.js";
 import { LatestFrameSlot, type Frame } from "../drivers/camera/frame.js";
 import { FrameCutter } from "../drivers/camera/frameCutter.js";
+import { FramePool } from "../drivers/camera/framePool.js";
 import { FrameInfos } from "../drivers/camera/frameInfos.js";
 import { letterboxFilter, letterboxGeometry } from "../drivers/camera/letterbox.js";
 import { stopFfmpeg } from "../drivers/camera/stopFfmpeg.js";
@@ -106,6 +107,59 @@ describe("latest-frame slot", () => {
     expect(slot.take()?.index).toBe(2);
     expect(slot.take()).toBeUndefined();
     expect([slot.dropped, slot.taken]).toEqual([2, 1]);
+  });
+});
+
+describe("frame buffer reuse", () => {
+  it("gives a dropped frame's buffer back at once, a taken one at release, and never one still in use or still the latest", () => {
+    const pool = new FramePool(4);
+    const slot = new LatestFrameSlot();
+    slot.setRecycler((d) => pool.recycle(d));
+    const cutFrames: Frame[] = [];
+    const cutter = new FrameCutter(4, (data) => cutFrames.push({ index: cutFrames.length, data } as Frame), () => pool.acquire());
+    const next = (v: number) => {
+      cutter.push(Buffer.alloc(4, v));
+      const f = cutFrames[cutFrames.length - 1]!;
+      slot.put(f);
+      return f;
+    };
+    const a = next(1);
+    const b = next(2); // a dropped: its buffer is free again
+    expect(pool.stats).toMatchObject({ allocated: 2, free: 1 });
+    const c = next(3); // b dropped; c reuses a's buffer
+    expect(c.data).toBe(a.data);
+    expect(slot.take()).toBe(c);
+    const d = next(4); // c is taken (in use): not reused, d gets b's buffer
+    expect(d.data).toBe(b.data);
+    expect(d.data).not.toBe(c.data);
+    expect([...c.data]).toEqual([3, 3, 3, 3]);
+    slot.release(c); // c is no longer the latest: back to the pool
+    expect(pool.stats.free).toBe(1);
+    const taken = slot.take()!;
+    slot.release(taken); // still the latest frame (the snapshot command may read it): kept
+    expect(pool.stats.free).toBe(1);
+    expect(slot.latest).toBe(d);
+    const e = next(5); // d is no longer the latest: it goes back now
+    expect(pool.stats.free).toBe(1);
+    expect([...e.data]).toEqual([5, 5, 5, 5]);
+    slot.release(taken); // a second release changes nothing
+    expect(pool.stats.free).toBe(1);
+    // Two buffers served five frames.
+    expect(pool.stats).toMatchObject({ allocated: 2, reused: 3 });
+  });
+
+  it("takes back only buffers of its size, and at most its limit", () => {
+    const pool = new FramePool(8, 2);
+    pool.recycle(Buffer.alloc(7));
+    pool.recycle(Buffer.alloc(16).subarray(0, 8));
+    expect(pool.stats.free).toBe(0);
+    const one = Buffer.alloc(8);
+    pool.recycle(one);
+    pool.recycle(one);
+    pool.recycle(Buffer.alloc(8));
+    pool.recycle(Buffer.alloc(8));
+    expect(pool.stats.free).toBe(2);
+    expect(pool.acquire().length).toBe(8);
   });
 });
 

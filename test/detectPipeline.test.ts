@@ -6,7 +6,7 @@ import sharp from "sharp";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LatestFrameSlot, type Frame } from "../drivers/camera/frame.js";
 import { DETECTION_SCHEMA } from "../runtime/config/sections/detection.js";
-import { DetectorPart, type DetectorCamera } from "../runtime/detect/detectorPart.js";
+import { DetectorPart, planInstances, type DetectorCamera } from "../runtime/detect/detectorPart.js";
 import type { MessageSink } from "../runtime/mqtt/sink.js";
 import { Topics } from "../runtime/mqtt/topics.js";
 import { captureLogger, makeConstModel, writeManifest } from "./helpers/detectModels.js";
@@ -236,6 +236,87 @@ describe("DetectorPart", () => {
     expect(p.health()).toMatchObject({ session_restarts: 1, state: "running" });
     expect(lines().some((l) => /^detector gpu: inference made no progress for \d+ ms; restarting the model session$/.test(String(l.msg)))).toBe(true);
     expect(sessions).toBe(2);
+  });
+
+  it("runs two CPU instances side by side (threads split between them), each camera's frames in order and one at a time", async () => {
+    sink = new MemorySink();
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const threadsSeen: number[] = [];
+    // Real onnxruntime sessions, each run held for 15 ms so that two lanes overlap when they can.
+    const create = async (file: string, options: ort.InferenceSession.SessionOptions) => {
+      threadsSeen.push(options.intraOpNumThreads ?? -1);
+      const real = await ort.InferenceSession.create(file, options);
+      return new Proxy(real, {
+        get(target, key) {
+          if (key !== "run") return Reflect.get(target, key, target) as unknown;
+          return async (feeds: Record<string, ort.Tensor>) => {
+            maxInFlight = Math.max(maxInFlight, ++inFlight);
+            try {
+              await new Promise((r) => setTimeout(r, 15));
+              return await target.run(feeds);
+            } finally {
+              inFlight--;
+            }
+          };
+        },
+      });
+    };
+    const cams = ["i1", "i2", "i3"].map((id) => camera(id));
+    const perCamera = new Map<string, number[]>();
+    const seen = frames(60);
+    const { log } = captureLogger();
+    const p = new DetectorPart({
+      modelId: "twin",
+      manifestFile: fixedManifest,
+      providers: ["cpu"],
+      threads: 2,
+      instances: "auto",
+      variant: "auto",
+      warmupRuns: 1,
+      maxBatch: 4,
+      tensorrt: undefined,
+      cameras: cams,
+      sink,
+      topics,
+      log,
+      create,
+      onFrame: (f) => {
+        perCamera.set(f.camera_id, [...(perCamera.get(f.camera_id) ?? []), f.index]);
+        seen.onFrame(f);
+      },
+    });
+    parts.push(p);
+    await p.start();
+    let i = 0;
+    const feeder = setInterval(() => {
+      i++;
+      for (const c of cams) c.slot.put(frame(c.id, i, 50));
+    }, 5);
+    try {
+      await seen.done;
+    } finally {
+      clearInterval(feeder);
+    }
+    expect(p.instances).toBe(2);
+    expect(threadsSeen).toEqual([1, 1]);
+    expect(maxInFlight).toBe(2);
+    for (const [cam, idx] of perCamera) {
+      expect(idx.length, cam).toBeGreaterThan(3);
+      // Strictly increasing: a camera's frames never overtake each other across lanes.
+      expect(idx.every((v, k) => k === 0 || v > idx[k - 1]!), `${cam}: ${idx.join(",")}`).toBe(true);
+    }
+    const h = p.health() as unknown as { instances: number; threads_per_instance: number; lanes: { runs: number }[] };
+    expect(h.instances).toBe(2);
+    expect(h.threads_per_instance).toBe(1);
+    expect(h.lanes.every((l) => l.runs > 5)).toBe(true);
+  });
+
+  it("plans instances: auto is one per thread, at most one per camera", () => {
+    expect(planInstances("auto", 2, 4)).toEqual({ instances: 2, threadsPerInstance: 1 });
+    expect(planInstances("auto", 2, 1)).toEqual({ instances: 1, threadsPerInstance: 2 });
+    expect(planInstances("auto", 4, 2)).toEqual({ instances: 2, threadsPerInstance: 2 });
+    expect(planInstances(3, 2, 8)).toEqual({ instances: 3, threadsPerInstance: 1 });
   });
 
   it("keeps JPEG snapshots with boxes under the folder's size quota", async () => {

@@ -109,6 +109,43 @@ describe("sessions", () => {
     await expect(inWorker.run({})).rejects.toThrow("session released");
   });
 
+  it("hands a worker session's outputs back in shared memory allocated once, and keeps concurrent runs apart", async () => {
+    const { log } = captureLogger();
+    // An output that follows the input: x = 16 + 0.1 × the input's mean.
+    const varying = makeConstModel(dir, "varying", { batch: 1, width: 32, height: 32, shape: [1, 1, 7], values: [16, 16, 8, 8, 0.9, 0.1, 0.8], mask: [0.1, 0, 0, 0, 0, 0, 0] });
+    const m = loadManifest(writeManifest(dir, "sharedout", varying, "yolov5", { width: 32, height: 32 }, ["a", "b"]));
+    const inWorker = await createSession(m, { providers: ["cpu"], threads: 1, variant: "auto", thread: "worker", log });
+    const onMain = await createSession(m, { providers: ["cpu"], threads: 1, variant: "auto", log });
+    const spec = { width: 32, height: 32, color: "rgb" as const, scale: 1, mean: [0, 0, 0] as const, std: [1, 1, 1] as const };
+    const input = (v: number, shared = false) => {
+      const b = new TensorBuffer(spec, 1, { shared });
+      b.data.fill(v);
+      return b.tensor(1);
+    };
+    try {
+      const buffers: ArrayBufferLike[] = [];
+      for (const v of [1, 2, 3, 4]) {
+        const a = (await inWorker.run({ images: input(v, v % 2 === 0) })).output!;
+        const b = (await onMain.run({ images: input(v) })).output!;
+        expect([...(a.data as Float32Array)], `input ${v}`).toEqual([...(b.data as Float32Array)]);
+        buffers.push((a.data as Float32Array).buffer);
+      }
+      // The first run sizes the shared buffer; every later one is written into it.
+      expect(buffers[0]).not.toBeInstanceOf(SharedArrayBuffer);
+      expect(buffers[1]).toBeInstanceOf(SharedArrayBuffer);
+      expect(new Set(buffers.slice(1)).size).toBe(1);
+      // Two runs in flight at once: the second must not overwrite the first's result.
+      const [x, y] = await Promise.all([inWorker.run({ images: input(5) }), inWorker.run({ images: input(6) })]);
+      const [x0, y0] = [(await onMain.run({ images: input(5) })).output!, (await onMain.run({ images: input(6) })).output!];
+      expect([...(x.output!.data as Float32Array)]).toEqual([...(x0.data as Float32Array)]);
+      expect([...(y.output!.data as Float32Array)]).toEqual([...(y0.data as Float32Array)]);
+      expect([...(x0.data as Float32Array)]).not.toEqual([...(y0.data as Float32Array)]);
+    } finally {
+      await inWorker.release();
+      await onMain.release();
+    }
+  });
+
   it("fails with every provider's reason when none works", async () => {
     const { log, lines } = captureLogger();
     const m = loadManifest(writeManifest(dir, "gpuonly", model, "yolov5", { width: 32, height: 32 }, ["a", "b"]));

@@ -49,6 +49,32 @@ describe("Outbox", () => {
     expect(new Set(msgs.map((m) => m.id)).size).toBe(3);
   });
 
+  it("in background mode fsyncs the WAL off the event loop after commits, once per interval, and not when idle", async () => {
+    const file = tempFile();
+    const o = new Outbox({ file, deviceId: "dev-1", maxRows: 1000, maxBytes: 1e9, sync: "background", fsyncIntervalMs: 40, log });
+    outboxes.push(o);
+    await o.start();
+    const idle = o.walSyncs;
+    await new Promise((r) => setTimeout(r, 120));
+    expect(o.walSyncs).toBe(idle);
+    // 20 commits (one per tick) within one interval share one fsync.
+    for (let i = 0; i < 20; i++) {
+      o.publish("cityedge/dev-1/a", { i });
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(o.stats()).toMatchObject({ pending: 0, depth: 20 });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(o.walSyncs - idle).toBe(1);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(o.walSyncs - idle).toBe(1);
+    // A commit right before stop is fsynced by stop itself.
+    o.publish("cityedge/dev-1/a", { last: true });
+    await o.stop();
+    const reopened = new OutboxStore(file);
+    expect(reopened.after(0, 100).length).toBe(21);
+    reopened.close();
+  });
+
   it("continues seq after a reopen and after acknowledged messages are deleted", async () => {
     const file = tempFile();
     const a = make(file);

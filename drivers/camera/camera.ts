@@ -9,6 +9,7 @@ import { ffmpegCaps, resolveFfmpeg, type FfmpegBinary, type FfmpegCaps } from ".
 import { LineSplitter, parseStderrLine } from "./ffmpegLog.js";
 import { LatestFrameSlot, type Frame } from "./frame.js";
 import { FrameCutter } from "./frameCutter.js";
+import { FramePool } from "./framePool.js";
 import { FrameInfos } from "./frameInfos.js";
 import { letterboxFilter, letterboxGeometry, type FrameSpec } from "./letterbox.js";
 import { probeTcp } from "./probe.js";
@@ -67,6 +68,7 @@ export class Camera implements Part {
   readonly #opts: CameraOptions;
   readonly #log: Logger;
   readonly #frameBytes: number;
+  readonly #pool: FramePool;
   readonly #backoff: Backoff;
   #bin: FfmpegBinary | undefined;
   #metrics: CameraMetrics | undefined;
@@ -96,6 +98,8 @@ export class Camera implements Part {
     this.name = `camera:${cfg.id}`;
     this.#log = opts.log;
     this.#frameBytes = opts.width * opts.height * 3;
+    this.#pool = new FramePool(this.#frameBytes);
+    this.slot.setRecycler((data) => this.#pool.recycle(data));
     this.#backoff = new Backoff({ initial_ms: cfg.backoff.initial_ms, max_ms: cfg.backoff.max_ms });
   }
 
@@ -212,7 +216,7 @@ export class Camera implements Part {
       this.#onEnd(undefined, null, null, (err as Error).message);
       return;
     }
-    const run: Run = { child, cutter: new FrameCutter(this.#frameBytes, (d) => this.#onFrame(run, d)), infos: new FrameInfos(), frames: 0, startedAt: Date.now(), stalled: false, ended: false };
+    const run: Run = { child, cutter: new FrameCutter(this.#frameBytes, (d) => this.#onFrame(run, d), () => this.#pool.acquire()), infos: new FrameInfos(), frames: 0, startedAt: Date.now(), stalled: false, ended: false };
     this.#run = run;
     this.#log.debug({ pid: child.pid, args: args.map(redactUrl).join(" ") }, "ffmpeg spawned");
     const lines = new LineSplitter((line) => this.#onStderr(run, line));

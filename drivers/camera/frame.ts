@@ -19,6 +19,10 @@ export interface Frame {
 /**
  * Holds only the newest frame of a camera. When inference is slower than the camera, the older
  * frame is replaced and counted as dropped: nothing queues without bound.
+ *
+ * Frame buffers can be reused ({@link setRecycler}): a replaced frame goes back at once; a taken
+ * one when its taker calls {@link release}, or later if it is still the latest frame. A taker
+ * that never calls release only costs an allocation.
  */
 export class LatestFrameSlot {
   #frame: Frame | undefined;
@@ -27,37 +31,64 @@ export class LatestFrameSlot {
   #taken = 0;
   #waiters: (() => void)[] = [];
   #onTaken: (() => void) | undefined;
+  #recycler: ((data: Buffer) => void) | undefined;
+  /** Taken and not yet released. */
+  readonly #inUse = new Set<Frame>();
 
   /** Called each time a frame is taken: a producer that paused for a full slot resumes here. */
   setTakenListener(fn: (() => void) | undefined): void {
     this.#onTaken = fn;
   }
 
+  /** Where buffers of frames nobody holds any more go (the camera's frame pool). */
+  setRecycler(fn: ((data: Buffer) => void) | undefined): void {
+    this.#recycler = fn;
+  }
+
   put(frame: Frame): void {
-    if (this.#frame !== undefined) this.#dropped++;
+    const old = this.#frame;
+    const prevLatest = this.#latest;
     this.#frame = frame;
     this.#latest = frame;
+    if (old !== undefined) {
+      // Replaced before anyone took it: nobody holds it.
+      this.#dropped++;
+      this.#recycler?.(old.data);
+    } else if (prevLatest !== undefined && prevLatest !== frame && !this.#inUse.has(prevLatest)) {
+      // Taken, released while it was still the latest frame, and now no longer the latest.
+      this.#recycler?.(prevLatest.data);
+    }
     const w = this.#waiters;
     this.#waiters = [];
     for (const wake of w) wake();
   }
 
-  /** Takes the newest frame, leaving the slot empty. */
+  /** Takes the newest frame, leaving the slot empty. Call {@link release} when done with it. */
   take(): Frame | undefined {
     const f = this.#frame;
     this.#frame = undefined;
     if (f !== undefined) {
       this.#taken++;
+      this.#inUse.add(f);
       this.#onTaken?.();
     }
     return f;
+  }
+
+  /** The taker is done with `frame` (its pixels may be reused after this). */
+  release(frame: Frame): void {
+    if (!this.#inUse.delete(frame)) return;
+    if (frame !== this.#latest) this.#recycler?.(frame.data);
   }
 
   peek(): Frame | undefined {
     return this.#frame;
   }
 
-  /** The newest frame put, taken or not (the snapshot command reads it). */
+  /**
+   * The newest frame put, taken or not (the snapshot command reads it). Its pixels may be reused
+   * once a newer frame arrives: copy them before waiting on anything.
+   */
   get latest(): Frame | undefined {
     return this.#latest;
   }

@@ -5,20 +5,23 @@
 export class FrameCutter {
   readonly #frameBytes: number;
   readonly #onFrame: (data: Buffer) => void;
+  readonly #alloc: () => Buffer;
   #current: Buffer | undefined;
   #filled = 0;
 
-  constructor(frameBytes: number, onFrame: (data: Buffer) => void) {
+  /** `alloc` gives each frame's buffer (a {@link FramePool}'s, to reuse them); default a new one each time. */
+  constructor(frameBytes: number, onFrame: (data: Buffer) => void, alloc?: () => Buffer) {
     if (!Number.isInteger(frameBytes) || frameBytes <= 0) throw new Error(`frame size must be a positive whole number of bytes, got ${frameBytes}`);
     this.#frameBytes = frameBytes;
     this.#onFrame = onFrame;
+    // allocUnsafeSlow: a frame-sized buffer of its own, not a slice of Node's shared pool.
+    this.#alloc = alloc ?? (() => Buffer.allocUnsafeSlow(frameBytes));
   }
 
   push(chunk: Buffer): void {
     let offset = 0;
     while (offset < chunk.length) {
-      // allocUnsafeSlow: a frame-sized buffer of its own, not a slice of Node's shared pool.
-      this.#current ??= Buffer.allocUnsafeSlow(this.#frameBytes);
+      this.#current ??= this.#alloc();
       const n = chunk.copy(this.#current, this.#filled, offset, Math.min(chunk.length, offset + this.#frameBytes - this.#filled));
       this.#filled += n;
       offset += n;

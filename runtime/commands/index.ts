@@ -135,7 +135,11 @@ export function swapTargetOf(detectors: readonly (Part & { swapModel(version: Mo
 export function cameraControlOf(cameras: ReadonlyMap<string, Part & { slot: LatestFrameSlot }>): FrameSource & PipelineControl {
   return {
     cameraIds: () => [...cameras.keys()],
-    latestFrame: (id) => cameras.get(id)?.slot.latest,
+    latestFrame: (id) => {
+      // A copy: the frame's buffer goes back to the camera's pool once newer frames arrive.
+      const f = cameras.get(id)?.slot.latest;
+      return f && { ...f, data: Buffer.from(f.data) };
+    },
     restartPipeline: async (id) => {
       const cam = cameras.get(id);
       if (!cam) throw new Error(`no camera "${id}" runs in this daemon`);

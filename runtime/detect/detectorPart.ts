@@ -29,7 +29,13 @@ export interface DetectorOptions {
   modelId: string;
   manifestFile: string;
   providers: readonly ProviderName[];
+  /** CPU threads of the model in total, split between its CPU instances. */
   threads: number;
+  /**
+   * Sessions running frames of different cameras side by side. "auto" (the default): on the CPU
+   * provider one per thread, at most one per camera; on TensorRT/CUDA one.
+   */
+  instances?: number | "auto";
   variant: VariantName | "auto";
   warmupRuns: number;
   maxBatch: number;
@@ -52,6 +58,7 @@ export interface DetectorOptions {
 }
 
 const ABANDONED = Symbol("abandoned");
+const IDLE = "waiting for frames";
 
 interface CameraState {
   cam: DetectorCamera;
@@ -61,48 +68,75 @@ interface CameraState {
   frames: number;
   fpsWindow: number[];
   timer?: NodeJS.Timeout;
+  /** A lane holds one of this camera's frames: the camera's frames are handled in order, one at a time. */
+  busy: boolean;
+}
+
+/** One session with its own input buffer and loop; a model has one lane per instance. */
+interface Lane {
+  index: number;
+  model: ModelSession;
+  buffer: TensorBuffer;
+  stage: string;
+  stageMs: number;
+  inFlight?: Promise<unknown>;
+  abandon?: () => void;
+  watchdog?: StallWatchdog;
+  loop?: Promise<void>;
+  runs: number;
+  inferMsSum: number;
 }
 
 /**
- * One model and the cameras that use it: loads the manifest, creates the one session they share
- * (provider chain, SHA-256, warm-up), then takes the latest frame of each camera round-robin at
- * its rate — several in one run when the model's batch dimension is dynamic — and hands each
- * frame's output to its camera's pipeline. Nothing queues: a camera's slot holds one frame.
+ * How many sessions a model runs and how many intra-op threads each gets. On the CPU provider,
+ * two 1-thread sessions working on different frames beat one 2-thread session by far on small
+ * models (no per-operator hand-over between threads); a camera's frames still go one at a time.
+ */
+export function planInstances(requested: number | "auto", threads: number, cameras: number): { instances: number; threadsPerInstance: number } {
+  const instances = requested === "auto" ? Math.max(1, Math.min(threads, cameras)) : requested;
+  return { instances, threadsPerInstance: Math.max(1, Math.floor(threads / instances)) };
+}
+
+/**
+ * One model and the cameras that use it: loads the manifest, creates its sessions (provider
+ * chain, SHA-256, warm-up) — one, or several side by side on the CPU provider — then each
+ * session's lane takes the latest frame of the cameras round-robin at their rate, several in one
+ * run when the model's batch dimension is dynamic, and hands each frame's output to its camera's
+ * pipeline. Nothing queues: a camera's slot holds one frame, and a camera is in one lane at a time.
  */
 export class DetectorPart implements Part {
   readonly name: string;
   readonly #o: DetectorOptions;
   readonly #log: Logger;
-  #model: ModelSession | undefined;
+  #lanes: Lane[] = [];
   #manifest: DetectionManifest | undefined;
-  #buffer: TensorBuffer | undefined;
   #cams: CameraState[] = [];
   #rr = 0;
   #running = false;
-  #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  #wakers = new Set<() => void>();
   #state: PartState = "stopped";
   #error: string | undefined;
-  #stage = "idle";
-  #stageMs = Date.now();
   #errors = 0;
-  #runs = 0;
-  #inferMsSum = 0;
   #batch = 1;
+  #threadsPerInstance: number;
   #version: ModelVersion | null = null;
-  #inFlight: Promise<unknown> | undefined;
   #restarts = 0;
-  #watchdog: StallWatchdog | undefined;
-  #abandon: (() => void) | undefined;
 
   constructor(options: DetectorOptions) {
     this.#o = options;
     this.name = `detector:${options.modelId}`;
     this.#log = options.log;
+    this.#threadsPerInstance = options.threads;
   }
 
+  /** The first instance's session (all instances run the same file on the same provider). */
   get session(): ModelSession | undefined {
-    return this.#model;
+    return this.#lanes[0]?.model;
+  }
+
+  /** Sessions running side by side. */
+  get instances(): number {
+    return this.#lanes.length;
   }
 
   async start(): Promise<void> {
@@ -112,40 +146,44 @@ export class DetectorPart implements Part {
     } catch (err) {
       this.#state = "failed";
       this.#error = (err as Error).message;
+      for (const lane of this.#lanes) await lane.model.release().catch(() => undefined);
+      this.#lanes = [];
       throw err;
     }
     this.#running = true;
     this.#state = "running";
-    this.#loop = this.#run();
     const stallMs = this.#o.stallMs ?? 60_000;
-    this.#watchdog = new StallWatchdog({
-      stallMs,
-      checkMs: Math.min(5000, Math.max(50, stallMs / 4)),
-      stage: () => ({ stage: this.#stage, sinceMs: this.#stageMs }),
-      idle: new Set(["waiting for frames"]),
-      onStall: (stage, ageMs) => void this.#restartStuck(stage, ageMs),
-    });
-    this.#watchdog.start();
+    for (const lane of this.#lanes) {
+      lane.loop = this.#run(lane);
+      lane.watchdog = new StallWatchdog({
+        stallMs,
+        checkMs: Math.min(5000, Math.max(50, stallMs / 4)),
+        stage: () => ({ stage: lane.stage, sinceMs: lane.stageMs }),
+        idle: new Set([IDLE]),
+        onStall: (stage, ageMs) => void this.#restartStuck(lane, stage, ageMs),
+      });
+      lane.watchdog.start();
+    }
   }
 
   /**
-   * The watchdog's remedy: a stage that stopped progressing (a hung run in the worker thread)
-   * gets a fresh session; the stuck one is ended, its run rejects, and the loop carries on.
+   * The watchdog's remedy: a lane whose stage stopped progressing (a hung run in the worker
+   * thread) gets a fresh session; the stuck one is ended, its run rejects, and the lane carries on.
    */
-  async #restartStuck(stage: string, ageMs: number): Promise<void> {
+  async #restartStuck(lane: Lane, stage: string, ageMs: number): Promise<void> {
     const manifest = this.#manifest;
-    const stuck = this.#model;
-    if (!manifest || !stuck || !this.#running) return;
+    const stuck = lane.model;
+    if (!manifest || !this.#running) return;
     this.#state = "degraded";
     this.#error = `${stage} made no progress for ${ageMs} ms; restarting the model session`;
-    this.#log.error({ model: this.#o.modelId, stage, stage_age_ms: ageMs }, `detector ${this.#o.modelId}: ${this.#error}`);
+    this.#log.error({ model: this.#o.modelId, instance: lane.index, stage, stage_age_ms: ageMs }, `detector ${this.#o.modelId}: ${this.#error}`);
     try {
-      const next = await openDetectionSession(manifest, this.#version, this.#sessionOptions());
-      this.#model = next;
+      const next = await openDetectionSession(manifest, this.#version, this.#sessionOptions(lane.index === 0 ? this.#o.providers : [stuck.provider]));
+      lane.model = next;
       this.#restarts++;
-      this.#abandon?.();
+      lane.abandon?.();
       await stuck.terminate();
-      this.#log.warn({ model: this.#o.modelId, provider: next.provider, restarts: this.#restarts }, "model session restarted");
+      this.#log.warn({ model: this.#o.modelId, instance: lane.index, provider: next.provider, restarts: this.#restarts }, "model session restarted");
     } catch (err) {
       this.#log.error({ err, model: this.#o.modelId }, "model session could not be restarted; the next stall retries");
     }
@@ -163,31 +201,59 @@ export class DetectorPart implements Part {
         { cameraId: cam.id, modelId: o.modelId, manifest, detection: cam.detection, sink: o.sink, topics: o.topics, log: this.#log, ...(snapshots ? { snapshots } : {}) },
         now,
       );
-      return { cam, pipeline, ...(snapshots ? { snapshots } : {}), nextDue: 0, frames: 0, fpsWindow: [] };
+      return { cam, pipeline, ...(snapshots ? { snapshots } : {}), nextDue: 0, frames: 0, fpsWindow: [], busy: false };
     });
+    const plan = planInstances(o.instances ?? 1, o.threads, o.cameras.length);
+    this.#threadsPerInstance = plan.threadsPerInstance;
+    // The first session walks the provider chain; the others open on the provider it found.
     const store = o.modelStore;
+    let first: ModelSession;
     if (store) {
-      const opened = await loadWithFallback(o.modelId, store, (v) => openDetectionSession(manifest, v, this.#sessionOptions()), this.#log);
-      this.#model = opened.loaded;
+      const opened = await loadWithFallback(o.modelId, store, (v) => openDetectionSession(manifest, v, this.#sessionOptions(o.providers)), this.#log);
+      first = opened.loaded;
       this.#version = opened.version;
     } else {
-      this.#model = await createSession(manifest, this.#sessionOptions());
+      first = await createSession(manifest, this.#sessionOptions(o.providers));
     }
-    this.#batch = this.#model.dynamicBatch(manifest.input.name) ? Math.max(1, Math.min(o.maxBatch, o.cameras.length)) : 1;
-    this.#buffer = new TensorBuffer(manifest.input, this.#batch);
-    this.#buffer.data.fill(manifest.input.letterbox_pad);
-    const warm = await warmUp(this.#model, manifest.input.name, this.#buffer, o.warmupRuns);
-    this.#log.info({ model: o.modelId, provider: this.#model.provider, batch: this.#batch, warmup_ms: Math.round(warm), cameras: o.cameras.map((c) => c.id) }, "detector ready");
+    const models = [first];
+    // A GPU session works its own stream; more of them only cost memory unless asked for.
+    const count = first.provider === "cpu" || o.instances !== "auto" ? plan.instances : 1;
+    try {
+      for (let i = 1; i < count; i++) models.push(await openDetectionSession(manifest, this.#version, this.#sessionOptions([first.provider])));
+    } catch (err) {
+      for (const m of models) await m.release().catch(() => undefined);
+      throw err;
+    }
+    const dynamic = first.dynamicBatch(manifest.input.name);
+    this.#batch = dynamic ? Math.max(1, Math.min(o.maxBatch, Math.ceil(o.cameras.length / models.length))) : 1;
+    this.#lanes = models.map((model, index) => {
+      const buffer = new TensorBuffer(manifest.input, this.#batch, { shared: o.thread === "worker" });
+      buffer.data.fill(manifest.input.letterbox_pad);
+      return { index, model, buffer, stage: IDLE, stageMs: Date.now(), runs: 0, inferMsSum: 0 };
+    });
+    const warm = await Promise.all(this.#lanes.map((l) => warmUp(l.model, manifest.input.name, l.buffer, o.warmupRuns)));
+    this.#log.info(
+      {
+        model: o.modelId,
+        provider: first.provider,
+        instances: this.#lanes.length,
+        threads_per_instance: first.provider === "cpu" ? this.#threadsPerInstance : undefined,
+        batch: this.#batch,
+        warmup_ms: Math.round(Math.max(0, ...warm)),
+        cameras: o.cameras.map((c) => c.id),
+      },
+      "detector ready",
+    );
     for (const c of this.#cams) {
       c.timer = setInterval(() => this.#flush(c), c.cam.detection.counts_interval_s * 1000);
     }
   }
 
-  #sessionOptions(): SessionOptions {
+  #sessionOptions(providers: readonly ProviderName[]): SessionOptions {
     const o = this.#o;
     return {
-      providers: o.providers,
-      threads: o.threads,
+      providers,
+      threads: this.#threadsPerInstance,
       variant: o.variant,
       thread: o.thread ?? "main",
       log: this.#log,
@@ -197,26 +263,38 @@ export class DetectorPart implements Part {
   }
 
   /**
-   * update_model's hook (issue 8): opens `version` (null: the shipped file) in a new session and
-   * check-runs it, then swaps it in between two runs and releases the old one. Throws, with the
-   * old session still running, when the new one fails to load or run.
+   * update_model's hook (issue 8): opens `version` (null: the shipped file) in new sessions and
+   * check-runs them, then swaps them in between two runs and releases the old ones. Throws, with
+   * the old sessions still running, when a new one fails to load or run.
    */
   async swapModel(version: ModelVersion | null): Promise<{ provider: string }> {
     const manifest = this.#manifest;
-    if (!manifest || !this.#model || !this.#running) throw new Error(`detector ${this.#o.modelId} is not running`);
-    const next = await openDetectionSession(manifest, version, this.#sessionOptions());
-    if (this.#batch > 1 && !next.dynamicBatch(manifest.input.name)) {
-      await next.release();
-      throw new Error(`model ${this.#o.modelId}: the new file has a fixed batch size; ${this.#batch} cameras share a run`);
+    const lanes = this.#lanes;
+    if (!manifest || lanes.length === 0 || !this.#running) throw new Error(`detector ${this.#o.modelId} is not running`);
+    const next: ModelSession[] = [];
+    try {
+      next.push(await openDetectionSession(manifest, version, this.#sessionOptions(this.#o.providers)));
+      for (let i = 1; i < lanes.length; i++) next.push(await openDetectionSession(manifest, version, this.#sessionOptions([next[0]!.provider])));
+      if (this.#batch > 1 && !next[0]!.dynamicBatch(manifest.input.name)) {
+        throw new Error(`model ${this.#o.modelId}: the new file has a fixed batch size; ${this.#batch} cameras share a run`);
+      }
+    } catch (err) {
+      for (const m of next) await m.release().catch(() => undefined);
+      throw err;
     }
-    const old = this.#model;
-    this.#model = next;
+    const old = lanes.map((lane, i) => {
+      const prev = lane.model;
+      lane.model = next[i]!;
+      return { lane, prev };
+    });
     this.#version = version;
-    // A run already started on the old session finishes before it is released (its outcome is the loop's).
-    await Promise.allSettled([this.#inFlight]);
-    await old.release();
-    this.#log.info({ model: this.#o.modelId, provider: next.provider, version: version?.sha256 ?? "shipped" }, "model swapped");
-    return { provider: next.provider };
+    // A run already started on an old session finishes before it is released (its outcome is the lane's).
+    for (const { lane, prev } of old) {
+      await Promise.allSettled([lane.inFlight]);
+      await prev.release();
+    }
+    this.#log.info({ model: this.#o.modelId, provider: next[0]!.provider, instances: next.length, version: version?.sha256 ?? "shipped" }, "model swapped");
+    return { provider: next[0]!.provider };
   }
 
   #flush(c: CameraState): void {
@@ -227,76 +305,92 @@ export class DetectorPart implements Part {
     }
   }
 
-  #setStage(stage: string): void {
-    this.#stage = stage;
-    this.#stageMs = Date.now();
+  #setStage(lane: Lane, stage: string): void {
+    lane.stage = stage;
+    lane.stageMs = Date.now();
   }
 
-  /** Ready cameras, round-robin from the one after the last served, up to the batch size. */
+  #ready(c: CameraState, now: number): boolean {
+    return !c.busy && c.cam.slot.peek() !== undefined && now >= c.nextDue;
+  }
+
+  /** Ready cameras not held by another lane, round-robin from the one after the last served, up to the batch size. */
   #pick(now: number): CameraState[] {
     const picked: CameraState[] = [];
     const n = this.#cams.length;
     for (let k = 0; k < n && picked.length < this.#batch; k++) {
       const c = this.#cams[(this.#rr + k) % n]!;
-      if (c.cam.slot.peek() !== undefined && now >= c.nextDue) picked.push(c);
+      if (this.#ready(c, now)) picked.push(c);
     }
     if (picked.length > 0) this.#rr = (this.#cams.indexOf(picked[picked.length - 1]!) + 1) % n;
+    for (const c of picked) c.busy = true;
     return picked;
   }
 
-  async #waitForWork(): Promise<void> {
-    const now = Date.now();
-    const waiting = this.#cams.filter((c) => c.cam.slot.peek() !== undefined);
-    const due = waiting.length > 0 ? Math.min(...waiting.map((c) => c.nextDue)) - now : Infinity;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      this.#wake = resolve;
-      if (Number.isFinite(due)) timer = setTimeout(resolve, Math.max(1, due));
-      for (const c of this.#cams) if (c.cam.slot.peek() === undefined) void c.cam.slot.next().then(resolve);
-    });
-    clearTimeout(timer);
-    this.#wake = undefined;
+  #wakeAll(): void {
+    const w = [...this.#wakers];
+    this.#wakers.clear();
+    for (const wake of w) wake();
   }
 
-  async #run(): Promise<void> {
+  /** Until a free camera has a frame that is due, a camera is released by another lane, or stop. */
+  async #waitForWork(): Promise<void> {
+    const now = Date.now();
+    const free = this.#cams.filter((c) => !c.busy);
+    const waiting = free.filter((c) => c.cam.slot.peek() !== undefined);
+    const due = waiting.length > 0 ? Math.min(...waiting.map((c) => c.nextDue)) - now : Infinity;
+    let timer: NodeJS.Timeout | undefined;
+    let wake: (() => void) | undefined;
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      this.#wakers.add(resolve);
+      if (Number.isFinite(due)) timer = setTimeout(resolve, Math.max(1, due));
+      for (const c of free) if (c.cam.slot.peek() === undefined) void c.cam.slot.next().then(resolve);
+    });
+    clearTimeout(timer);
+    if (wake) this.#wakers.delete(wake);
+  }
+
+  async #run(lane: Lane): Promise<void> {
     const manifest = this.#manifest!;
-    const buffer = this.#buffer!;
     const inputName = manifest.input.name;
     const outputName = manifest.output.name;
     while (this.#running) {
       const now = Date.now();
       const batch = this.#pick(now);
       if (batch.length === 0) {
-        this.#setStage("waiting for frames");
+        this.#setStage(lane, IDLE);
         await this.#waitForWork();
         continue;
       }
       const frames: Frame[] = [];
+      const buffer = lane.buffer;
       try {
-        this.#setStage("preprocess");
+        this.#setStage(lane, "preprocess");
         for (const c of batch) {
           const f = c.cam.slot.take()!;
           c.nextDue = Math.max(c.nextDue + 1000 / c.cam.fps, now + 900 / c.cam.fps);
           buffer.fill(frames.length, f);
           frames.push(f);
         }
-        this.#setStage("inference");
+        this.#setStage(lane, "inference");
         const t0 = performance.now();
         // The session is read per run: update_model may swap it between two runs.
-        this.#inFlight = this.#model!.run({ [inputName]: buffer.tensor(frames.length) });
+        const model = lane.model;
+        lane.inFlight = model.run({ [inputName]: buffer.tensor(frames.length) });
         // The watchdog can abandon a run that never returns (resolving, so nothing is left unhandled).
-        const abandoned = new Promise<typeof ABANDONED>((resolve) => (this.#abandon = () => resolve(ABANDONED)));
-        const settled = await Promise.race([this.#inFlight, abandoned]);
-        this.#abandon = undefined;
+        const abandoned = new Promise<typeof ABANDONED>((resolve) => (lane.abandon = () => resolve(ABANDONED)));
+        const settled = await Promise.race([lane.inFlight, abandoned]);
+        lane.abandon = undefined;
         if (settled === ABANDONED) throw new Error("run abandoned by the watchdog");
         const result = settled as Awaited<ReturnType<ModelSession["run"]>>;
         const inferMs = performance.now() - t0;
-        this.#runs++;
-        this.#inferMsSum += inferMs;
-        this.#o.metrics?.histogram("cityedge_inference_seconds", "Inference time per run", [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2]).observe(inferMs / 1000, { model: this.#o.modelId, provider: this.#model!.provider });
+        lane.runs++;
+        lane.inferMsSum += inferMs;
+        this.#o.metrics?.histogram("cityedge_inference_seconds", "Inference time per run", [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2]).observe(inferMs / 1000, { model: this.#o.modelId, provider: model.provider });
         const out = result[outputName];
         if (!out) throw new Error(`model ${this.#o.modelId}: no output "${outputName}" (outputs: ${Object.keys(result).join(", ")})`);
-        this.#setStage("postprocess");
+        this.#setStage(lane, "postprocess");
         const data = out.data as Float32Array;
         batch.forEach((c, b) => {
           const f = frames[b]!;
@@ -313,27 +407,33 @@ export class DetectorPart implements Part {
         this.#state = "degraded";
         this.#error = (err as Error).message;
         // One bad frame must not flood the log at frame rate.
-        if (this.#errors <= 3 || this.#errors % 100 === 0) this.#log.error({ err, model: this.#o.modelId, errors: this.#errors, stage: this.#stage, cameras: batch.map((c) => c.cam.id) }, "detection failed for a frame");
+        if (this.#errors <= 3 || this.#errors % 100 === 0)
+          this.#log.error({ err, model: this.#o.modelId, instance: lane.index, errors: this.#errors, stage: lane.stage, cameras: batch.map((c) => c.cam.id) }, "detection failed for a frame");
         // Yield so a persistent failure cannot starve the event loop.
         await new Promise((r) => setImmediate(r));
+      } finally {
+        // Done with the pixels: the camera may reuse the buffers (the snapshot store copied what it keeps).
+        frames.forEach((f, b) => batch[b]!.cam.slot.release(f));
+        for (const c of batch) c.busy = false;
+        // Another lane may be waiting for exactly these cameras.
+        if (this.#lanes.length > 1) this.#wakeAll();
       }
     }
   }
 
   async stop(): Promise<void> {
     this.#running = false;
-    this.#watchdog?.stop();
-    this.#wake?.();
-    await this.#loop;
-    this.#loop = undefined;
+    for (const lane of this.#lanes) lane.watchdog?.stop();
+    this.#wakeAll();
+    await Promise.all(this.#lanes.map((l) => l.loop ?? Promise.resolve()));
     for (const c of this.#cams) {
       clearInterval(c.timer);
       // The partial interval is published too: counts are never silently lost at a stop.
-      if (this.#model) this.#flush(c);
+      if (this.#lanes.length > 0) this.#flush(c);
       await c.snapshots?.idle();
     }
-    await this.#model?.release();
-    this.#model = undefined;
+    for (const lane of this.#lanes) await lane.model.release();
+    this.#lanes = [];
     this.#state = "stopped";
   }
 
@@ -344,20 +444,29 @@ export class DetectorPart implements Part {
       const fps = w.length > 1 ? ((w.length - 1) * 1000) / (w[w.length - 1]! - w[0]!) : 0;
       cameras[c.cam.id] = { frames: c.frames, fps: Math.round(fps * 10) / 10, dropped: c.cam.slot.dropped, ...c.pipeline.health() };
     }
+    const lanes = this.#lanes;
+    const runs = lanes.reduce((a, l) => a + l.runs, 0);
+    const inferMsSum = lanes.reduce((a, l) => a + l.inferMsSum, 0);
+    // The busiest lane's stage: the one a stuck run would show in.
+    const lead = lanes.find((l) => l.stage !== IDLE) ?? lanes[0];
+    const model = lanes[0]?.model;
     return {
       state: this.#state,
       ...(this.#error !== undefined ? { error: this.#error } : {}),
       model: this.#o.modelId,
-      provider: this.#model?.provider ?? null,
-      variant: this.#model?.variant ?? null,
+      provider: model?.provider ?? null,
+      variant: model?.variant ?? null,
       model_version: this.#version?.sha256 ?? "shipped",
-      skipped_providers: this.#model?.skipped ?? [],
+      skipped_providers: model?.skipped ?? [],
+      instances: lanes.length,
+      threads_per_instance: model?.provider === "cpu" ? this.#threadsPerInstance : null,
       batch: this.#batch,
-      runs: this.#runs,
-      inference_ms_avg: this.#runs > 0 ? Math.round((this.#inferMsSum / this.#runs) * 10) / 10 : null,
+      runs,
+      inference_ms_avg: runs > 0 ? Math.round((inferMsSum / runs) * 10) / 10 : null,
       errors: this.#errors,
-      stage: this.#stage,
-      stage_age_ms: Date.now() - this.#stageMs,
+      stage: lead?.stage ?? IDLE,
+      stage_age_ms: Date.now() - (lead?.stageMs ?? Date.now()),
+      ...(lanes.length > 1 ? { lanes: lanes.map((l) => ({ stage: l.stage, stage_age_ms: Date.now() - l.stageMs, runs: l.runs })) } : {}),
       session_restarts: this.#restarts,
       cameras,
     };

@@ -82,6 +82,7 @@ export function buildDetection(ctx: PartContext, sink: MessageSink, cameras: Rea
         manifestFile: resolvePath(ctx.loaded, model.manifest),
         providers: model.providers,
         threads: model.threads,
+        instances: model.instances,
         variant: model.variant,
         warmupRuns: model.warmup_runs,
         thread: model.inference_thread,

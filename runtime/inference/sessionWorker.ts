@@ -18,7 +18,19 @@ export interface WireTensor {
   data: Float32Array;
 }
 
-export type WorkerRequest = { kind: "run"; id: number; feeds: Record<string, WireTensor> } | { kind: "release" };
+/** An output written into the caller's shared buffer instead of being sent: its first `length` values. */
+export interface SharedOutput {
+  type: ort.Tensor.Type;
+  dims: readonly number[];
+  length: number;
+  shared: true;
+}
+
+/**
+ * `outputs`: shared buffers the caller keeps per output name; an output that fits is copied into
+ * its buffer (no allocation on the caller's side), a larger or non-float32 one is sent as before.
+ */
+export type WorkerRequest = { kind: "run"; id: number; feeds: Record<string, WireTensor>; outputs?: Record<string, Float32Array> } | { kind: "release" };
 
 const port = parentPort!;
 const init = workerData as Init;
@@ -45,30 +57,48 @@ async function main(): Promise<void> {
     return;
   }
   port.postMessage({ kind: "ready", inputNames: session.inputNames, outputNames: session.outputNames, inputMetadata: session.inputMetadata, outputMetadata: session.outputMetadata });
+  // One request at a time, in arrival order: a run's input copy must not be overwritten by the
+  // next request's while onnxruntime has not started it (its run() defers to setImmediate), and a
+  // release waits for the runs before it.
+  let queue: Promise<void> = Promise.resolve();
   port.on("message", (req: WorkerRequest) => {
-    if (req.kind === "release") {
-      session.release().then(
-        () => port.postMessage({ kind: "released" }),
-        (err: unknown) => port.postMessage({ kind: "released", error: String(err) }),
-      );
-      return;
+    queue = queue.then(() => handle(session, req));
+  });
+}
+
+async function handle(session: ort.InferenceSession, req: WorkerRequest): Promise<void> {
+  if (req.kind === "release") {
+    try {
+      await session.release();
+      port.postMessage({ kind: "released" });
+    } catch (err) {
+      port.postMessage({ kind: "released", error: String(err) });
     }
+    return;
+  }
+  let out: ort.InferenceSession.ReturnType;
+  try {
     const feeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(req.feeds)) feeds[name] = new ort.Tensor(t.type, localCopy(name, t.data), t.dims);
-    session.run(feeds).then(
-      (out) => {
-        const outputs: Record<string, WireTensor> = {};
-        const transfer = new Set<ArrayBuffer>();
-        for (const [name, t] of Object.entries(out)) {
-          const data = t.data as Float32Array;
-          outputs[name] = { type: t.type, dims: t.dims, data };
-          transfer.add(data.buffer as ArrayBuffer);
-        }
-        port.postMessage({ kind: "result", id: req.id, outputs }, [...transfer]);
-      },
-      (err: unknown) => port.postMessage({ kind: "result", id: req.id, error: err instanceof Error ? err.message : String(err) }),
-    );
-  });
+    out = await session.run(feeds);
+  } catch (err) {
+    port.postMessage({ kind: "result", id: req.id, error: err instanceof Error ? err.message : String(err) });
+    return;
+  }
+  const outputs: Record<string, WireTensor | SharedOutput> = {};
+  const transfer = new Set<ArrayBuffer>();
+  for (const [name, t] of Object.entries(out)) {
+    const data = t.data as Float32Array;
+    const target = req.outputs?.[name];
+    if (target && t.type === "float32" && data.length <= target.length) {
+      target.set(data);
+      outputs[name] = { type: t.type, dims: t.dims, length: data.length, shared: true };
+      continue;
+    }
+    outputs[name] = { type: t.type, dims: t.dims, data };
+    transfer.add(data.buffer as ArrayBuffer);
+  }
+  port.postMessage({ kind: "result", id: req.id, outputs }, [...transfer]);
 }
 
 void main();

@@ -34,12 +34,17 @@ export class TensorBuffer {
   readonly #b: Float32Array;
   readonly #identity: boolean;
 
-  constructor(spec: InputSpec, maxBatch = 1) {
+  /**
+   * `shared`: back the buffer with a SharedArrayBuffer, so a session in a worker thread reads it
+   * without a copy (onnxruntime-node itself refuses such tensors on the thread that runs it).
+   */
+  constructor(spec: InputSpec, maxBatch = 1, options: { shared?: boolean } = {}) {
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`maxBatch must be an integer >= 1, got ${maxBatch}`);
     this.spec = spec;
     this.maxBatch = maxBatch;
     this.#plane = spec.width * spec.height;
-    this.data = new Float32Array(maxBatch * 3 * this.#plane);
+    const length = maxBatch * 3 * this.#plane;
+    this.data = options.shared ? new Float32Array(new SharedArrayBuffer(length * 4)) : new Float32Array(length);
     this.#tensors = [];
     for (let n = 1; n <= maxBatch; n++) {
       this.#tensors.push(new ort.Tensor("float32", this.data.subarray(0, n * 3 * this.#plane), [n, 3, spec.height, spec.width]));

@@ -3,13 +3,13 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import * as ort from "onnxruntime-node";
-import type { WireTensor, WorkerRequest } from "./sessionWorker.js";
+import type { SharedOutput, WireTensor, WorkerRequest } from "./sessionWorker.js";
 
 type Metadata = ort.InferenceSession["inputMetadata"];
 type Reply =
   | { kind: "ready"; inputNames: string[]; outputNames: string[]; inputMetadata: Metadata; outputMetadata: Metadata }
   | { kind: "error"; message: string }
-  | { kind: "result"; id: number; outputs?: Record<string, WireTensor>; error?: string }
+  | { kind: "result"; id: number; outputs?: Record<string, WireTensor | SharedOutput>; error?: string }
   | { kind: "released"; error?: string };
 
 const HERE = fileURLToPath(import.meta.url);
@@ -42,6 +42,8 @@ export class WorkerSession {
   readonly #worker: Worker;
   readonly #pending = new Map<number, { resolve: (r: ort.InferenceSession.ReturnType) => void; reject: (e: Error) => void }>();
   readonly #shared = new Map<string, Float32Array>();
+  /** Per output name, the shared buffer the worker writes that output into (made after the first run). */
+  readonly #outputs = new Map<string, Float32Array>();
   #nextId = 1;
   #dead: Error | undefined;
 
@@ -61,7 +63,16 @@ export class WorkerSession {
         return;
       }
       const out: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(m.outputs)) out[name] = new ort.Tensor(t.type, t.data, t.dims);
+      for (const [name, t] of Object.entries(m.outputs)) {
+        if ("shared" in t) {
+          const buf = this.#outputs.get(name)!;
+          out[name] = new ort.Tensor(t.type, buf.length === t.length ? buf : buf.subarray(0, t.length), t.dims);
+          continue;
+        }
+        out[name] = new ort.Tensor(t.type, t.data, t.dims);
+        // Next time this output is written into memory shared with the worker: no allocation here.
+        if (t.type === "float32" && (this.#outputs.get(name)?.length ?? 0) < t.data.length) this.#outputs.set(name, new Float32Array(new SharedArrayBuffer(t.data.byteLength)));
+      }
       p.resolve(out);
     });
     const fail = (err: Error) => {
@@ -100,26 +111,43 @@ export class WorkerSession {
       if (onExit) worker.off("exit", onExit);
     }
   }
-  /** Runs the model; float32 inputs are handed over in shared memory allocated once per input. */
+  /**
+   * Runs the model. Outputs of a run started while no other was pending come back in memory
+   * shared with the worker and allocated once: they hold until the next run() of this session,
+   * so read (or copy) them before starting another.
+   * Float32 inputs are handed over in shared memory: as they are when they already
+   * live in a SharedArrayBuffer (the caller must not change them until the run settles), else
+   * copied into one allocated once per input.
+   */
   async run(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
     if (this.#dead) throw this.#dead;
     const wire: Record<string, WireTensor> = {};
     for (const [name, t] of Object.entries(feeds)) {
       if (t.type !== "float32") throw new Error(`input "${name}": only float32 inputs cross to the inference worker, got ${t.type}`);
       const src = t.data as Float32Array;
-      let shared = this.#shared.get(name);
+      if (src.buffer instanceof SharedArrayBuffer) {
+        // Already shared (a TensorBuffer made with `shared`): the worker reads it as it is.
+        wire[name] = { type: t.type, dims: t.dims, data: src };
+        continue;
+      }
+      // The buffer kept per input serves one run at a time; a run started while another is
+      // pending gets its own, or it would overwrite the input that run has not read yet.
+      let shared = this.#pending.size === 0 ? this.#shared.get(name) : undefined;
       if (!shared || shared.length < src.length) {
         shared = new Float32Array(new SharedArrayBuffer(src.byteLength));
-        this.#shared.set(name, shared);
+        if (this.#pending.size === 0) this.#shared.set(name, shared);
       }
       const view = shared.length === src.length ? shared : shared.subarray(0, src.length);
       view.set(src);
       wire[name] = { type: t.type, dims: t.dims, data: view };
     }
     const id = this.#nextId++;
+    // Outputs go to the shared buffers only when no other run is pending, so a result is never
+    // overwritten before the run that made it settles.
+    const outputs = this.#pending.size === 0 && this.#outputs.size > 0 ? Object.fromEntries(this.#outputs) : undefined;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      const req: WorkerRequest = { kind: "run", id, feeds: wire };
+      const req: WorkerRequest = { kind: "run", id, feeds: wire, ...(outputs ? { outputs } : {}) };
       this.#worker.postMessage(req);
     });
   }

@@ -30,6 +30,7 @@ export function buildMqtt(ctx: PartContext): MqttWiring {
     maxBytes: cfg.outbox.max_bytes,
     maxMessageBytes: cfg.outbox.max_message_bytes,
     sync: cfg.outbox.synchronous,
+    fsyncIntervalMs: cfg.outbox.fsync_interval_ms,
     log: ctx.log.child({ module: "outbox" }),
     metrics: ctx.metrics,
   });

@@ -15,6 +15,8 @@ export interface OutboxOptions {
   /** Largest message accepted, envelope included (default 256 KiB). */
   maxMessageBytes?: number;
   sync: SyncMode;
+  /** With sync "background": the WAL is fsynced this long after a commit at the latest (default 100 ms). */
+  fsyncIntervalMs?: number;
   log: Logger;
   metrics?: Metrics;
 }
@@ -78,6 +80,8 @@ export class Outbox implements MessageSink, Part {
   #tick: NodeJS.Immediate | undefined;
   #retry: NodeJS.Timeout | undefined;
   #ackTimer: NodeJS.Timeout | undefined;
+  #fsyncTimer: NodeJS.Timeout | undefined;
+  #fsyncing: Promise<void> | undefined;
   #dropped = 0;
   #droppedSinceLog = 0;
   #lastDropLog = 0;
@@ -104,6 +108,12 @@ export class Outbox implements MessageSink, Part {
   async stop(): Promise<void> {
     this.flush();
     this.#stopped = true;
+    if (this.#fsyncTimer) {
+      clearTimeout(this.#fsyncTimer);
+      this.#fsyncTimer = undefined;
+      await this.#syncWal();
+    }
+    await this.#fsyncing;
     if (this.#tick) clearImmediate(this.#tick);
     if (this.#retry) clearTimeout(this.#retry);
     if (this.#ackTimer) clearTimeout(this.#ackTimer);
@@ -187,6 +197,7 @@ export class Outbox implements MessageSink, Part {
     this.#pending = [];
     this.#opts.metrics?.counter("cityedge_outbox_committed_total", "Messages committed to the outbox").inc(undefined, batch.length);
     this.#keepHot(stored);
+    if (this.#opts.sync === "background") this.#fsyncTimer ??= setTimeout(() => void this.#syncWal(), this.#opts.fsyncIntervalMs ?? 100);
     const dropped = store.enforceQuota(this.#opts.maxRows, this.#opts.maxBytes);
     if (dropped > 0) {
       this.rewind();
@@ -262,6 +273,11 @@ export class Outbox implements MessageSink, Part {
     this.#store?.setCounter(name, value);
   }
 
+  /** Background fsyncs of the WAL done since start (sync "background"). */
+  get walSyncs(): number {
+    return this.#store?.walSyncs ?? 0;
+  }
+
   /** The last committed seq of a topic (0 when none). */
   seq(topic: string): number {
     return this.#seqs.get(topic) ?? 0;
@@ -291,6 +307,28 @@ export class Outbox implements MessageSink, Part {
     if (this.#hotHead > 0 && this.#hotHead * 2 >= this.#hot.length) {
       this.#hot = this.#hot.slice(this.#hotHead);
       this.#hotHead = 0;
+    }
+  }
+
+  /** Background durability: one WAL fsync at a time, off the event loop; commits during it get the next. */
+  async #syncWal(): Promise<void> {
+    this.#fsyncTimer = undefined;
+    const store = this.#store;
+    if (!store) return;
+    if (this.#fsyncing) {
+      await this.#fsyncing;
+      if (!this.#fsyncTimer && this.#store && !this.#stopped) this.#fsyncTimer = setTimeout(() => void this.#syncWal(), 0);
+      return;
+    }
+    const t0 = performance.now();
+    this.#fsyncing = store.syncWal().then(
+      () => this.#opts.metrics?.histogram("cityedge_outbox_fsync_seconds", "Background fsync of the outbox's WAL", [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1]).observe((performance.now() - t0) / 1000),
+      (err: unknown) => this.#log.error({ err }, "outbox: background fsync of the WAL failed; the next commit retries"),
+    );
+    try {
+      await this.#fsyncing;
+    } finally {
+      this.#fsyncing = undefined;
     }
   }
 

@@ -8,7 +8,19 @@ export const MODEL_SCHEMA = z.strictObject({
   manifest: z.string().min(1).describe("Path to the model's manifest.json (relative paths are from the config file)"),
   variant: z.enum(["fp32", "fp16", "int8", "auto"]).default("auto").describe("Which variant of the manifest to load"),
   providers: z.array(EXECUTION_PROVIDER).min(1).default(["tensorrt", "cuda", "cpu"]).describe("Execution providers to try, in order"),
-  threads: z.number().int().min(1).max(64).default(2).describe("CPU provider intra-op threads"),
+  threads: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(2)
+    .describe("CPU threads for this model in total, shared by its instances (each CPU instance gets threads / instances intra-op threads)"),
+  instances: z
+    .union([z.literal("auto"), z.number().int().min(1).max(16)])
+    .default("auto")
+    .describe(
+      'Sessions of a detection model running frames of different cameras at the same time. "auto": on the CPU provider one per thread, at most one per camera (a 2-core box runs two 1-thread sessions side by side, measured 1.5-1.9x the frames of one 2-thread session); on TensorRT/CUDA one',
+    ),
   inference_thread: z
     .enum(["worker", "main"])
     .default("worker")

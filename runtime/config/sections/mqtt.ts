@@ -52,8 +52,17 @@ export const OUTBOX_SCHEMA = z
       .describe("Largest message accepted (envelope included); larger ones are refused at publish, since a broker that refuses them would stall the queue. AWS IoT Core allows 128 KB"),
     file: z.string().min(1).default("outbox.sqlite").describe("The outbox's SQLite file (relative paths are from data_dir)"),
     synchronous: z
-      .enum(["full", "normal"])
-      .default("full")
-      .describe('SQLite synchronous mode: "full" survives power loss (one fsync per commit), "normal" survives a process crash only'),
+      .enum(["background", "full", "normal"])
+      .default("background")
+      .describe(
+        'SQLite durability: "background" commits without an fsync on the event loop and fsyncs the WAL off it every fsync_interval_ms (a process crash loses nothing committed, a power cut at most that interval); "full" fsyncs every commit on the event loop (blocks it several ms per commit on slow storage); "normal" never fsyncs between checkpoints',
+      ),
+    fsync_interval_ms: z
+      .number()
+      .int()
+      .min(10)
+      .max(60_000)
+      .default(100)
+      .describe('With synchronous "background": longest time from a commit to its fsync'),
   })
   .describe("The durable SQLite outbox between the pipelines and MQTT");
