@@ -39,12 +39,12 @@ export async function waitForPort(port: number, timeoutMs = 15_000, failed?: () 
 
 export const MOSQUITTO = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].find((p) => existsSync(p));
 
-/** A mosquitto on 127.0.0.1 and a free port; undefined when mosquitto is not installed. */
-export async function startMosquitto(dir: string): Promise<{ port: number; child: ChildProcess } | undefined> {
+/** A mosquitto on 127.0.0.1 and a free port, with `extra` config lines; undefined when mosquitto is not installed. */
+export async function startMosquitto(dir: string, extra: readonly string[] = []): Promise<{ port: number; child: ChildProcess } | undefined> {
   if (!MOSQUITTO) return undefined;
   const port = await freePort();
   const conf = path.join(dir, "mosquitto.conf");
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "log_dest none", "max_queued_messages 1000000", ""].join("\n"));
+  writeFileSync(conf, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "log_dest none", "max_queued_messages 1000000", ...extra, ""].join("\n"));
   const child = spawn(MOSQUITTO, ["-c", conf], { stdio: "ignore" });
   await waitForPort(port, 15_000);
   return { port, child };

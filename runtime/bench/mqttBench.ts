@@ -1,6 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import mqtt from "mqtt";
@@ -11,11 +9,11 @@ import { MqttPublisher } from "../mqtt/publisher.js";
 import { Topics } from "../mqtt/topics.js";
 import { Outbox } from "../outbox/outbox.js";
 import type { SyncMode } from "../outbox/outboxStore.js";
+import { freePort, startMosquitto, stopChild } from "./benchProcess.js";
 import type { Bench, BenchResult } from "./index.js";
 
 let MESSAGES = 100_000;
 const BODY_PAD = 300 - 150; // the envelope and keys take about 150 bytes of the 300
-const MOSQUITTO = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].find((p) => existsSync(p));
 
 interface Broker {
   port: number;
@@ -23,47 +21,12 @@ interface Broker {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, "127.0.0.1", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`bench broker did not listen on 127.0.0.1:${port}`);
-}
-
 /** mosquitto when installed (as in production), else the embedded aedes broker. */
 async function startBroker(dir: string): Promise<Broker> {
+  // No limit on in-flight messages per client: the bench measures the publishing side.
+  const mosquitto = await startMosquitto(dir, ["max_inflight_messages 0"]);
+  if (mosquitto) return { port: mosquitto.port, kind: "mosquitto", stop: () => stopChild(mosquitto.child, 2000) };
   const port = await freePort();
-  if (MOSQUITTO) {
-    const conf = path.join(dir, "mosquitto.conf");
-    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_type error\nmax_inflight_messages 0\n`);
-    const child: ChildProcess = spawn(MOSQUITTO, ["-c", conf], { stdio: "ignore" });
-    await waitForPort(port);
-    return {
-      port,
-      kind: "mosquitto",
-      stop: async () => {
-        const gone = new Promise<void>((r) => child.once("exit", () => r()));
-        child.kill("SIGKILL");
-        await gone;
-      },
-    };
-  }
   const broker = new EmbeddedBroker({ host: "127.0.0.1", port, log: pino({ level: "silent" }) });
   await broker.start();
   return { port, kind: "aedes (embedded)", stop: () => broker.stop() };
