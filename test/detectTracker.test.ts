@@ -45,6 +45,58 @@ describe("tracker", () => {
     expect(t.tracks).toHaveLength(1);
   });
 
+  it("does not hand a lost track to a new object arriving where it was last seen", () => {
+    const t = new Tracker(opts);
+    // A bus drives down the picture and is lost; the next bus comes up where the first was last seen.
+    let first: number | undefined;
+    for (let f = 0; f < 6; f++) {
+      const u = t.update([box(0.5, 0.2 + f * 0.05, 0.2, 0.2, 0.9, 2)], f * FRAME_MS);
+      if (f > 0) first ??= u.matched[0]!.track.id;
+    }
+    for (let f = 6; f < 9; f++) t.update([], f * FRAME_MS);
+    let ids: number[] = [];
+    for (let f = 9; f < 12; f++) ids = t.update([box(0.5, 0.45 - (f - 9) * 0.05, 0.2, 0.2, 0.9, 2)], f * FRAME_MS).matched.map((m) => m.track.id);
+    expect(first).toBeDefined();
+    expect(ids).toHaveLength(1);
+    expect(ids[0]).not.toBe(first);
+  });
+
+  it("lets weak detections extend only confirmed tracks", () => {
+    const t = new Tracker(opts);
+    t.update([box(0.5, 0.5)], 0);
+    // One confident sighting and one weak one do not confirm a track.
+    const u = t.update([box(0.5, 0.5, 0.1, 0.1, 0.35)], 100);
+    expect(u.born).toEqual([]);
+    expect(u.matched).toEqual([]);
+    expect(t.tracks).toHaveLength(0);
+  });
+
+  it("starts no second track on a box lying inside a tracked object's box", () => {
+    const t = new Tracker(opts);
+    const ids = new Set<number>();
+    for (let f = 0; f < 8; f++) {
+      const x = 0.3 + f * 0.02;
+      const dets = [box(x, 0.5, 0.4, 0.3, 0.95, 2)];
+      // From the fourth frame on the detector also finds the truck's cab, as another class.
+      if (f >= 3) dets.push(box(x + 0.12, 0.52, 0.12, 0.2, 0.9, 1));
+      for (const m of t.update(dets, f * FRAME_MS).matched) ids.add(m.track.id);
+    }
+    expect([...ids]).toEqual([1]);
+    expect(t.tracks).toHaveLength(1);
+  });
+
+  it("weighs class votes by score and size: close views outvote many distant ones", () => {
+    const t = new Tracker(opts);
+    let cls: number | undefined;
+    for (let f = 0; f < 9; f++) {
+      // Approaching: small and called a bicycle for five frames, then large and called a car for four.
+      const size = 0.04 + f * 0.02;
+      const u = t.update([box(0.5, 0.3 + f * 0.01, size, size, 0.9, f < 5 ? 1 : 2)], f * FRAME_MS);
+      cls = u.matched[0]?.track.class_id;
+    }
+    expect(cls).toBe(2);
+  });
+
   it("ends a track unseen for longer than max_missed, and drops unconfirmed noise at once", () => {
     const t = new Tracker(opts);
     t.update([box(0.5, 0.5)], 0);
@@ -112,6 +164,69 @@ describe("counting lines and zones", () => {
       counter.observe(u.matched.map((m) => m.track), []);
     });
     // It went in, came back out, went in again: one car went in.
+    expect(counter.take().lines[0]!.counts).toEqual({ car: { in: 1, out: 0 } });
+  });
+
+  it("counts a box hovering on the line nothing until it is clear of it, across intervals", () => {
+    const counter = new Counter([{ id: "l", from: [0, 0.5], to: [1, 0.5] }], [], (c) => labels[c]!);
+    const tracker = new Tracker({ ...opts, iouMatch: 0.1 });
+    const total = { in: 0, out: 0 };
+    const add = () => {
+      const c = counter.take().lines[0]!.counts.car;
+      total.in += c?.in ?? 0;
+      total.out += c?.out ?? 0;
+    };
+    // A queued car whose box centre wobbles 0.01 about the line (its box is 0.3 tall), for 20
+    // frames over four intervals, then drives on.
+    for (let f = 0; f < 20; f++) {
+      const u = tracker.update([box(0.5, f % 2 === 0 ? 0.49 : 0.51, 0.3, 0.3)], f * FRAME_MS);
+      counter.observe(u.matched.map((m) => m.track), u.ended.map((t) => t.id));
+      if (f % 5 === 4) add();
+    }
+    expect(total).toEqual({ in: 0, out: 0 });
+    for (let f = 20; f < 24; f++) {
+      const u = tracker.update([box(0.5, 0.51 + (f - 19) * 0.03, 0.3, 0.3)], f * FRAME_MS);
+      counter.observe(u.matched.map((m) => m.track), u.ended.map((t) => t.id));
+    }
+    add();
+    expect(total).toEqual({ in: 1, out: 0 });
+  });
+
+  it("counts each way a track that crosses back seconds later (a U-turn, or a track handed to an oncoming object)", () => {
+    const tracker = new Tracker(opts);
+    const counter = new Counter([{ id: "l", from: [0, 0.5], to: [1, 0.5] }], [], (c) => labels[c]!);
+    for (let f = 0; f <= 40; f++) {
+      // Down from 0.3 to 0.7 in 2 s, then back up: it crosses in at 1 s and out at 3 s.
+      const y = f <= 20 ? 0.3 + f * 0.02 : 0.7 - (f - 20) * 0.02;
+      const u = tracker.update([box(0.5, y)], f * FRAME_MS);
+      counter.observe(u.matched.map((m) => m.track), u.ended.map((t) => t.id));
+    }
+    expect(counter.take().lines[0]!.counts).toEqual({ car: { in: 1, out: 1 } });
+  });
+
+  it("counts a crossing a track made before it was confirmed", () => {
+    const tracker = new Tracker({ ...opts, minHits: 3 });
+    const counter = new Counter([{ id: "l", from: [0, 0.5], to: [1, 0.5] }], [], (c) => labels[c]!);
+    // First seen above the line, confirmed on its third sighting, below it.
+    [0.42, 0.54, 0.6, 0.66, 0.72].forEach((y, f) => {
+      const u = tracker.update([box(0.5, y, 0.3, 0.3)], f * FRAME_MS);
+      counter.observe(u.matched.map((m) => m.track), u.ended.map((t) => t.id));
+    });
+    expect(counter.take().lines[0]!.counts).toEqual({ car: { in: 1, out: 0 } });
+  });
+
+  it("counts a track that leaves the picture past the line before it is clear of it, when it ends", () => {
+    const tracker = new Tracker(opts);
+    const counter = new Counter([{ id: "l", from: [0, 0.8], to: [1, 0.8] }], [], (c) => labels[c]!);
+    const feed = (dets: Detection[], f: number) => {
+      const u = tracker.update(dets, f * FRAME_MS);
+      counter.observe(u.matched.map((m) => m.track), u.ended.map((t) => t.id));
+    };
+    // A bus driving out at the bottom: its box is cut by the picture's border, so its centre
+    // passes the line by 0.025 only, less than the margin (0.12 of its 0.35 height).
+    [0.5, 0.55, 0.6, 0.65].forEach((y1, f) => feed([{ x1: 0.3, y1, x2: 0.7, y2: 1, score: 0.9, class_id: 2 }], f));
+    expect(counter.take().lines[0]!.counts).toEqual({});
+    for (let f = 4; f <= 4 + opts.maxMissed; f++) feed([], f);
     expect(counter.take().lines[0]!.counts).toEqual({ car: { in: 1, out: 0 } });
   });
 

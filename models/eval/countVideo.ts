@@ -4,7 +4,11 @@
  * counter (runtime/detect) turn its output into counts, which are compared with the video's
  * true counts (models/synthetic/*.gt.json).
  *
- *   npx tsx models/eval/countVideo.ts [--variant fp32|int8] [--write]
+ *   npx tsx models/eval/countVideo.ts [--variant fp32|int8] [--threads N] [--gt FILE.gt.json] [--write]
+ *
+ * `--gt` counts another ground-truth video (e.g. one rendered by models/synthetic/make_video.py
+ * with another seed) instead of the demo; `--write` records the demo's figures in
+ * models/vehicles/counting.<variant>.json.
  */
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -118,11 +122,17 @@ export async function countVideo(modelFile: string, m: DetectorManifest, gtFile:
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
   const dir = path.join(ROOT, "models/vehicles");
-  const i = process.argv.indexOf("--variant");
-  const variant = i > 0 ? process.argv[i + 1]! : "fp32";
+  const arg = (name: string): string | undefined => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const variant = arg("--variant") ?? "fp32";
+  const threads = arg("--threads");
+  const gt = arg("--gt");
+  if (gt !== undefined && process.argv.includes("--write")) throw new Error("--write records the demo video's figures: drop --gt");
   const m = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as DetectorManifest & { variants: Record<string, { file: string }> };
-  const r = await countVideo(path.join(dir, m.variants[variant]!.file), m, path.join(ROOT, "models/synthetic/demo.gt.json"));
-  console.log(JSON.stringify({ variant, ...r }, null, 2));
+  const r = await countVideo(path.join(dir, m.variants[variant]!.file), m, gt !== undefined ? path.resolve(gt) : path.join(ROOT, "models/synthetic/demo.gt.json"), threads !== undefined ? { threads: Number(threads) } : {});
+  console.log(JSON.stringify({ variant, ...(gt !== undefined ? { gt: path.relative(ROOT, path.resolve(gt)) } : {}), ...r }, null, 2));
   if (process.argv.includes("--write")) {
     const file = path.join(dir, `counting.${variant}.json`);
     writeFileSync(file, JSON.stringify({ variant, ...r }, null, 2) + "\n");

@@ -1,4 +1,4 @@
-import { iou, type Box, type Detection } from "./types.js";
+import { area, iou, type Box, type Detection } from "./types.js";
 
 export interface TrackerOptions {
   /** Least IoU between a track's predicted box and a detection for them to match. */
@@ -7,7 +7,7 @@ export interface TrackerOptions {
   maxMissed: number;
   /** Frames a track must be seen before it is confirmed (published with an id, counted). */
   minHits: number;
-  /** Detections at or above this score start tracks; lower ones only extend tracks (ByteTrack). */
+  /** Detections at or above this score start tracks; lower ones only extend confirmed tracks (ByteTrack). */
   highScore: number;
 }
 
@@ -23,11 +23,17 @@ export interface Track {
   /** Centre velocity in picture units per second. */
   vx: number;
   vy: number;
-  /** Centre at the previous update and now, for line crossings. */
+  /** Centre at the previous sighting and now. */
   prev: [number, number];
   centre: [number, number];
+  /** Centre at the track's first sighting, before it was confirmed: where its history starts. */
+  origin: [number, number];
   last_ms: number;
-  /** Votes per class id; the track's class is the most voted one. */
+  /**
+   * Votes per class id, each detection's vote weighted by its score and its size (the square
+   * root of its area): the track's class is the most voted one, so the large, close views near a
+   * counting line outweigh the many small, distant ones, which the detector classifies worst.
+   */
   votes: Map<number, number>;
 }
 
@@ -42,11 +48,30 @@ export interface TrackUpdate {
 
 const centreOf = (b: Box): [number, number] => [(b.x1 + b.x2) / 2, (b.y1 + b.y2) / 2];
 
+const voteOf = (d: Detection): number => d.score * Math.sqrt(area(d));
+
+/** Share of `inner`'s area that lies inside `outer`. */
+function covered(inner: Box, outer: Box): number {
+  const w = Math.min(inner.x2, outer.x2) - Math.max(inner.x1, outer.x1);
+  const h = Math.min(inner.y2, outer.y2) - Math.max(inner.y1, outer.y1);
+  const a = area(inner);
+  return w > 0 && h > 0 && a > 0 ? (w * h) / a : 0;
+}
+
+/** A detection at least this share inside the box of a track matched in the same frame starts no track. */
+const DUPLICATE_COVER = 0.8;
+
 /**
  * An IoU tracker in the ByteTrack style: boxes are predicted with constant velocity, confident
- * detections are matched first, weak ones then keep existing tracks alive (through partial
+ * detections are matched first, weak ones then keep confirmed tracks alive (through partial
  * occlusion), and a track unseen for `maxMissed` frames ends. Ids are stable for a track's life
  * and never reused.
+ *
+ * A track lost for a frame or more is found again only by the IoU of its predicted box: not by
+ * its last box, where another object may have arrived since (the next bus entering where the
+ * last one left the picture), and not by distance. A confident detection lying mostly inside the
+ * box of a track matched in the same frame starts no new track: it is a second box on an object
+ * already tracked (a truck's cab, half a bus), which would otherwise be counted twice.
  */
 export class Tracker {
   readonly #o: TrackerOptions;
@@ -69,18 +94,20 @@ export class Tracker {
   }
 
   /**
-   * Greedy matching, best affinity first. The affinity is the IoU with the predicted box or with
-   * the last seen box, whichever is higher (a prediction can overshoot when an object stops); with
-   * `byDistance`, same-class pairs whose centres are within the track's box diagonal also match,
-   * closest first (fast objects at a low frame rate overlap their last box too little).
+   * Greedy matching, best affinity first. The affinity is the IoU with the predicted box or, for
+   * a track seen in the previous frame, with its last box, whichever is higher (a prediction can
+   * overshoot when an object stops); with `byDistance`, same-class pairs whose centres are within
+   * the box diagonal of a track seen in the previous frame also match, closest first (fast
+   * objects at a low frame rate overlap their last box too little).
    */
   #match(tracks: Track[], predicted: Map<Track, Box>, dets: Detection[], byDistance = false): { pairs: [Track, Detection][]; tracksLeft: Track[]; detsLeft: Detection[] } {
     const cand: [number, number, number][] = [];
     tracks.forEach((t, ti) =>
       dets.forEach((d, di) => {
         const p = predicted.get(t)!;
+        const lost = t.missed > 0;
         if (byDistance) {
-          if (d.class_id !== t.class_id) return;
+          if (lost || d.class_id !== t.class_id) return;
           const [pcx, pcy] = centreOf(p);
           const [dcx, dcy] = centreOf(d);
           const reach = Math.hypot(t.box.x2 - t.box.x1, t.box.y2 - t.box.y1);
@@ -88,7 +115,7 @@ export class Tracker {
           if (dist < reach) cand.push([1 - dist / reach, ti, di]);
           return;
         }
-        const v = Math.max(iou(p, d), iou(t.box, d));
+        const v = lost ? iou(p, d) : Math.max(iou(p, d), iou(t.box, d));
         if (v >= this.#o.iouMatch) cand.push([v, ti, di]);
       }),
     );
@@ -120,7 +147,7 @@ export class Tracker {
     t.hits++;
     t.missed = 0;
     t.last_ms = nowMs;
-    t.votes.set(d.class_id, (t.votes.get(d.class_id) ?? 0) + 1);
+    t.votes.set(d.class_id, (t.votes.get(d.class_id) ?? 0) + voteOf(d));
     let best = t.class_id;
     for (const [cls, n] of t.votes) if (n > (t.votes.get(best) ?? 0)) best = cls;
     t.class_id = best;
@@ -132,7 +159,9 @@ export class Tracker {
     const high = dets.filter((d) => d.score >= this.#o.highScore);
     const low = dets.filter((d) => d.score < this.#o.highScore);
     const first = this.#match(this.#tracks, predicted, high);
-    const second = this.#match(first.tracksLeft, predicted, low);
+    // Weak detections only extend confirmed tracks: a tentative track needs confident sightings.
+    const second = this.#match(first.tracksLeft.filter((t) => t.confirmed), predicted, low);
+    second.tracksLeft.push(...first.tracksLeft.filter((t) => !t.confirmed));
     const third = this.#match(second.tracksLeft, predicted, first.detsLeft, true);
     const out: TrackUpdate = { matched: [], born: [], ended: [] };
     for (const [t, d] of [...first.pairs, ...second.pairs, ...third.pairs]) {
@@ -156,7 +185,9 @@ export class Tracker {
       if (t.missed > this.#o.maxMissed || (!t.confirmed && t.missed > 0)) out.ended.push(t);
       else alive.push(t);
     }
+    const matchedBoxes = [...first.pairs, ...second.pairs, ...third.pairs].map(([, d]) => d);
     for (const d of third.detsLeft) {
+      if (matchedBoxes.some((b) => covered(d, b) >= DUPLICATE_COVER)) continue;
       const c = centreOf(d);
       const t: Track = {
         id: this.#nextId++,
@@ -170,8 +201,9 @@ export class Tracker {
         vy: 0,
         prev: c,
         centre: c,
+        origin: c,
         last_ms: nowMs,
-        votes: new Map([[d.class_id, 1]]),
+        votes: new Map([[d.class_id, voteOf(d)]]),
       };
       alive.push(t);
       if (t.confirmed) {
