@@ -312,6 +312,29 @@ describe("DetectorPart", () => {
     expect(h.lanes.every((l) => l.runs > 5)).toBe(true);
   });
 
+  it("opens one session on a GPU provider when instances is auto, however many threads and cameras", async () => {
+    sink = new MemorySink();
+    let sessions = 0;
+    const create = async () => {
+      sessions++;
+      return {
+        inputNames: ["images"],
+        outputNames: ["output"],
+        inputMetadata: [{ name: "images", isTensor: true, type: "float32", shape: [1, 3, 32, 32] }],
+        outputMetadata: [],
+        run: () => Promise.resolve({ output: new ort.Tensor("float32", Float32Array.from([16, 16, 8, 8, 0.9, 0.1]), [1, 6, 1]) }),
+        release: () => Promise.resolve(),
+      } as unknown as ort.InferenceSession;
+    };
+    const { log } = captureLogger();
+    const cams = ["g1", "g2", "g3"].map((id) => camera(id));
+    const p = new DetectorPart({ modelId: "gpu", manifestFile: fixedManifest, providers: ["cuda"], threads: 2, instances: "auto", variant: "auto", warmupRuns: 1, maxBatch: 1, tensorrt: undefined, cameras: cams, sink, topics, log, create });
+    parts.push(p);
+    await p.start();
+    expect([p.instances, sessions]).toEqual([1, 1]);
+    expect(p.health()).toMatchObject({ provider: "cuda", instances: 1, threads_per_instance: null });
+  });
+
   it("plans instances: auto is one per thread, at most one per camera", () => {
     expect(planInstances("auto", 2, 4)).toEqual({ instances: 2, threadsPerInstance: 1 });
     expect(planInstances("auto", 2, 1)).toEqual({ instances: 1, threadsPerInstance: 2 });

@@ -203,7 +203,7 @@ export class DetectorPart implements Part {
       );
       return { cam, pipeline, ...(snapshots ? { snapshots } : {}), nextDue: 0, frames: 0, fpsWindow: [], busy: false };
     });
-    const plan = planInstances(o.instances ?? 1, o.threads, o.cameras.length);
+    const plan = planInstances(o.instances ?? "auto", o.threads, o.cameras.length);
     this.#threadsPerInstance = plan.threadsPerInstance;
     // The first session walks the provider chain; the others open on the provider it found.
     const store = o.modelStore;
