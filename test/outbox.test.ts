@@ -109,6 +109,24 @@ describe("Outbox", () => {
     expect(fromMemory.map((r) => (JSON.parse(r.payload) as { i: number }).i)).toEqual(Array.from({ length: 101 }, (_, i) => i));
   });
 
+  it("drops messages from memory once the reader has passed them, and still serves older ones from SQLite", async () => {
+    const o = make(tempFile());
+    await o.start();
+    for (let i = 1; i <= 100; i++) o.publish("cityedge/dev-1/a", { i });
+    o.flush();
+    expect(o.stats().hot).toBe(100);
+    const first = o.read(0, 60);
+    expect(first.map((r) => r.id)).toEqual(Array.from({ length: 60 }, (_, k) => k + 1));
+    const rest = o.read(60, 100);
+    expect(rest.map((r) => (JSON.parse(r.payload) as { i: number }).i)).toEqual(Array.from({ length: 40 }, (_, k) => k + 61));
+    expect(o.stats().hot).toBe(40);
+    expect(o.read(100, 10)).toEqual([]);
+    expect(o.stats().hot).toBe(0);
+    // A reader starting over (after rewind) gets the same rows from the file.
+    o.rewind();
+    expect(o.read(0, 100).map((r) => r.id)).toEqual([...first, ...rest].map((r) => r.id));
+  });
+
   it("keeps serving the right rows when big messages push older ones out of memory", async () => {
     const file = tempFile();
     const o = new Outbox({ file, deviceId: "dev-1", maxRows: 1000, maxBytes: 1e9, maxMessageBytes: 1_000_000, sync: "normal", log });

@@ -30,6 +30,8 @@ export interface OutboxStats {
   dropped: number;
   /** Messages accepted and not yet committed (normally 0 outside one event-loop tick). */
   pending: number;
+  /** Committed messages the reader has not passed yet, kept in memory. */
+  hot: number;
 }
 
 /** Envelope keys: a body that sets one of them would silently lose its value, so it is refused. */
@@ -213,7 +215,13 @@ export class Outbox implements MessageSink, Part {
     return () => this.#listeners.delete(fn);
   }
 
-  /** Committed messages with ids above `afterId`, oldest first: from memory when they are all there, else from SQLite. */
+  /**
+   * Committed messages with ids above `afterId`, oldest first: from memory when they are all
+   * there, else from SQLite. There is one reader (the publisher), whose cursor only moves forward
+   * until it starts over with {@link rewind}: messages at or before `afterId` leave the memory
+   * copy here, so it holds what is still to be sent, not the last HOT_MAX messages (which took
+   * minutes to fill and looked like a leak).
+   */
   read(afterId: number, limit: number): StoredMessage[] {
     const first = this.#hot[this.#hotHead];
     if (first && afterId >= first.id - 1) {
@@ -224,7 +232,11 @@ export class Outbox implements MessageSink, Part {
         if (this.#hot[mid]!.id <= afterId) lo = mid + 1;
         else hi = mid;
       }
-      return this.#hot.slice(lo, lo + limit);
+      const out = this.#hot.slice(lo, lo + limit);
+      for (let i = this.#hotHead; i < lo; i++) this.#hotChars -= this.#hot[i]!.payload.length;
+      this.#hotHead = lo;
+      this.#compactHot();
+      return out;
     }
     return this.#store?.after(afterId, limit) ?? [];
   }
@@ -284,7 +296,7 @@ export class Outbox implements MessageSink, Part {
   }
 
   stats(): OutboxStats {
-    return { depth: this.#store?.rows ?? 0, bytes: this.#store?.bytes ?? 0, dropped: this.#dropped, pending: this.#pending.length };
+    return { depth: this.#store?.rows ?? 0, bytes: this.#store?.bytes ?? 0, dropped: this.#dropped, pending: this.#pending.length, hot: this.#hot.length - this.#hotHead };
   }
 
   health(): PartHealth {
@@ -303,7 +315,11 @@ export class Outbox implements MessageSink, Part {
       this.#hotChars -= this.#hot[this.#hotHead]!.payload.length;
       this.#hotHead++;
     }
-    // Compact once the trimmed head is half the array (amortized O(1)), so trimmed messages are freed.
+    this.#compactHot();
+  }
+
+  /** Compacts once the trimmed head is half the array (amortized O(1)), so trimmed messages are freed. */
+  #compactHot(): void {
     if (this.#hotHead > 0 && this.#hotHead * 2 >= this.#hot.length) {
       this.#hot = this.#hot.slice(this.#hotHead);
       this.#hotHead = 0;
