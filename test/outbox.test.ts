@@ -57,16 +57,21 @@ describe("Outbox", () => {
     const idle = o.walSyncs;
     await new Promise((r) => setTimeout(r, 120));
     expect(o.walSyncs).toBe(idle);
-    // 20 commits (one per tick) within one interval share one fsync.
+    // 20 commits (one per tick) share the fsyncs of the intervals they span (one, on a quiet machine).
+    const t0 = performance.now();
     for (let i = 0; i < 20; i++) {
       o.publish("cityedge/dev-1/a", { i });
       await new Promise((r) => setImmediate(r));
     }
+    const spanMs = performance.now() - t0;
     expect(o.stats()).toMatchObject({ pending: 0, depth: 20 });
     await new Promise((r) => setTimeout(r, 150));
-    expect(o.walSyncs - idle).toBe(1);
+    const synced = o.walSyncs - idle;
+    expect(synced).toBeGreaterThanOrEqual(1);
+    expect(synced).toBeLessThanOrEqual(Math.ceil(spanMs / 40) + 1);
+    // Idle again: no more fsyncs.
     await new Promise((r) => setTimeout(r, 120));
-    expect(o.walSyncs - idle).toBe(1);
+    expect(o.walSyncs - idle).toBe(synced);
     // A commit right before stop is fsynced by stop itself.
     o.publish("cityedge/dev-1/a", { last: true });
     await o.stop();
