@@ -37,12 +37,7 @@ while [[ $# -gt 0 ]]; do
         --l4t) L4T="$2" ;;
         --board) BOARD="$2" ;;
         --storage) STORAGE="$2" ;;
-        --config) CONFIG="$2" ;;
-        --app) APP="$2" ;;
-        --certs) CERTS="$2" ;;
-        --env-file) ENV_FILE="$2" ;;
-        --model-key) MODEL_KEY="$2" ;;
-        --node) NODE_BIN="$2" ;;
+        *) layout_option "$1" "$2" ;;
       esac
       shift 2
       ;;

@@ -18,6 +18,20 @@ say() {
   printf '%s: %s\n' "${PROG:-cityedge-install}" "$*"
 }
 
+# layout_option FLAG VALUE: sets the layout input that FLAG names (--config, --app, --certs,
+# --env-file, --model-key, --node); returns 1 when FLAG is not one of them.
+layout_option() {
+  case "$1" in
+    --config) CONFIG="$2" ;;
+    --app) APP="$2" ;;
+    --certs) CERTS="$2" ;;
+    --env-file) ENV_FILE="$2" ;;
+    --model-key) MODEL_KEY="$2" ;;
+    --node) NODE_BIN="$2" ;;
+    *) return 1 ;;
+  esac
+}
+
 # require_file WHAT PATH: the input must be a readable regular file.
 require_file() {
   [[ -n "$2" ]] || die "$1 is required"
