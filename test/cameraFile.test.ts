@@ -9,7 +9,7 @@ import { loadConfig } from "../runtime/config/load.js";
 import type { PartContext } from "../runtime/daemon.js";
 import { CAMERA_SCHEMA } from "../runtime/config/sections/cameras.js";
 import { Metrics } from "../runtime/metrics.js";
-import { ffmpeg, ffmpegChildren, memoryLogger, pixel, waitFor, lingeringZombies } from "./helpers/camera.js";
+import { ffmpeg, ffmpegChildren, memoryLogger, pixel, waitFor, lingeringZombies, takeFrames } from "./helpers/camera.js";
 import { sharedFile } from "./helpers/sharedData.js";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "cityedge-camera-file-"));
@@ -32,16 +32,7 @@ function start(over: Record<string, unknown>, spec: Record<string, unknown> = {}
   return cam;
 }
 
-/** Collects `n` frames, taking each as it arrives. */
-async function frames(cam: Camera, n: number): Promise<Frame[]> {
-  const out: Frame[] = [];
-  while (out.length < n) {
-    await cam.slot.next();
-    const f = cam.slot.take();
-    if (f) out.push(f);
-  }
-  return out;
-}
+const frames = takeFrames;
 
 const hex = (c: number[]) => `0x${c.map((v) => v.toString(16).padStart(2, "0")).join("")}`;
 

@@ -5,9 +5,9 @@ import path from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { createCamera, type Camera, type Frame } from "../drivers/camera/index.js";
+import { createCamera, type Camera } from "../drivers/camera/index.js";
 import { CAMERA_SCHEMA } from "../runtime/config/sections/cameras.js";
-import { ffmpegChildren, memoryLogger, openFds, RtspServer, waitFor, lingeringZombies } from "./helpers/camera.js";
+import { ffmpegChildren, memoryLogger, openFds, RtspServer, waitFor, lingeringZombies, takeFrames } from "./helpers/camera.js";
 import { sharedFile } from "./helpers/sharedData.js";
 
 const CLIP = sharedFile("video/street-traffic-640x352.mp4");
@@ -37,15 +37,7 @@ async function server(): Promise<RtspServer> {
   return s;
 }
 
-async function take(cam: Camera, n: number): Promise<Frame[]> {
-  const out: Frame[] = [];
-  while (out.length < n) {
-    await cam.slot.next();
-    const f = cam.slot.take();
-    if (f) out.push(f);
-  }
-  return out;
-}
+const take = takeFrames;
 
 const framesIn = (cam: Camera) => cam.health().frames_in as number;
 

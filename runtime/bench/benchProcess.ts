@@ -94,3 +94,26 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
 }
 
 export const round = (v: number, digits = 1) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+/**
+ * The port a fixture server prints as "READY <port>" on its stdout (the RTSP server script);
+ * rejects with `describe()` when it exits first or prints nothing within `timeoutMs`.
+ */
+export function readyPort(child: ChildProcess, timeoutMs: number, describe: () => string = () => ""): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`no READY line within ${timeoutMs} ms${describe()}`)), timeoutMs);
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited (${code}) before it was ready${describe()}`));
+    });
+  });
+}

@@ -7,7 +7,7 @@ import pino from "pino";
 import { createCamera, resolveFfmpeg, type Camera } from "../../drivers/camera/index.js";
 import { CAMERA_SCHEMA } from "../config/sections/cameras.js";
 import type { BenchResult } from "./index.js";
-import { rssMiB, round, stopChild } from "./benchProcess.js";
+import { readyPort, rssMiB, round, stopChild } from "./benchProcess.js";
 
 /**
  * Camera ingest figures: frames per second and CPU per camera (the real 640x352 clip, and a
@@ -97,19 +97,7 @@ async function rtspServer(root: string, clip: string): Promise<{ url: string; ch
   const script = path.join(root, "test/fixtures/camera/rtspServer.py");
   if (!existsSync(script) || !existsSync("/usr/bin/python3")) return undefined;
   const child = spawn("/usr/bin/python3", [script, "--port", "0", "--clip", clip], { stdio: ["ignore", "pipe", "ignore"] });
-  const port = await new Promise<number | undefined>((resolve) => {
-    let out = "";
-    const timer = setTimeout(() => resolve(undefined), 20_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once("exit", () => resolve(undefined));
-  });
+  const port = await readyPort(child, 20_000).catch(() => undefined);
   if (port === undefined) {
     await stopChild(child, 2000);
     return undefined;

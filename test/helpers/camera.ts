@@ -4,6 +4,9 @@ import { Writable } from "node:stream";
 import path from "node:path";
 import pino from "pino";
 import type { Logger } from "../../runtime/log/logger.js";
+import type { Camera } from "../../drivers/camera/camera.js";
+import type { Frame } from "../../drivers/camera/frame.js";
+import { readyPort } from "../../runtime/bench/benchProcess.js";
 import { REPO_ROOT } from "./sharedData.js";
 
 export const RTSP_SERVER_SCRIPT = path.join(REPO_ROOT, "test/fixtures/camera/rtspServer.py");
@@ -33,22 +36,7 @@ export class RtspServer {
     this.#child = child;
     let err = "";
     child.stderr!.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
-    this.port = await new Promise<number>((resolve, reject) => {
-      let out = "";
-      const timer = setTimeout(() => reject(new Error(`RTSP server did not start: ${err}`)), 30_000);
-      child.stdout!.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /READY (\d+)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(Number(m[1]));
-        }
-      });
-      child.once("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`RTSP server exited (${code}): ${err}`));
-      });
-    });
+    this.port = await readyPort(child, 30_000, () => `; RTSP server: ${err}`);
   }
 
   /** SIGKILL: the abrupt outage (a camera losing power). Resolves when it is gone. */
@@ -165,4 +153,15 @@ export function ffmpeg(args: string[]): Promise<void> {
 export function pixel(data: Buffer, width: number, x: number, y: number): [number, number, number] {
   const i = (y * width + x) * 3;
   return [data[i]!, data[i + 1]!, data[i + 2]!];
+}
+
+/** Collects the camera's next `n` frames, taking each as it arrives. */
+export async function takeFrames(cam: Pick<Camera, "slot">, n: number): Promise<Frame[]> {
+  const out: Frame[] = [];
+  while (out.length < n) {
+    await cam.slot.next();
+    const f = cam.slot.take();
+    if (f) out.push(f);
+  }
+  return out;
 }
