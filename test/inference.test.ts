@@ -146,6 +146,43 @@ describe("sessions", () => {
     }
   });
 
+  it("converts camera frames in the worker the same as on the main thread, from shared or private pixels", async () => {
+    const { log } = captureLogger();
+    const varying = makeConstModel(dir, "varying2", { batch: 1, width: 32, height: 32, shape: [1, 1, 7], values: [16, 16, 8, 8, 0.9, 0.1, 0.8], mask: [0.1, 0, 0, 0, 0, 0, 0] });
+    const m = loadManifest(writeManifest(dir, "frames", varying, "yolov5", { width: 32, height: 32 }, ["a", "b"]));
+    const inWorker = await createSession(m, { providers: ["cpu"], threads: 1, variant: "auto", thread: "worker", log });
+    const onMain = await createSession(m, { providers: ["cpu"], threads: 1, variant: "auto", log });
+    const spec = { width: 32, height: 32, color: "bgr" as const, scale: 1 / 255, mean: [0.1, 0.2, 0.3] as const, std: [0.5, 0.5, 0.5] as const };
+    const frame = (v: number, shared: boolean) => {
+      const data = shared ? new Uint8Array(new SharedArrayBuffer(32 * 32 * 3)) : new Uint8Array(32 * 32 * 3);
+      // A picture in the top rows, letterbox grey below.
+      for (let i = 0; i < data.length; i++) data[i] = i < 20 * 32 * 3 ? (i * v) % 251 : 114;
+      return { width: 32, height: 32, format: "rgb24" as const, data };
+    };
+    try {
+      const mainBuf = new TensorBuffer(spec, 1);
+      const workerBuf = new TensorBuffer(spec, 1, { shared: true });
+      const outs = new Set<string>();
+      for (const [v, shared] of [[3, true], [7, false], [7, true], [11, false]] as const) {
+        const f = frame(v, shared);
+        const a = (await inWorker.runFrames("images", workerBuf, [f])).output!;
+        const b = (await onMain.runFrames("images", mainBuf, [f])).output!;
+        const ref = new TensorBuffer(spec, 1);
+        ref.fill(0, f);
+        const c = (await onMain.run({ images: ref.tensor(1) })).output!;
+        expect([...(a.data as Float32Array)], `frame ${v}`).toEqual([...(c.data as Float32Array)]);
+        expect([...(b.data as Float32Array)], `frame ${v}`).toEqual([...(c.data as Float32Array)]);
+        outs.add(String((a.data as Float32Array)[0]));
+      }
+      expect(outs.size).toBe(3);
+      // The worker converted them: the caller's buffer was never written.
+      expect(workerBuf.data.every((x) => x === 0)).toBe(true);
+    } finally {
+      await inWorker.release();
+      await onMain.release();
+    }
+  });
+
   it("fails with every provider's reason when none works", async () => {
     const { log, lines } = captureLogger();
     const m = loadManifest(writeManifest(dir, "gpuonly", model, "yolov5", { width: 32, height: 32 }, ["a", "b"]));
@@ -225,6 +262,45 @@ describe("TensorBuffer", () => {
     b.fill(0, { width: 1, height: 1, format: "bgr24", data: Uint8Array.from([255, 0, 255]) });
     // RGB = (255, 0, 255)
     expect([...b.data].map((v) => Math.round(v * 1e5) / 1e5)).toEqual([1, -1, 0.5]);
+  });
+
+  it("skips rows of one grey value that the slot already holds, and converts every row that changed", () => {
+    const w = 5, h = 6;
+    const sp = { width: w, height: h, color: "rgb" as const, scale: 1 / 255, mean: [0.5, 0.25, 0] as const, std: [0.5, 0.25, 2] as const };
+    const b = new TensorBuffer(sp, 2);
+    const ref = (f: Uint8Array, format: "rgb24" | "bgr24") => {
+      const out: number[] = [];
+      for (let c = 0; c < 3; c++) for (let i = 0; i < w * h; i++) out.push((f[i * 3 + (format === "rgb24" ? c : 2 - c)]! / 255 - sp.mean[c]!) / sp.std[c]!);
+      return out;
+    };
+    const close = (a: ArrayLike<number>, e: number[]) => expect(Array.from(a, (v, i) => Math.abs(v - e[i]!) < 1e-5).every(Boolean)).toBe(true);
+    // A pseudo-random walk over frames: letterbox bands of changing height and grey, pictures,
+    // rows of one value that are not the letterbox, channel order flips, both slots.
+    let seed = 7;
+    const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+    for (let k = 0; k < 200; k++) {
+      const f = new Uint8Array(w * h * 3);
+      const band = rnd(h + 1);
+      const grey = [0, 114, 255, rnd(256)][rnd(4)]!;
+      for (let y = 0; y < h; y++) {
+        const uniform = rnd(5) === 0;
+        const v = rnd(256);
+        for (let x = 0; x < w * 3; x++) f[y * w * 3 + x] = y >= band ? grey : uniform ? v : rnd(256);
+      }
+      const slot = rnd(2);
+      const format = rnd(3) === 0 ? "bgr24" : "rgb24";
+      b.fill(slot, { width: w, height: h, format, data: f });
+      close(b.data.subarray(slot * 3 * w * h, (slot + 1) * 3 * w * h), ref(f, format));
+    }
+    // A grey row the slot already holds is not written again; invalidate() makes fill write it.
+    const grey = { width: w, height: h, format: "rgb24" as const, data: new Uint8Array(w * h * 3).fill(114) };
+    b.fill(0, grey);
+    b.data[0] = 42;
+    b.fill(0, grey);
+    expect(b.data[0]).toBe(42);
+    b.invalidate();
+    b.fill(0, grey);
+    close(b.data.subarray(0, 3 * w * h), ref(grey.data, "rgb24"));
   });
 
   it("refuses frames of another size", () => {

@@ -1,7 +1,8 @@
 /**
  * Frame-sized buffers for one camera, reused once their frame is done with: a camera at 25 fps
  * and model size 416x416 otherwise allocates 13 MB a second outside the JavaScript heap, and V8
- * answers that external memory with a full collection every few frames.
+ * answers that external memory with a full collection every few frames. The buffers live in
+ * shared memory, so an inference worker reads a frame's pixels where they are, without a copy.
  */
 export class FramePool {
   readonly bytes: number;
@@ -23,8 +24,8 @@ export class FramePool {
       return b;
     }
     this.#allocated++;
-    // allocUnsafeSlow: a buffer of its own, not a slice of Node's shared pool.
-    return Buffer.allocUnsafeSlow(this.bytes);
+    // A buffer of its own (not a slice of Node's pool), shareable with worker threads.
+    return Buffer.from(new SharedArrayBuffer(this.bytes));
   }
 
   /** Takes a buffer back. Only its last holder may call this, once; foreign sizes are left to the GC. */

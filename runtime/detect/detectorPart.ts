@@ -366,18 +366,16 @@ export class DetectorPart implements Part {
       const frames: Frame[] = [];
       const buffer = lane.buffer;
       try {
-        this.#setStage(lane, "preprocess");
         for (const c of batch) {
-          const f = c.cam.slot.take()!;
+          frames.push(c.cam.slot.take()!);
           c.nextDue = Math.max(c.nextDue + 1000 / c.cam.fps, now + 900 / c.cam.fps);
-          buffer.fill(frames.length, f);
-          frames.push(f);
         }
+        // Pixels to tensor and the run, as one stage: a worker session converts the frames itself.
         this.#setStage(lane, "inference");
         const t0 = performance.now();
         // The session is read per run: update_model may swap it between two runs.
         const model = lane.model;
-        lane.inFlight = model.run({ [inputName]: buffer.tensor(frames.length) });
+        lane.inFlight = model.runFrames(inputName, buffer, frames);
         // The watchdog can abandon a run that never returns (resolving, so nothing is left unhandled).
         const abandoned = new Promise<typeof ABANDONED>((resolve) => (lane.abandon = () => resolve(ABANDONED)));
         const settled = await Promise.race([lane.inFlight, abandoned]);

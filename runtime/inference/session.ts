@@ -2,7 +2,8 @@ import { mkdirSync } from "node:fs";
 import * as ort from "onnxruntime-node";
 import type { Logger } from "../log/logger.js";
 import { verifySha256, type ModelManifest, type VariantName } from "./manifest.js";
-import { createInWorker } from "./workerSession.js";
+import type { TensorBuffer, PixelSource } from "./tensorBuffer.js";
+import { createInWorker, WorkerSession } from "./workerSession.js";
 
 export type ProviderName = "tensorrt" | "cuda" | "cpu";
 
@@ -95,6 +96,16 @@ export class ModelSession {
 
   async run(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
     return this.session.run(feeds);
+  }
+
+  /**
+   * Runs the model on camera frames (at most `buffer.maxBatch`). On this thread they are
+   * converted into `buffer`; a session in a worker converts them there, into its own tensor.
+   */
+  async runFrames(input: string, buffer: TensorBuffer, frames: readonly PixelSource[]): Promise<ort.InferenceSession.ReturnType> {
+    if (this.session instanceof WorkerSession) return this.session.runFrames(input, buffer.spec, buffer.maxBatch, frames);
+    frames.forEach((f, slot) => buffer.fill(slot, f));
+    return this.session.run({ [input]: buffer.tensor(frames.length) });
   }
 
   async release(): Promise<void> {

@@ -1,11 +1,12 @@
 /**
  * The worker-thread side of {@link WorkerSession}: owns one onnxruntime session, so inference
- * never blocks the daemon's event loop. Inputs arrive in shared memory and are copied into
- * tensors allocated once per shape (onnxruntime-node refuses SharedArrayBuffer-backed tensors);
- * outputs go back as transferred buffers.
+ * never blocks the daemon's event loop. Inputs arrive in shared memory, as float tensors that are
+ * copied into tensors allocated once per shape (onnxruntime-node refuses SharedArrayBuffer-backed
+ * tensors), or as camera frames that are converted here; outputs go back in shared buffers.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import * as ort from "onnxruntime-node";
+import { TensorBuffer, type InputSpec, type PixelSource } from "./tensorBuffer.js";
 
 interface Init {
   file: string;
@@ -30,7 +31,10 @@ export interface SharedOutput {
  * `outputs`: shared buffers the caller keeps per output name; an output that fits is copied into
  * its buffer (no allocation on the caller's side), a larger or non-float32 one is sent as before.
  */
-export type WorkerRequest = { kind: "run"; id: number; feeds: Record<string, WireTensor>; outputs?: Record<string, Float32Array> } | { kind: "release" };
+export type WorkerRequest =
+  | { kind: "run"; id: number; feeds: Record<string, WireTensor>; outputs?: Record<string, Float32Array> }
+  | { kind: "frames"; id: number; input: string; spec: InputSpec; maxBatch: number; frames: PixelSource[]; outputs?: Record<string, Float32Array> }
+  | { kind: "release" };
 
 const port = parentPort!;
 const init = workerData as Init;
@@ -66,6 +70,33 @@ async function main(): Promise<void> {
   });
 }
 
+/** The tensor that frames are converted into, per input, allocated once (again only when the spec changes). */
+const pixelBuffers = new Map<string, { key: string; buffer: TensorBuffer }>();
+
+function pixelBuffer(input: string, spec: InputSpec, maxBatch: number): TensorBuffer {
+  const key = JSON.stringify([spec, maxBatch]);
+  let b = pixelBuffers.get(input);
+  if (!b || b.key !== key) {
+    b = { key, buffer: new TensorBuffer(spec, maxBatch) };
+    pixelBuffers.set(input, b);
+  }
+  return b.buffer;
+}
+
+function feedsOf(req: Extract<WorkerRequest, { kind: "run" | "frames" }>): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  if (req.kind === "frames") {
+    // Pixels to tensor here, on the thread that runs the model: the tensor is still in this
+    // core's cache when the first layer reads it, and no float copy crosses threads.
+    const buffer = pixelBuffer(req.input, req.spec, req.maxBatch);
+    req.frames.forEach((f, slot) => buffer.fill(slot, f));
+    feeds[req.input] = buffer.tensor(req.frames.length);
+    return feeds;
+  }
+  for (const [name, t] of Object.entries(req.feeds)) feeds[name] = new ort.Tensor(t.type, localCopy(name, t.data), t.dims);
+  return feeds;
+}
+
 async function handle(session: ort.InferenceSession, req: WorkerRequest): Promise<void> {
   if (req.kind === "release") {
     try {
@@ -78,9 +109,7 @@ async function handle(session: ort.InferenceSession, req: WorkerRequest): Promis
   }
   let out: ort.InferenceSession.ReturnType;
   try {
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(req.feeds)) feeds[name] = new ort.Tensor(t.type, localCopy(name, t.data), t.dims);
-    out = await session.run(feeds);
+    out = await session.run(feedsOf(req));
   } catch (err) {
     port.postMessage({ kind: "result", id: req.id, error: err instanceof Error ? err.message : String(err) });
     return;

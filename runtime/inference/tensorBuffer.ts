@@ -33,6 +33,14 @@ export class TensorBuffer {
   readonly #a: Float32Array;
   readonly #b: Float32Array;
   readonly #identity: boolean;
+  /** `data` itself, written through `fill` only (so the row cache below stays true). */
+  readonly #out: Float32Array;
+  /** Per slot and row: the byte value v when the slot's row holds a row of all-v pixels, else -1. */
+  readonly #rowValue: Int16Array;
+  /** Per slot: whether its rows were written with the colour channels swapped. */
+  readonly #swapOf: Int8Array;
+  /** One row of bytes, all equal to its first. */
+  readonly #uniformRow: Buffer;
 
   /**
    * `shared`: back the buffer with a SharedArrayBuffer, so a session in a worker thread reads it
@@ -52,6 +60,10 @@ export class TensorBuffer {
     // value = pixel * a[c] + b[c]
     this.#a = Float32Array.from(spec.std, (s) => spec.scale / s);
     this.#b = Float32Array.from(spec.mean, (m, c) => -m / spec.std[c]!);
+    this.#out = this.data;
+    this.#rowValue = new Int16Array(maxBatch * spec.height).fill(-1);
+    this.#swapOf = new Int8Array(maxBatch).fill(-1);
+    this.#uniformRow = Buffer.alloc(spec.width * 3, 0);
     this.#identity = spec.scale === 1 && spec.mean.every((m) => m === 0) && spec.std.every((s) => s === 1);
   }
 
@@ -62,7 +74,11 @@ export class TensorBuffer {
     return t;
   }
 
-  /** Converts one frame into slot `slot` (0-based). */
+  /**
+   * Converts one frame into slot `slot` (0-based). A row of one grey value (the letterbox's
+   * padding, 45 % of a 16:9 picture in a square model) is compared against the row already in
+   * the slot and skipped when it holds the same: only rows that changed are converted.
+   */
   fill(slot: number, src: PixelSource): void {
     const { width, height } = this.spec;
     if (slot < 0 || slot >= this.maxBatch) throw new Error(`slot ${slot} is outside 0..${this.maxBatch - 1}`);
@@ -78,23 +94,55 @@ export class TensorBuffer {
     const o0 = base + (swap ? 2 * plane : 0);
     const o1 = base + plane;
     const o2 = base + (swap ? 0 : 2 * plane);
-    const out = this.data;
-    if (this.#identity) {
-      for (let i = 0, j = 0; i < plane; i++, j += 3) {
-        out[o0 + i] = px[j]!;
-        out[o1 + i] = px[j + 1]!;
-        out[o2 + i] = px[j + 2]!;
-      }
-      return;
-    }
     // Coefficients are in the model's channel order; source byte 0 goes to output channel (swap ? 2 : 0).
     const a0 = this.#a[swap ? 2 : 0]!, b0 = this.#b[swap ? 2 : 0]!;
     const a1 = this.#a[1]!, b1 = this.#b[1]!;
     const a2 = this.#a[swap ? 0 : 2]!, b2 = this.#b[swap ? 0 : 2]!;
-    for (let i = 0, j = 0; i < plane; i++, j += 3) {
-      out[o0 + i] = px[j]! * a0 + b0;
-      out[o1 + i] = px[j + 1]! * a1 + b1;
-      out[o2 + i] = px[j + 2]! * a2 + b2;
+    const out = this.#out;
+    const rowBytes = width * 3;
+    const uniform = this.#uniformRow;
+    const rows = this.#rowValue;
+    // The channel order is part of what a row's value means: a swap invalidates the slot's rows.
+    if (this.#swapOf[slot] !== (swap ? 1 : 0)) {
+      rows.fill(-1, slot * height, (slot + 1) * height);
+      this.#swapOf[slot] = swap ? 1 : 0;
     }
+    for (let y = 0, r = slot * height; y < height; y++, r++) {
+      const start = y * rowBytes;
+      const v = px[start]!;
+      if (uniform[0] !== v) uniform.fill(v);
+      if (uniform.compare(px, start, start + rowBytes) === 0) {
+        if (rows[r] === v) continue;
+        const i = y * width;
+        out.fill(v * a0 + b0, o0 + i, o0 + i + width);
+        out.fill(v * a1 + b1, o1 + i, o1 + i + width);
+        out.fill(v * a2 + b2, o2 + i, o2 + i + width);
+        rows[r] = v;
+        continue;
+      }
+      rows[r] = -1;
+      const end = (y + 1) * width;
+      if (this.#identity) {
+        for (let i = y * width, j = start; i < end; i++, j += 3) {
+          out[o0 + i] = px[j]!;
+          out[o1 + i] = px[j + 1]!;
+          out[o2 + i] = px[j + 2]!;
+        }
+      } else {
+        for (let i = y * width, j = start; i < end; i++, j += 3) {
+          out[o0 + i] = px[j]! * a0 + b0;
+          out[o1 + i] = px[j + 1]! * a1 + b1;
+          out[o2 + i] = px[j + 2]! * a2 + b2;
+        }
+      }
+    }
+  }
+
+  /**
+   * Forgets what the slots hold, so the next fill converts every row: for whoever writes into
+   * `data` other than through `fill`.
+   */
+  invalidate(): void {
+    this.#rowValue.fill(-1);
   }
 }

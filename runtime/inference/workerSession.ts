@@ -4,6 +4,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import * as ort from "onnxruntime-node";
 import type { SharedOutput, WireTensor, WorkerRequest } from "./sessionWorker.js";
+import type { InputSpec, PixelSource } from "./tensorBuffer.js";
 
 type Metadata = ort.InferenceSession["inputMetadata"];
 type Reply =
@@ -42,6 +43,8 @@ export class WorkerSession {
   readonly #worker: Worker;
   readonly #pending = new Map<number, { resolve: (r: ort.InferenceSession.ReturnType) => void; reject: (e: Error) => void }>();
   readonly #shared = new Map<string, Float32Array>();
+  /** Per batch slot, shared memory for frames whose pixels are not shared already. */
+  readonly #pixels: Uint8Array[] = [];
   /** Per output name, the shared buffer the worker writes that output into (made after the first run). */
   readonly #outputs = new Map<string, Float32Array>();
   #nextId = 1;
@@ -141,14 +144,39 @@ export class WorkerSession {
       view.set(src);
       wire[name] = { type: t.type, dims: t.dims, data: view };
     }
+    return this.#send((id, outputs) => ({ kind: "run", id, feeds: wire, ...(outputs ? { outputs } : {}) }));
+  }
+
+  /**
+   * Runs the model on camera frames: the worker converts them into its own input tensor
+   * (`spec`, up to `maxBatch` frames), so the caller neither converts nor copies floats. Pixels
+   * in shared memory (a FramePool's) are read where they are, and must not change until the run
+   * settles; others are copied once into shared memory. Outputs as with {@link run}.
+   */
+  async runFrames(input: string, spec: InputSpec, maxBatch: number, frames: readonly PixelSource[]): Promise<ort.InferenceSession.ReturnType> {
+    if (this.#dead) throw this.#dead;
+    if (frames.length < 1 || frames.length > maxBatch) throw new Error(`batch of ${frames.length} is outside 1..${maxBatch}`);
+    const wire = frames.map((f, slot): PixelSource => {
+      if (f.data.buffer instanceof SharedArrayBuffer) return { width: f.width, height: f.height, format: f.format, data: f.data };
+      let shared = this.#pending.size === 0 ? this.#pixels[slot] : undefined;
+      if (!shared || shared.length !== f.data.length) {
+        shared = new Uint8Array(new SharedArrayBuffer(f.data.length));
+        if (this.#pending.size === 0) this.#pixels[slot] = shared;
+      }
+      shared.set(f.data);
+      return { width: f.width, height: f.height, format: f.format, data: shared };
+    });
+    return this.#send((id, outputs) => ({ kind: "frames", id, input, spec, maxBatch, frames: wire, ...(outputs ? { outputs } : {}) }));
+  }
+
+  #send(request: (id: number, outputs: Record<string, Float32Array> | undefined) => WorkerRequest): Promise<ort.InferenceSession.ReturnType> {
     const id = this.#nextId++;
     // Outputs go to the shared buffers only when no other run is pending, so a result is never
     // overwritten before the run that made it settles.
     const outputs = this.#pending.size === 0 && this.#outputs.size > 0 ? Object.fromEntries(this.#outputs) : undefined;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      const req: WorkerRequest = { kind: "run", id, feeds: wire, ...(outputs ? { outputs } : {}) };
-      this.#worker.postMessage(req);
+      this.#worker.postMessage(request(id, outputs));
     });
   }
 

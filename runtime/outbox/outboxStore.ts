@@ -67,6 +67,8 @@ export class OutboxStore {
   readonly #oldestAfter: Database.Statement<[number, number], { id: number; bytes: number }>;
   readonly #deleteUpTo: Database.Statement<[number]>;
   readonly #setCounter: Database.Statement<[string, number]>;
+  readonly #syncOff: Database.Statement<[]>;
+  readonly #syncOn: Database.Statement<[]>;
   readonly #insertBatch: (msgs: NewMessage[]) => StoredMessage[];
   readonly #deleteBatch: (ranges: [number, number][]) => void;
   #rows = 0;
@@ -95,6 +97,8 @@ export class OutboxStore {
     this.#deleteRange = this.#db.prepare("DELETE FROM messages WHERE id BETWEEN ? AND ?");
     this.#oldestAfter = this.#db.prepare("SELECT id, bytes FROM messages WHERE id > ? ORDER BY id LIMIT ?");
     this.#deleteUpTo = this.#db.prepare("DELETE FROM messages WHERE id <= ?");
+    this.#syncOff = this.#db.prepare("PRAGMA synchronous = OFF");
+    this.#syncOn = this.#db.prepare(`PRAGMA synchronous = ${this.#pragmaSync()}`);
     this.#setCounter = this.#db.prepare("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value");
     const params: unknown[] = new Array<unknown>(INSERT_CHUNK * 4);
     this.#insertBatch = this.#db.transaction((msgs: NewMessage[]) => {
@@ -222,7 +226,9 @@ export class OutboxStore {
       else ranges.push([id, id]);
     }
     const before = { rows: this.#rows, bytes: this.#bytes };
-    this.#db.pragma("synchronous = OFF");
+    // With NORMAL (background durability) a WAL commit does not fsync anyway.
+    const toggle = this.#sync === "full";
+    if (toggle) this.#syncOff.run();
     try {
       this.#deleteBatch(ranges);
     } catch (err) {
@@ -230,7 +236,7 @@ export class OutboxStore {
       this.#bytes = before.bytes;
       throw err;
     } finally {
-      this.#db.pragma(`synchronous = ${this.#pragmaSync()}`);
+      if (toggle) this.#syncOn.run();
     }
   }
 
