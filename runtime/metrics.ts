@@ -5,12 +5,17 @@
 
 type Labels = Record<string, string>;
 
+const esc = (v: string) => (/[\\\n"]/.test(v) ? v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"') : v);
+
 function labelKey(labels: Labels | undefined): string {
   if (!labels) return "";
-  const keys = Object.keys(labels).sort();
+  const keys = Object.keys(labels);
   if (keys.length === 0) return "";
-  const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
-  return `{${keys.map((k) => `${k}="${esc(labels[k]!)}"`).join(",")}}`;
+  if (keys.length === 1) return `{${keys[0]}="${esc(labels[keys[0]!]!)}"}`;
+  return `{${keys
+    .sort()
+    .map((k) => `${k}="${esc(labels[k]!)}"`)
+    .join(",")}}`;
 }
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -109,27 +114,29 @@ export class Histogram extends Metric {
 export class Metrics {
   readonly #metrics = new Map<string, Metric>();
 
-  #add<T extends Metric>(m: T): T {
-    const existing = this.#metrics.get(m.name);
+  /** The metric of that name, made by `make` only the first time (parts look metrics up per frame). */
+  #get<T extends Metric>(name: string, type: string, make: () => T): T {
+    const existing = this.#metrics.get(name);
     if (existing) {
-      if (existing.type !== m.type) throw new Error(`metric ${m.name} already registered as a ${existing.type}`);
+      if (existing.type !== type) throw new Error(`metric ${name} already registered as a ${existing.type}`);
       return existing as T;
     }
-    this.#metrics.set(m.name, m);
+    const m = make();
+    this.#metrics.set(name, m);
     return m;
   }
 
   /** Registering the same name twice returns the first metric, so rebuilt parts keep their counts. */
   counter(name: string, help: string): Counter {
-    return this.#add(new Counter(name, help));
+    return this.#get(name, "counter", () => new Counter(name, help));
   }
 
   gauge(name: string, help: string, collect?: (g: Gauge) => void): Gauge {
-    return this.#add(new Gauge(name, help, collect));
+    return this.#get(name, "gauge", () => new Gauge(name, help, collect));
   }
 
   histogram(name: string, help: string, buckets: number[]): Histogram {
-    return this.#add(new Histogram(name, help, buckets));
+    return this.#get(name, "histogram", () => new Histogram(name, help, buckets));
   }
 
   /** The Prometheus text format. */

@@ -209,6 +209,34 @@ describe("Outbox", () => {
 });
 
 describe("OutboxStore", () => {
+  it("deletes acknowledged messages in the same commit as the next ones, and keeps both or neither", async () => {
+    const file = tempFile();
+    const s = new OutboxStore(file, "normal");
+    try {
+      const msg = (seq: number) => ({ topic: "t", seq, payload: `{"seq":${seq}}`, retain: false });
+      const first = s.append([msg(1), msg(2), msg(3)]);
+      expect(s.rows).toBe(3);
+      // A commit that fails (a NOT NULL topic) takes the deletes down with it.
+      expect(() => s.append([{ ...msg(4), topic: null as unknown as string }], [first[0]!.id, first[1]!.id])).toThrow(/NOT NULL/);
+      expect(s.rows).toBe(3);
+      expect(s.after(0, 10).map((r) => r.id)).toEqual(first.map((m) => m.id));
+      s.append([msg(4)], [first[0]!.id, first[1]!.id]);
+      expect(s.after(0, 10).map((r) => JSON.parse(r.payload).seq)).toEqual([3, 4]);
+      expect(s.rows).toBe(2);
+    } finally {
+      s.close();
+    }
+    // Through the outbox: acknowledgements are deleted with the next commit.
+    const o = make(tempFile());
+    await o.start();
+    for (let i = 0; i < 4; i++) o.publish("t/x", { i });
+    o.flush();
+    for (const r of o.read(0, 2)) o.ack(r.id);
+    o.publish("t/x", { i: 4 });
+    o.flush();
+    expect(o.stats().depth).toBe(3);
+  });
+
   it("keeps ids rising after the table empties, so a publisher's cursor never skips a new row", () => {
     const file = tempFile();
     const s = new OutboxStore(file, "normal");

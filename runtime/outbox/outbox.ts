@@ -161,7 +161,8 @@ export class Outbox implements MessageSink, Part {
       this.#boundPending();
       return;
     }
-    if (this.#acked.length > 0) {
+    if (this.#pending.length === 0) {
+      if (this.#acked.length === 0) return;
       const ids = this.#acked;
       this.#acked = [];
       try {
@@ -170,9 +171,9 @@ export class Outbox implements MessageSink, Part {
         // A lost delete only means a duplicate later (same id), never a loss.
         this.#log.error({ err, count: ids.length }, "outbox: could not delete acknowledged messages; they may be sent again");
       }
-      if (this.#pending.length === 0) this.#updateGauges();
+      this.#updateGauges();
+      return;
     }
-    if (this.#pending.length === 0) return;
     const seqs = new Map<string, number>();
     const deviceJson = JSON.stringify(this.#opts.deviceId);
     const batch: NewMessage[] = this.#pending.map((p) => {
@@ -183,7 +184,8 @@ export class Outbox implements MessageSink, Part {
     });
     let stored: StoredMessage[];
     try {
-      stored = store.append(batch);
+      // The deletes of acknowledged messages ride in the same commit; if it fails they wait for the retry.
+      stored = store.append(batch, this.#acked);
     } catch (err) {
       this.#error = (err as Error).message;
       this.#log.error({ err, waiting: this.#pending.length }, "outbox: commit failed; retrying");
@@ -195,6 +197,7 @@ export class Outbox implements MessageSink, Part {
       return;
     }
     this.#error = undefined;
+    this.#acked = [];
     for (const [topic, seq] of seqs) this.#seqs.set(topic, seq);
     this.#pending = [];
     this.#opts.metrics?.counter("cityedge_outbox_committed_total", "Messages committed to the outbox").inc(undefined, batch.length);

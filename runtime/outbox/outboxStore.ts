@@ -48,6 +48,18 @@ CREATE TABLE IF NOT EXISTS seqs (topic TEXT PRIMARY KEY, seq INTEGER NOT NULL) W
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
+/** Ids as ranges of consecutive ids, ascending. */
+function idRanges(ids: number[]): [number, number][] {
+  const sorted = [...ids].sort((a, b) => a - b);
+  const ranges: [number, number][] = [];
+  for (const id of sorted) {
+    const last = ranges.at(-1);
+    if (last && id <= last[1] + 1) last[1] = Math.max(last[1], id);
+    else ranges.push([id, id]);
+  }
+  return ranges;
+}
+
 /**
  * The outbox's SQLite file (better-sqlite3, WAL). Rows get ids that only ever rise
  * (AUTOINCREMENT), so "everything after id N" is a stable cursor for the publisher even when the
@@ -69,7 +81,7 @@ export class OutboxStore {
   readonly #setCounter: Database.Statement<[string, number]>;
   readonly #syncOff: Database.Statement<[]>;
   readonly #syncOn: Database.Statement<[]>;
-  readonly #insertBatch: (msgs: NewMessage[]) => StoredMessage[];
+  readonly #insertBatch: (msgs: NewMessage[], ranges: [number, number][]) => StoredMessage[];
   readonly #deleteBatch: (ranges: [number, number][]) => void;
   #rows = 0;
   #bytes = 0;
@@ -101,7 +113,17 @@ export class OutboxStore {
     this.#syncOn = this.#db.prepare(`PRAGMA synchronous = ${this.#pragmaSync()}`);
     this.#setCounter = this.#db.prepare("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value");
     const params: unknown[] = new Array<unknown>(INSERT_CHUNK * 4);
-    this.#insertBatch = this.#db.transaction((msgs: NewMessage[]) => {
+    const deleteRanges = (ranges: [number, number][]) => {
+      for (const [from, to] of ranges) {
+        const gone = this.#rangeTotals.get(from, to)!;
+        this.#deleteRange.run(from, to);
+        this.#rows -= gone.n;
+        this.#bytes -= gone.b;
+      }
+    };
+    // New messages and the deletes of acknowledged ones commit together: one commit per tick.
+    this.#insertBatch = this.#db.transaction((msgs: NewMessage[], ranges: [number, number][]) => {
+      deleteRanges(ranges);
       const last = new Map<string, number>();
       const stored: StoredMessage[] = new Array<StoredMessage>(msgs.length);
       let i = 0;
@@ -133,14 +155,7 @@ export class OutboxStore {
       for (const [topic, seq] of last) this.#setSeq.run(topic, seq);
       return stored;
     });
-    this.#deleteBatch = this.#db.transaction((ranges: [number, number][]) => {
-      for (const [from, to] of ranges) {
-        const gone = this.#rangeTotals.get(from, to)!;
-        this.#deleteRange.run(from, to);
-        this.#rows -= gone.n;
-        this.#bytes -= gone.b;
-      }
-    });
+    this.#deleteBatch = this.#db.transaction(deleteRanges);
     const totals = this.#db.prepare("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM messages").get() as { n: number; b: number };
     this.#rows = totals.n;
     this.#bytes = totals.b;
@@ -190,15 +205,23 @@ export class OutboxStore {
     this.#setCounter.run(name, value);
   }
 
-  /** Commits the messages and their topics' seqs in one transaction; returns them with their ids. */
-  append(msgs: NewMessage[]): StoredMessage[] {
-    if (msgs.length === 0) return [];
-    const bytesBefore = this.#bytes;
+  /**
+   * Commits the messages and their topics' seqs in one transaction, with the deletes of
+   * `remove` (acknowledged ids, as in {@link remove}); returns the messages with their ids.
+   * On failure nothing of either is committed.
+   */
+  append(msgs: NewMessage[], remove: number[] = []): StoredMessage[] {
+    if (msgs.length === 0) {
+      this.remove(remove);
+      return [];
+    }
+    const before = { rows: this.#rows, bytes: this.#bytes };
     let stored: StoredMessage[];
     try {
-      stored = this.#insertBatch(msgs);
+      stored = this.#insertBatch(msgs, idRanges(remove));
     } catch (err) {
-      this.#bytes = bytesBefore;
+      this.#rows = before.rows;
+      this.#bytes = before.bytes;
       throw err;
     }
     this.#rows += msgs.length;
@@ -218,13 +241,7 @@ export class OutboxStore {
    */
   remove(ids: number[]): void {
     if (ids.length === 0) return;
-    const sorted = [...ids].sort((a, b) => a - b);
-    const ranges: [number, number][] = [];
-    for (const id of sorted) {
-      const last = ranges.at(-1);
-      if (last && id <= last[1] + 1) last[1] = Math.max(last[1], id);
-      else ranges.push([id, id]);
-    }
+    const ranges = idRanges(ids);
     const before = { rows: this.#rows, bytes: this.#bytes };
     // With NORMAL (background durability) a WAL commit does not fsync anyway.
     const toggle = this.#sync === "full";
