@@ -1,11 +1,12 @@
-"""Render still scenes with exact boxes, at the detector's input scale (640x360 -> 320x180).
+"""Render still scenes with exact boxes, at the detector's input scale (640x360 -> 416x234 by default).
 
     /usr/bin/python3 models/synthetic/make_dataset.py --split train --count 6000 --out /tmp/cityedge-train.npz
     /usr/bin/python3 models/synthetic/make_dataset.py --split heldout --count 300 --jpeg-dir models/vehicles/heldout
+    (--width/--height choose the picture size: 416x234 for the current model, 320x180 for the first one)
 
 Seeds: image i of split "train" uses seed TRAIN_SEED_BASE + i; "heldout" uses HELDOUT_SEED_BASE + i.
 The two ranges never meet (train count < 8,000,000), so held-out scenes are never trained on.
-Labels: per image a list of [class, x1, y1, x2, y2, ignore] in 320x180 pixels; ignore=1 marks a
+Labels: per image a list of [class, x1, y1, x2, y2, ignore] in output pixels (e.g. 416x234); ignore=1 marks a
 box too small, too occluded or too cut by the frame to be required (scoring neither rewards nor
 penalizes detections on it).
 """
@@ -22,17 +23,17 @@ import scene  # noqa: E402
 
 TRAIN_SEED_BASE = 1_000_000
 HELDOUT_SEED_BASE = 9_000_000
-OUT_W, OUT_H = 320, 180
+OUT_W, OUT_H = 416, 234  # default picture size: 640x360 scaled by 0.65 (the detector's 416-wide letterbox)
 
 
-def render(seed, jpeg_aug):
+def render(seed, jpeg_aug, out_w=OUT_W, out_h=OUT_H):
     rng = np.random.default_rng(seed)
     img, anns = scene.random_still(rng)
-    small = cv2.resize(img, (OUT_W, OUT_H), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_AREA)
     if jpeg_aug and rng.random() < 0.5:
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(55, 95))])
         small = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    s = OUT_W / scene.W
+    s = out_w / scene.W
     labels = []
     for a in anns:
         x1, y1, x2, y2 = (v * s for v in a["box"])
@@ -47,11 +48,13 @@ def main():
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--out", help="npz file (train)")
     ap.add_argument("--jpeg-dir", help="folder for JPEGs + labels.json (heldout)")
+    ap.add_argument("--width", type=int, default=OUT_W, help="picture width (the 640x360 render is scaled to it)")
+    ap.add_argument("--height", type=int, default=OUT_H, help="picture height")
     a = ap.parse_args()
     base = TRAIN_SEED_BASE if a.split == "train" else HELDOUT_SEED_BASE
     images, labels = [], []
     for i in range(a.start, a.start + a.count):
-        img, lab = render(base + i, jpeg_aug=a.split == "train")
+        img, lab = render(base + i, jpeg_aug=a.split == "train", out_w=a.width, out_h=a.height)
         images.append(img)
         labels.append(lab)
         if (i + 1) % 500 == 0:
@@ -64,7 +67,7 @@ def main():
             cv2.imwrite(os.path.join(a.jpeg_dir, f"{i:04d}.jpg"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
         with open(os.path.join(a.jpeg_dir, "labels.json"), "w") as f:
             json.dump({
-                "labels": scene.LABELS, "width": OUT_W, "height": OUT_H, "seed_base": base, "count": a.count,
+                "labels": scene.LABELS, "width": a.width, "height": a.height, "seed_base": base, "count": a.count,
                 "format": "per image (NNNN.jpg): [class, x1, y1, x2, y2, ignore] in image pixels",
                 "images": labels,
             }, f, separators=(",", ":"))

@@ -6,7 +6,13 @@ import torch
 
 from model import STRIDES
 
-CANVAS_W, CANVAS_H = 320, 192  # training canvas: the 320x180 letterboxed picture at top-left + grey
+# The one size setting for training, QAT, export, scoring and the manifest. The model's input is
+# [batch, 3, INPUT_H, INPUT_W]: the camera's 640x360 picture scaled by 0.65 to PICTURE_W x PICTURE_H
+# (cv2.INTER_AREA; models/synthetic/make_dataset.py --width 416 --height 234) at the top-left,
+# grey 114 below. The training canvas is the input itself (234 rows padded to 256, a multiple of 32).
+INPUT_W, INPUT_H = 416, 256
+PICTURE_W, PICTURE_H = 416, 234
+CANVAS_W, CANVAS_H = INPUT_W, INPUT_H
 PAD = 114
 
 
@@ -16,7 +22,7 @@ def load_npz(path):
 
 
 def to_canvas(images, h=CANVAS_H, w=CANVAS_W):
-    """uint8 [N, 180, 320, 3] -> float [N, 3, h, w] in 0..1, picture at top-left, grey below/right."""
+    """uint8 [N, ih, iw, 3] (e.g. 234x416) -> float [N, 3, h, w] in 0..1, picture at top-left, grey below/right."""
     n, ih, iw, _ = images.shape
     out = np.full((n, h, w, 3), PAD, np.uint8)
     out[:, :ih, :iw] = images

@@ -8,6 +8,8 @@ import sys
 
 HERE = os.path.dirname(__file__)
 OUT = os.path.join(HERE, "..")
+sys.path.insert(0, HERE)
+from common import INPUT_H, INPUT_W  # noqa: E402
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 from onnx_util import sha256  # noqa: E402
 
@@ -22,16 +24,16 @@ def main():
             variants[v] = {"file": f, "sha256": sha256(os.path.join(OUT, f))}
     manifest = {
         "id": "cityedge-vehicles",
-        "version": "1.0.0",
+        "version": "1.1.0",
         "task": "detection",
         "description": "Road users seen from a pole-mounted street camera; trained only on cityedge's synthetic scenes (models/synthetic).",
         "variants": variants,
-        "input": {"name": "images", "layout": "NCHW", "width": 320, "height": 320, "color": "rgb",
+        "input": {"name": "images", "layout": "NCHW", "width": INPUT_W, "height": INPUT_H, "color": "rgb",
                   "scale": 1 / 255, "mean": [0, 0, 0], "std": [1, 1, 1], "letterbox_pad": 114},
         "output": {"name": "output0", "decoder": "yolov8"},
         "labels": LABELS,
         "thresholds": {"score": 0.35, "nms_iou": 0.45},
-        "training": {"data": "synthetic stills, seeds 1000000..1004999 (models/synthetic/make_dataset.py)",
+        "training": {"data": "synthetic stills at 416x234, seeds 1000000..1005999 (models/synthetic/make_dataset.py); fine-tuned from the 320x320 model (stills at 320x180, seeds 1000000..1004999)",
                      "int8_variant": "QDQ: uint8 activations per tensor, int8 weights per channel; Conv+BN+ReLU fused"},
     }
     with open(os.path.join(OUT, "manifest.json"), "w") as f:

@@ -1,7 +1,7 @@
 """INT8 variant: fold BN into Conv(+ReLU), insert fake quantization, calibrate, optionally
 fine-tune (QAT), export QDQ ONNX (QuantizeLinear/DequantizeLinear, opset 13).
 
-    /usr/bin/python3 models/vehicles/build/qat.py --data models/.cache/train.npz --steps 300
+    /usr/bin/python3 models/vehicles/build/qat.py --data models/.cache/train416.npz --steps 150
 
 Quantization scheme: activations uint8 per tensor (MovingAverageMinMaxObserver; after a ReLU
 the zero point is 0), weights int8 symmetric per output channel (S8 weights, U8 activations:
@@ -25,8 +25,8 @@ from torch.ao import quantization as Q
 
 HERE = os.path.dirname(__file__)
 sys.path.insert(0, HERE)
-from common import load_npz, loss_fn, to_canvas  # noqa: E402
-from export import LABELS, SIZE, load_ema, score  # noqa: E402
+from common import INPUT_H, INPUT_W, load_npz, loss_fn, to_canvas  # noqa: E402
+from export import DEFAULT_CKPT, LABELS, load_ema, score  # noqa: E402
 
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 import onnx  # noqa: E402
@@ -46,7 +46,8 @@ def qconfig():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
-    ap.add_argument("--ckpt", default=os.path.join(HERE, "..", "..", ".cache", "vehicles", "last.pt"))
+    ap.add_argument("--ckpt", default=DEFAULT_CKPT)
+    ap.add_argument("--heldout", help="held-out folder for the printed check; default models/vehicles/heldout")
     ap.add_argument("--calib", type=int, default=256)
     ap.add_argument("--steps", type=int, default=150, help="QAT fine-tuning steps after calibration")
     ap.add_argument("--batch", type=int, default=16)
@@ -68,7 +69,7 @@ def main():
     idx = gen.permutation(len(images))[:a.calib]
     with torch.no_grad():
         for s in range(0, len(idx), 32):
-            model(to_canvas(images[idx[s:s + 32]], SIZE, SIZE))
+            model(to_canvas(images[idx[s:s + 32]], INPUT_H, INPUT_W))
     model.apply(Q.enable_fake_quant)
     if a.steps:
         opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.0)
@@ -77,7 +78,7 @@ def main():
             if step == a.steps // 2:
                 model.apply(Q.disable_observer)  # freeze ranges for the second half
             b = order[(step * a.batch) % len(order):][:a.batch]
-            x = to_canvas(images[b], 192, SIZE)
+            x = to_canvas(images[b], INPUT_H, INPUT_W)
             t = [np.asarray(labels[i], np.float32).reshape(-1, 6) for i in b]
             for g in opt.param_groups:
                 g["lr"] = a.lr * 0.5 * (1 + math.cos(math.pi * step / a.steps))
@@ -89,10 +90,10 @@ def main():
                 print(f"qat step {step + 1} loss {float(loss):.3f}", flush=True)
     model.apply(Q.disable_observer)
     model.eval()
-    m, aps = score(model)
+    m, aps = score(model, heldout=a.heldout)
     print(f"fake-quant torch mAP@0.5 {m:.4f}", dict(zip(LABELS, [round(v, 4) for v in aps])), flush=True)
     path = os.path.join(HERE, "..", "vehicles.int8.onnx")
-    torch.onnx.export(model, torch.zeros(1, 3, SIZE, SIZE), path, opset_version=13, input_names=["images"], output_names=["output0"],
+    torch.onnx.export(model, torch.zeros(1, 3, INPUT_H, INPUT_W), path, opset_version=13, input_names=["images"], output_names=["output0"],
                       dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}}, do_constant_folding=True)
     onnx.save(fold_weight_quantization(onnx.load(path)), path)
     print("wrote", path)

@@ -1,10 +1,13 @@
 """Train the vehicles detector (fp32) on rendered synthetic scenes. Seeded; one thread.
 
-    /usr/bin/python3 models/synthetic/make_dataset.py --split train --count 5000 --out models/.cache/train.npz
-    /usr/bin/python3 models/vehicles/build/train.py --data models/.cache/train.npz --steps 3600
+    /usr/bin/python3 models/synthetic/make_dataset.py --split train --count 6000 --width 416 --height 234 --out models/.cache/train416.npz
+    /usr/bin/python3 models/vehicles/build/train.py --data models/.cache/train416.npz --steps 3600 \
+        --init models/.cache/vehicles/last.pt --out models/.cache/vehicles416 --lr 1e-3 --warmup 100
 
-Writes models/.cache/vehicles/last.pt every 100 steps (model, EMA, optimizer, step) and resumes
-from it when restarted with the same arguments, so a stopped run continues where it was.
+Writes OUT/last.pt every 100 steps (model, EMA, optimizer, step) and resumes from it when
+restarted with the same arguments, so a stopped run continues where it was. --init starts a new
+run (no OUT/last.pt yet) from another checkpoint's model and EMA weights only: fresh optimizer,
+step 0, fresh schedule. The canvas is common.py's INPUT_W x INPUT_H (the picture at top-left).
 """
 import argparse
 import copy
@@ -44,6 +47,9 @@ def main():
     ap.add_argument("--steps", type=int, default=3600)
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=200, help="linear lr warm-up steps")
+    ap.add_argument("--stop-at", type=int, help="stop after the checkpoint of this step (a multiple of 100), as if the run were stopped there")
+    ap.add_argument("--init", help="checkpoint whose model + EMA weights start a new run (not its optimizer or step)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", ".cache", "vehicles"))
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
@@ -53,7 +59,7 @@ def main():
     torch.manual_seed(SEED)
 
     images, labels = load_npz(a.data)
-    # the picture is 320 wide: pad to the canvas's width only when it differs
+    assert images.shape[1] <= CANVAS_H and images.shape[2] <= CANVAS_W, f"pictures {images.shape[1:3]} do not fit the {CANVAS_H}x{CANVAS_W} canvas"
     model = Detector(num_classes=len(LABELS))
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=5e-4)
@@ -66,16 +72,21 @@ def main():
         opt.load_state_dict(s["opt"])
         step = s["step"]
         print(f"resumed at step {step}", flush=True)
+    elif a.init:
+        s = torch.load(a.init)
+        model.load_state_dict(s["model"])
+        ema.load_state_dict(s["ema"])
+        print(f"initialized model + EMA from {a.init} (its step {s['step']}); fresh optimizer and schedule", flush=True)
     print(f"{len(images)} images, {sum(p.numel() for p in model.parameters())} parameters", flush=True)
 
     gen = np.random.default_rng(SEED)
     # the sample order is a pure function of the seed and the step, so resuming repeats it exactly
     order = np.concatenate([gen.permutation(len(images)) for _ in range(a.steps * a.batch // len(images) + 2)])
     flips = gen.random(len(order)) < 0.5
-    warmup = 200
+    warmup = a.warmup
     t0 = time.time()
     model.train()
-    while step < a.steps:
+    while step < a.steps and not (a.stop_at and step >= a.stop_at):
         idx = order[step * a.batch:(step + 1) * a.batch]
         x = to_canvas(images[idx], CANVAS_H, CANVAS_W)
         t = [np.asarray(labels[i], np.float32).reshape(-1, 6) for i in idx]
@@ -107,7 +118,11 @@ def main():
         if step % 100 == 0 or step == a.steps:
             torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt + ".tmp")
             os.replace(ckpt + ".tmp", ckpt)
-    json.dump({"seed": SEED, "steps": a.steps, "batch": a.batch, "lr": a.lr, "images": len(images), "labels": LABELS},
+    if step < a.steps:
+        print(f"stopped at step {step} (--stop-at)", flush=True)
+        return
+    json.dump({"seed": SEED, "steps": a.steps, "batch": a.batch, "lr": a.lr, "warmup": a.warmup, "init": a.init, "canvas": [CANVAS_H, CANVAS_W],
+               "images": len(images), "labels": LABELS},
               open(os.path.join(a.out, "train_args.json"), "w"))
     print("done", flush=True)
 
