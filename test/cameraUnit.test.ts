@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -8,6 +8,7 @@ import { createSource, filePath } from "../drivers/camera/createSource.js";
 import { resolveFfmpeg, ffmpegCaps } from "../drivers/camera/ffmpegBinary.js";
 import { LineSplitter, parseStderrLine } from "../drivers/camera/ffmpegLog.js";
 import { LatestFrameSlot, type Frame } from "../drivers/camera/frame.js";
+import { FifoReader } from "../drivers/camera/fifoReader.js";
 import { FrameCutter } from "../drivers/camera/frameCutter.js";
 import { FramePool } from "../drivers/camera/framePool.js";
 import { FrameInfos } from "../drivers/camera/frameInfos.js";
@@ -22,6 +23,35 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const cam = (over: Record<string, unknown>) => CAMERA_SCHEMA.parse({ id: "c1", url: "rtsp://127.0.0.1/x", ...over });
 const CAPS = { version: "test", rtspTimeoutOption: "-timeout" as const };
+
+describe("frame FIFO", () => {
+  it("delivers every byte a writer puts in, in order, ends when the writer closes, and leaves no file behind", async () => {
+    const src = path.join(mkdtempSync(path.join(os.tmpdir(), "cityedge-fifo-")), "data.bin");
+    const data = Buffer.alloc(3 * 1024 * 1024 + 7);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >> 12)) & 255;
+    writeFileSync(src, data);
+    const got: Buffer[] = [];
+    const fifo = FifoReader.create((c) => got.push(Buffer.from(c)))!;
+    expect(fifo).toBeDefined();
+    expect(existsSync(fifo.path)).toBe(true);
+    const closed = new Promise<void>((r) => fifo.socket.once("close", () => r()));
+    // A slow start: the writer opens the FIFO a while after the reader is ready.
+    const writer = spawn("sh", ["-c", 'sleep 0.3; cat "$1" > "$2"', "sh", src, fifo.path]);
+    await closed;
+    await new Promise((r) => writer.once("exit", r));
+    expect(Buffer.concat(got).equals(data)).toBe(true);
+    expect(existsSync(fifo.path)).toBe(false);
+    rmSync(path.dirname(src), { recursive: true, force: true });
+  });
+
+  it("ends at once when the writer is gone without ever opening it", async () => {
+    const fifo = FifoReader.create(() => undefined)!;
+    const closed = new Promise<void>((r) => fifo.socket.once("close", () => r()));
+    fifo.writerOpened();
+    await closed;
+    expect(existsSync(fifo.path)).toBe(false);
+  });
+});
 
 describe("letterbox geometry", () => {
   it("scales 640x352 into 416x416 at top-left, as YOLOX expects", () => {

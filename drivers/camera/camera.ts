@@ -8,6 +8,7 @@ import { cameraMetrics, type CameraMetrics } from "./cameraMetrics.js";
 import { ffmpegCaps, resolveFfmpeg, type FfmpegBinary, type FfmpegCaps } from "./ffmpegBinary.js";
 import { LineSplitter, parseStderrLine } from "./ffmpegLog.js";
 import { LatestFrameSlot, type Frame } from "./frame.js";
+import { FifoReader } from "./fifoReader.js";
 import { FrameCutter } from "./frameCutter.js";
 import { FramePool } from "./framePool.js";
 import { FrameInfos } from "./frameInfos.js";
@@ -31,6 +32,8 @@ export interface CameraOptions extends FrameSpec {
 
 /** One ffmpeg run: its process, its frame cutter and what showinfo said about its frames. */
 interface Run {
+  /** Where ffmpeg's frames arrive: a FIFO read into one reused buffer, else the child's stdout. */
+  fifo?: FifoReader;
   child: ChildProcess;
   cutter: FrameCutter;
   infos: FrameInfos;
@@ -172,7 +175,7 @@ export class Camera implements Part {
     return h;
   }
 
-  #args(): string[] {
+  #args(output = "pipe:1"): string[] {
     const cfg = this.#cfg;
     return [
       "-hide_banner",
@@ -195,7 +198,8 @@ export class Camera implements Part {
       "rawvideo",
       "-pix_fmt",
       this.#opts.pixelFormat,
-      "pipe:1",
+      ...(output === "pipe:1" ? [] : ["-y"]),
+      output,
     ];
   }
 
@@ -208,30 +212,59 @@ export class Camera implements Part {
       this.#restarts++;
       this.#metrics?.restarts.inc(this.#labels);
     }
-    const args = this.#args();
+    let cutter: FrameCutter | undefined;
+    const fifo = FifoReader.create((chunk) => cutter?.push(chunk));
+    const args = this.#args(fifo?.path);
     let child: ChildProcess;
     try {
       child = spawn(this.#bin.path, args, { stdio: ["pipe", "pipe", "pipe"] });
     } catch (err) {
+      fifo?.close();
       this.#onEnd(undefined, null, null, (err as Error).message);
       return;
     }
     const run: Run = { child, cutter: new FrameCutter(this.#frameBytes, (d) => this.#onFrame(run, d), () => this.#pool.acquire()), infos: new FrameInfos(), frames: 0, startedAt: Date.now(), stalled: false, ended: false };
+    cutter = run.cutter;
+    if (fifo) run.fifo = fifo;
     this.#run = run;
     this.#log.debug({ pid: child.pid, args: args.map(redactUrl).join(" ") }, "ffmpeg spawned");
     const lines = new LineSplitter((line) => this.#onStderr(run, line));
-    child.stdout!.on("data", (chunk: Buffer) => run.cutter.push(chunk));
+    if (!fifo) child.stdout!.on("data", (chunk: Buffer) => run.cutter.push(chunk));
     child.stderr!.on("data", (chunk: Buffer) => lines.push(chunk));
     child.stdin!.on("error", (err) => this.#log.debug({ err: err.message }, "ffmpeg stdin closed"));
-    child.on("error", (err) => this.#onEnd(run, null, null, `cannot run ffmpeg: ${err.message}`));
+    child.on("error", (err) => {
+      fifo?.close();
+      this.#onEnd(run, null, null, `cannot run ffmpeg: ${err.message}`);
+    });
     // A paused pipe never ends, and "close" waits for it: drain it once ffmpeg has exited.
     child.on("exit", () => {
       run.paused = false;
-      child.stdout?.resume();
+      (fifo?.socket ?? child.stdout)?.resume();
+      fifo?.writerOpened();
     });
-    child.on("close", (code: number | null, signal: NodeJS.Signals | null) => {
+    // The run ends once ffmpeg has closed and every frame it wrote has been read.
+    let fifoDone = !fifo;
+    let closed: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    const finish = () => {
+      if (!closed || !fifoDone) return;
+      fifo?.close();
       lines.flush();
-      this.#onEnd(run, code, signal);
+      this.#onEnd(run, closed.code, closed.signal);
+    };
+    fifo?.socket.once("close", () => {
+      fifoDone = true;
+      finish();
+    });
+    fifo?.socket.on("error", (err) => this.#log.debug({ err: err.message }, "ffmpeg frame pipe failed"));
+    child.on("close", (code: number | null, signal: NodeJS.Signals | null) => {
+      closed = { code, signal };
+      finish();
+      // A FIFO that does not end within 2 s of ffmpeg's exit (it cannot, but never hang on it).
+      if (!fifoDone)
+        setTimeout(() => {
+          fifoDone = true;
+          finish();
+        }, 2000).unref();
     });
   }
 
@@ -316,7 +349,7 @@ export class Camera implements Part {
       // A file read as fast as possible: rather than decode frames only to drop them, stop
       // reading until this one is taken; ffmpeg then blocks on the full pipe and costs nothing.
       this.#run.paused = true;
-      this.#run.child.stdout?.pause();
+      (this.#run.fifo?.socket ?? this.#run.child.stdout)?.pause();
     }
     if (this.#state !== "streaming") {
       this.#state = "streaming";
@@ -417,7 +450,7 @@ export class Camera implements Part {
     run.paused = false;
     // Time spent waiting for the consumer is not a stall.
     run.lastFrameAt = Date.now();
-    run.child.stdout?.resume();
+    (run.fifo?.socket ?? run.child.stdout)?.resume();
   }
 
   #stopChild(child: ChildProcess): Promise<StopOutcome> {
