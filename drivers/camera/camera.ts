@@ -212,8 +212,9 @@ export class Camera implements Part {
       this.#restarts++;
       this.#metrics?.restarts.inc(this.#labels);
     }
-    let cutter: FrameCutter | undefined;
-    const fifo = FifoReader.create((chunk) => cutter?.push(chunk));
+    // `run` is set below, before any frame can arrive.
+    const cutter = new FrameCutter(this.#frameBytes, (d) => this.#onFrame(run, d), () => this.#pool.acquire());
+    const fifo = FifoReader.create((chunk) => cutter.push(chunk));
     const args = this.#args(fifo?.path);
     let child: ChildProcess;
     try {
@@ -223,8 +224,7 @@ export class Camera implements Part {
       this.#onEnd(undefined, null, null, (err as Error).message);
       return;
     }
-    const run: Run = { child, cutter: new FrameCutter(this.#frameBytes, (d) => this.#onFrame(run, d), () => this.#pool.acquire()), infos: new FrameInfos(), frames: 0, startedAt: Date.now(), stalled: false, ended: false };
-    cutter = run.cutter;
+    const run: Run = { child, cutter, infos: new FrameInfos(), frames: 0, startedAt: Date.now(), stalled: false, ended: false };
     if (fifo) run.fifo = fifo;
     this.#run = run;
     this.#log.debug({ pid: child.pid, args: args.map(redactUrl).join(" ") }, "ffmpeg spawned");
