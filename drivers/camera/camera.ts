@@ -30,6 +30,11 @@ export interface CameraOptions extends FrameSpec {
   stop?: { quitMs?: number; termMs?: number };
 }
 
+/** The stream ffmpeg's frames arrive on: the run's FIFO, else its stdout. */
+function frameStream(run: Run): NodeJS.ReadableStream | null {
+  return run.fifo?.socket ?? run.child.stdout;
+}
+
 /** One ffmpeg run: its process, its frame cutter and what showinfo said about its frames. */
 interface Run {
   /** Where ffmpeg's frames arrive: a FIFO read into one reused buffer, else the child's stdout. */
@@ -239,7 +244,7 @@ export class Camera implements Part {
     // A paused pipe never ends, and "close" waits for it: drain it once ffmpeg has exited.
     child.on("exit", () => {
       run.paused = false;
-      (fifo?.socket ?? child.stdout)?.resume();
+      frameStream(run)?.resume();
       fifo?.writerOpened();
     });
     // The run ends once ffmpeg has closed and every frame it wrote has been read.
@@ -349,7 +354,7 @@ export class Camera implements Part {
       // A file read as fast as possible: rather than decode frames only to drop them, stop
       // reading until this one is taken; ffmpeg then blocks on the full pipe and costs nothing.
       this.#run.paused = true;
-      (this.#run.fifo?.socket ?? this.#run.child.stdout)?.pause();
+      frameStream(this.#run)?.pause();
     }
     if (this.#state !== "streaming") {
       this.#state = "streaming";
@@ -450,7 +455,7 @@ export class Camera implements Part {
     run.paused = false;
     // Time spent waiting for the consumer is not a stall.
     run.lastFrameAt = Date.now();
-    (run.fifo?.socket ?? run.child.stdout)?.resume();
+    frameStream(run)?.resume();
   }
 
   #stopChild(child: ChildProcess): Promise<StopOutcome> {
