@@ -11,7 +11,7 @@ import sharp from "sharp";
 /** The manifest fields scoring depends on. */
 export interface DetectorManifest {
   input: { name: string; width: number; height: number; color: "rgb" | "bgr"; scale: number; mean: number[]; std: number[]; letterbox_pad: number };
-  output: { name: string; decoder: string };
+  output: { name: string; decoder: string; strides?: number[] };
   labels: string[];
   thresholds: { score: number; nms_iou: number };
 }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 /** Helpers for benchmarks that run real processes: free ports, mosquitto, RSS, percentiles. */
 
@@ -70,6 +71,13 @@ export function rssMiB(pid: number | undefined): number {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
     throw err;
   }
+}
+
+/** The repository (or installed app) root: the nearest folder up with a package.json, from the sources or dist/. */
+export function repoRoot(): string {
+  let d = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(d, "package.json")) && path.dirname(d) !== d) d = path.dirname(d);
+  return d;
 }
 
 export function percentile(sorted: readonly number[], p: number): number {

@@ -2,12 +2,11 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { createCamera, resolveFfmpeg, type Camera } from "../../drivers/camera/index.js";
 import { CAMERA_SCHEMA } from "../config/sections/cameras.js";
 import type { BenchResult } from "./index.js";
-import { readyPort, rssMiB, round, stopChild } from "./benchProcess.js";
+import { readyPort, repoRoot, round, rssMiB, stopChild } from "./benchProcess.js";
 
 /**
  * Camera ingest figures: frames per second and CPU per camera (the real 640x352 clip, and a
@@ -15,14 +14,7 @@ import { readyPort, rssMiB, round, stopChild } from "./benchProcess.js";
  * and resident memory per camera. `--duration=S` sets each measurement's length (default 8).
  */
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
 const TICKS = 100; // USER_HZ on Linux
-
-function repoRoot(): string {
-  let d = HERE;
-  while (!existsSync(path.join(d, "package.json")) && path.dirname(d) !== d) d = path.dirname(d);
-  return d;
-}
 
 /** utime + stime of a process, in seconds (0 when it is gone). */
 function cpuSeconds(pid: number | undefined): number {

@@ -7,18 +7,11 @@ import mqtt from "mqtt";
 import pino from "pino";
 import YAML from "yaml";
 import { createSession, loadDetectionManifest, TensorBuffer } from "../inference/index.js";
-import { percentile, rssMiB, round, slope, startMosquitto, stopChild, freePort } from "./benchProcess.js";
+import { freePort, percentile, repoRoot, round, rssMiB, slope, startMosquitto, stopChild } from "./benchProcess.js";
 import type { Bench, BenchResult } from "./index.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CLIP_FPS = 24;
-
-/** The repository root: the first folder upwards with a package.json (works from runtime/ and dist/runtime/). */
-function repoRoot(): string {
-  let d = HERE;
-  while (!existsSync(path.join(d, "package.json")) && path.dirname(d) !== d) d = path.dirname(d);
-  return d;
-}
 
 function flagValue(args: string[], name: string): string | undefined {
   const eq = args.find((a) => a.startsWith(`${name}=`));

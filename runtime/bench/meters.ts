@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,21 +12,14 @@ import { buildWindow } from "../forecast/window.js";
 import { HistoryStore } from "../history/historyStore.js";
 import type { MessageSink } from "../mqtt/sink.js";
 import { Topics } from "../mqtt/topics.js";
-import { freePort, percentile, stopChild } from "./benchProcess.js";
+import { freePort, percentile, repoRoot, round, stopChild } from "./benchProcess.js";
 import type { BenchResult } from "./index.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const EXT = path.extname(fileURLToPath(import.meta.url));
 const log = pino({ level: "silent" });
 
-function repoRoot(): string {
-  let d = HERE;
-  while (!existsSync(path.join(d, "package.json")) && path.dirname(d) !== d) d = path.dirname(d);
-  return d;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const round = (v: number, digits = 1) => Math.round(v * 10 ** digits) / 10 ** digits;
 
 async function startServer(): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();

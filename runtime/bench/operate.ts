@@ -1,6 +1,5 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { summarizeHealth } from "../http/healthSummary.js";
 import { ProcessMonitor } from "../http/processMetrics.js";
@@ -9,19 +8,9 @@ import { loadDetectionManifest } from "../inference/manifest.js";
 import { Metrics } from "../metrics.js";
 import { openDetectionSession } from "../modelUpdate/checkedSession.js";
 import type { PartHealth } from "../part.js";
+import { percentile, repoRoot, round } from "./benchProcess.js";
 import type { BenchResult } from "./index.js";
 
-/** The repository (or installed app) root: the nearest folder up with a package.json, from the sources or dist/. */
-function repoRoot(): string {
-  let d = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(d, "package.json")) && path.dirname(d) !== d) d = path.dirname(d);
-  return d;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 
 /** A registry shaped like a busy device's: 8 cameras, 2 models, 20 meters, the outbox and MQTT. */
 function deviceMetrics(): Metrics {
@@ -89,11 +78,11 @@ export async function operateBench(args: string[]): Promise<BenchResult[]> {
     await timeGets(`${base}/metrics`, 20);
     const metricsRun = await timeGets(`${base}/metrics`, n);
     const healthRun = await timeGets(`${base}/healthz`, n);
-    figures.metrics_p50_ms = round(percentile(metricsRun.ms, 50));
-    figures.metrics_p99_ms = round(percentile(metricsRun.ms, 99));
+    figures.metrics_p50_ms = round(percentile(metricsRun.ms, 50), 2);
+    figures.metrics_p99_ms = round(percentile(metricsRun.ms, 99), 2);
     figures.metrics_body_bytes = metricsRun.bytes;
-    figures.healthz_p50_ms = round(percentile(healthRun.ms, 50));
-    figures.healthz_p99_ms = round(percentile(healthRun.ms, 99));
+    figures.healthz_p50_ms = round(percentile(healthRun.ms, 50), 2);
+    figures.healthz_p99_ms = round(percentile(healthRun.ms, 99), 2);
     figures.healthz_body_bytes = healthRun.bytes;
   } finally {
     await server.stop();

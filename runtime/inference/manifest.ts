@@ -30,7 +30,7 @@ const DETECTION_INPUT_SCHEMA = z.strictObject({
 const DETECTION_OUTPUT_SCHEMA = z.strictObject({
   name: z.string().min(1).describe("Output tensor name"),
   decoder: z.enum(DECODERS).describe("Output layout: yolov8 [B,4+C,N], yolox [B,N,5+C] grid-relative, yolov5 [B,N,5+C]"),
-  strides: z.array(z.number().int().min(1)).min(1).optional().describe("YOLOX grid strides; default [8, 16, 32]"),
+  strides: z.array(z.number().int().min(1)).min(1).optional().describe("Anchor grid strides. YOLOX decodes with them (default [8, 16, 32]); yolov8 outputs carry boxes in pixels, so for them the strides only document the grid"),
 });
 
 const BASE_SCHEMA = z.looseObject({
@@ -116,7 +116,7 @@ export function asDetectionManifest(m: ModelManifest): DetectionManifest {
   const parsed = DETECTION_SCHEMA.safeParse(m);
   if (!parsed.success) throw new ManifestError(m.manifest_file, zodProblems(parsed.error));
   const d = parsed.data;
-  if (d.output.decoder === "yolox" && d.output.strides?.some((s) => d.input.width % s !== 0 || d.input.height % s !== 0)) {
+  if (d.output.strides?.some((s) => d.input.width % s !== 0 || d.input.height % s !== 0)) {
     throw new ManifestError(m.manifest_file, [`output.strides: every stride must divide the input size ${d.input.width}x${d.input.height}`]);
   }
   return { ...d, manifest_file: m.manifest_file, files: m.files };
