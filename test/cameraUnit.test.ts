@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -42,6 +42,23 @@ describe("frame FIFO", () => {
     expect(Buffer.concat(got).equals(data)).toBe(true);
     expect(existsSync(fifo.path)).toBe(false);
     rmSync(path.dirname(src), { recursive: true, force: true });
+  });
+
+  it("removes the FIFOs of a process that is gone, and nothing else", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-fifo-sweep-"));
+    const gone = spawnSync("true").pid!; // exited: its pid names no process now
+    const fifo = (name: string) => {
+      expect(spawnSync("mkfifo", [path.join(dir, name)]).status).toBe(0);
+      return path.join(dir, name);
+    };
+    const stale = fifo(`cityedge-${gone}-3-abc123.fifo`);
+    const mine = fifo(`cityedge-${process.pid}-1-def456.fifo`);
+    const other = fifo(`someone-${gone}-1-abc.fifo`);
+    const plain = path.join(dir, `cityedge-${gone}-4-aaa.fifo`);
+    writeFileSync(plain, "not a fifo");
+    expect(FifoReader.sweepStale(dir)).toEqual([stale]);
+    expect([stale, mine, other, plain].map((f) => existsSync(f))).toEqual([false, true, true, true]);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("ends at once when the writer is gone without ever opening it", async () => {

@@ -1,10 +1,12 @@
 import { spawnSync } from "node:child_process";
-import { closeSync, constants, openSync, unlinkSync } from "node:fs";
+import { closeSync, constants, lstatSync, openSync, readdirSync, unlinkSync } from "node:fs";
 import { Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
 
 let serial = 0;
+let swept = false;
+const NAME = /^cityedge-(\d+)-\d+-[0-9a-z]+\.fifo$/;
 
 /**
  * ffmpeg's raw frames through a named pipe, read into one buffer that is reused for every read.
@@ -42,6 +44,10 @@ export class FifoReader {
 
   /** A FIFO in the temp folder and its reader, or undefined where FIFOs cannot be made (no mkfifo). */
   static create(onData: (chunk: Buffer) => void): FifoReader | undefined {
+    if (!swept) {
+      swept = true;
+      FifoReader.sweepStale(os.tmpdir());
+    }
     const file = path.join(os.tmpdir(), `cityedge-${process.pid}-${++serial}-${Math.random().toString(36).slice(2, 8)}.fifo`);
     const made = spawnSync("mkfifo", ["-m", "600", file]);
     if (made.status !== 0) return undefined;
@@ -57,6 +63,34 @@ export class FifoReader {
       }
       return undefined;
     }
+  }
+
+  /**
+   * Removes the FIFOs a killed daemon left behind in `dir`: its path is unlinked as soon as ffmpeg
+   * writes, but a process killed (SIGKILL, power cut) before that cannot clean up. Only FIFOs named
+   * by this class whose process is gone are removed. Returns the paths removed.
+   */
+  static sweepStale(dir: string): string[] {
+    const removed: string[] = [];
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return removed;
+    }
+    for (const name of names) {
+      const pid = NAME.exec(name)?.[1];
+      if (pid === undefined || Number(pid) === process.pid || processAlive(Number(pid))) continue;
+      const file = path.join(dir, name);
+      try {
+        if (!lstatSync(file).isFIFO()) continue;
+        unlinkSync(file);
+        removed.push(file);
+      } catch {
+        // gone meanwhile, or not ours to remove
+      }
+    }
+    return removed;
   }
 
   /** ffmpeg has its end open (it wrote), or will never open it (it exited): the stream may end with it. */
@@ -78,5 +112,14 @@ export class FifoReader {
   close(): void {
     this.writerOpened();
     this.socket.destroy();
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM"; // alive, another user's
   }
 }
