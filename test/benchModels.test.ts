@@ -21,6 +21,16 @@ describe("bench models", () => {
     expect(Object.keys(f).some((k) => k.startsWith("error"))).toBe(false);
   }, 60_000);
 
+  it("at 2 threads also times two 1-thread sessions side by side, as the daemon runs them", async () => {
+    const [r] = await modelsBench(["--models=demand_lstm", "--rounds=2", "--runs=3", "--threads=2"]);
+    const f = r!.figures;
+    expect(f["fp32 ms, 2 threads"]).toBeGreaterThan(0);
+    expect(f["fp32 runs/s, 2 sessions x 1 thread"]).toBeGreaterThan(0);
+    expect(f["fp16 runs/s, 2 sessions x 1 thread"]).toBeGreaterThan(0);
+    expect(f["fp16 speed-up over fp32, 2 sessions x 1 thread"]).toBeGreaterThan(0);
+    expect(Object.keys(f).some((k) => k.startsWith("error"))).toBe(false);
+  }, 60_000);
+
   it("names a variant whose file does not match its sha256 instead of timing it", async () => {
     const src = path.join(REPO_ROOT, "models", "demand_lstm");
     const manifest = JSON.parse(readFileSync(path.join(src, "manifest.json"), "utf8")) as { variants: Record<string, { file: string }> };

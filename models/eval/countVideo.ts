@@ -65,41 +65,54 @@ async function* frames(video: string, m: DetectorManifest, srcW: number, srcH: n
   if (code !== 0) throw new Error(`ffmpeg exited ${code} decoding ${video}`);
 }
 
-export async function countVideo(modelFile: string, m: DetectorManifest, gtFile: string, opts: { threads?: number } = {}): Promise<CountResult> {
+/**
+ * Runs the detector over every frame of a ground-truth video: per frame the detections (decoded,
+ * NMS, mapped to the source picture) at score >= `scoreFloor`. NMS keeps a box only against
+ * higher-scoring ones, so filtering these at any threshold >= the floor gives exactly what the
+ * runtime would have kept at that threshold.
+ */
+export async function detectVideo(modelFile: string, m: DetectorManifest, gtFile: string, opts: { threads?: number; scoreFloor?: number } = {}): Promise<{ gt: GroundTruth; frames: Detection[][] }> {
   const gt = JSON.parse(readFileSync(gtFile, "utf8")) as GroundTruth;
   const video = path.join(path.dirname(gtFile), gt.video);
   const session = await ort.InferenceSession.create(modelFile, { intraOpNumThreads: opts.threads ?? 2 });
   const lb = fitLetterbox(gt.width, gt.height, m.input.width, m.input.height);
-  // The runtime's defaults (runtime/config/sections/detection.ts, runtime/detect/cameraPipeline.ts).
-  const score = m.thresholds.score;
-  const tracker = new Tracker({ iouMatch: 0.3, maxMissed: 15, minHits: 2, highScore: Math.min(0.95, score + 0.2) });
-  const counter = new Counter(gt.lines.map((l) => ({ id: l.id, from: l.from, to: l.to })), [], (c) => m.labels[c] ?? String(c));
+  const floor = opts.scoreFloor ?? m.thresholds.score;
   const plane = m.input.width * m.input.height;
   const data = new Float32Array(3 * plane);
-  let k = 0;
+  const out: Detection[][] = [];
   try {
     for await (const rgb of frames(video, m, gt.width, gt.height)) {
       for (let i = 0; i < plane; i++) {
         for (let c = 0; c < 3; c++) data[c * plane + i] = (rgb[i * 3 + c]! * m.input.scale - m.input.mean[c]!) / m.input.std[c]!;
       }
-      const out = await session.run({ [m.input.name]: new ort.Tensor("float32", data, [1, 3, m.input.height, m.input.width]) });
-      const t = out[m.output.name]!;
-      const raw = decodeYolov8(t.data as Float32Array, t.dims, 0, { inputWidth: m.input.width, inputHeight: m.input.height, numClasses: m.labels.length, scoreThreshold: score });
+      const res = await session.run({ [m.input.name]: new ort.Tensor("float32", data, [1, 3, m.input.height, m.input.width]) });
+      const t = res[m.output.name]!;
+      const raw = decodeYolov8(t.data as Float32Array, t.dims, 0, { inputWidth: m.input.width, inputHeight: m.input.height, numClasses: m.labels.length, scoreThreshold: floor });
       const mapped: Detection[] = [];
       for (const d of nms(raw, m.thresholds.nms_iou)) {
         const s = toSourceNormalized(d, lb);
         if (s) mapped.push(s);
       }
-      const upd = tracker.update(mapped, Math.round((k * 1000) / gt.fps));
-      counter.observe(
-        upd.matched.map((x) => x.track),
-        upd.ended.map((x) => x.id),
-      );
-      k++;
+      out.push(mapped);
     }
   } finally {
     await session.release();
   }
+  return { gt, frames: out };
+}
+
+/** The runtime's tracker and line counter over per-frame detections, at a score threshold (default: the manifest's). */
+export function countDetections(frames: readonly Detection[][], gt: GroundTruth, m: DetectorManifest, score = m.thresholds.score): CountResult {
+  // The runtime's defaults (runtime/config/sections/detection.ts, runtime/detect/cameraPipeline.ts).
+  const tracker = new Tracker({ iouMatch: 0.3, maxMissed: 15, minHits: 2, highScore: Math.min(0.95, score + 0.2) });
+  const counter = new Counter(gt.lines.map((l) => ({ id: l.id, from: l.from, to: l.to })), [], (c) => m.labels[c] ?? String(c));
+  frames.forEach((dets, k) => {
+    const upd = tracker.update(dets.filter((d) => d.score >= score), Math.round((k * 1000) / gt.fps));
+    counter.observe(
+      upd.matched.map((x) => x.track),
+      upd.ended.map((x) => x.id),
+    );
+  });
   const taken = counter.take();
   const counted: CountResult["counted"] = {};
   for (const l of taken.lines) counted[l.line_id] = l.counts;
@@ -114,9 +127,14 @@ export async function countVideo(modelFile: string, m: DetectorManifest, gtFile:
       for (const dir of ["in", "out"] as const) absErr += Math.abs((c[label]?.[dir] ?? 0) - (t[label]?.[dir] ?? 0));
     }
   }
-  return { frames: k, counted, truth: gt.counts, total_counted: totalCounted, total_true: totalTrue, total_error_pct: Number(((100 * Math.abs(totalCounted - totalTrue)) / totalTrue).toFixed(2)),
+  return { frames: frames.length, counted, truth: gt.counts, total_counted: totalCounted, total_true: totalTrue, total_error_pct: Number(((100 * Math.abs(totalCounted - totalTrue)) / totalTrue).toFixed(2)),
     class_direction_error_pct: Number(((100 * absErr) / totalTrue).toFixed(2)),
   };
+}
+
+export async function countVideo(modelFile: string, m: DetectorManifest, gtFile: string, opts: { threads?: number } = {}): Promise<CountResult> {
+  const { gt, frames: dets } = await detectVideo(modelFile, m, gtFile, opts);
+  return countDetections(dets, gt, m);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

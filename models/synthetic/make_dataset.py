@@ -4,8 +4,9 @@
     /usr/bin/python3 models/synthetic/make_dataset.py --split heldout --count 300 --jpeg-dir models/vehicles/heldout
     (--width/--height choose the picture size: 416x234 for the current model, 320x180 for the first one)
 
-Seeds: image i of split "train" uses seed TRAIN_SEED_BASE + i; "heldout" uses HELDOUT_SEED_BASE + i.
-The two ranges never meet (train count < 8,000,000), so held-out scenes are never trained on.
+Seeds: image i of split "train" uses seed TRAIN_SEED_BASE + i; "val" VAL_SEED_BASE + i; "heldout"
+HELDOUT_SEED_BASE + i. The ranges never meet (train count < 7,000,000, val < 1,000,000), so held-out
+scenes are never trained on, and "val" (for watching a run and choosing among runs) is not the held-out set.
 Labels: per image a list of [class, x1, y1, x2, y2, ignore] in output pixels (e.g. 416x234); ignore=1 marks a
 box too small, too occluded or too cut by the frame to be required (scoring neither rewards nor
 penalizes detections on it).
@@ -22,6 +23,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import scene  # noqa: E402
 
 TRAIN_SEED_BASE = 1_000_000
+VAL_SEED_BASE = 8_000_000
 HELDOUT_SEED_BASE = 9_000_000
 OUT_W, OUT_H = 416, 234  # default picture size: 640x360 scaled by 0.65 (the detector's 416-wide letterbox)
 
@@ -43,15 +45,15 @@ def render(seed, jpeg_aug, out_w=OUT_W, out_h=OUT_H):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--split", choices=["train", "heldout"], required=True)
+    ap.add_argument("--split", choices=["train", "val", "heldout"], required=True)
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--out", help="npz file (train)")
-    ap.add_argument("--jpeg-dir", help="folder for JPEGs + labels.json (heldout)")
+    ap.add_argument("--jpeg-dir", help="folder for JPEGs + labels.json (val, heldout)")
     ap.add_argument("--width", type=int, default=OUT_W, help="picture width (the 640x360 render is scaled to it)")
     ap.add_argument("--height", type=int, default=OUT_H, help="picture height")
     a = ap.parse_args()
-    base = TRAIN_SEED_BASE if a.split == "train" else HELDOUT_SEED_BASE
+    base = {"train": TRAIN_SEED_BASE, "val": VAL_SEED_BASE, "heldout": HELDOUT_SEED_BASE}[a.split]
     images, labels = [], []
     for i in range(a.start, a.start + a.count):
         img, lab = render(base + i, jpeg_aug=a.split == "train", out_w=a.width, out_h=a.height)

@@ -38,7 +38,7 @@ export async function runBench(args: string[]): Promise<number> {
   } else {
     for (const r of results) {
       process.stdout.write(`${r.name}\n`);
-      for (const [k, v] of Object.entries(r.figures)) process.stdout.write(`  ${k.padEnd(36)} ${v}\n`);
+      for (const [k, v] of Object.entries(r.figures)) process.stdout.write(`  ${k.padEnd(48)} ${v}\n`);
     }
     if (results.length === 0) process.stdout.write("no benchmarks registered\n");
   }

@@ -15,7 +15,8 @@ import type { Bench, BenchResult } from "./index.js";
  *
  * The variants are timed in alternating rounds, in ABBA order, so a busy spell of a shared
  * machine falls on all of them; each figure is the median over the rounds (a speed-up is the
- * median of the per-round ratios). Options: --rounds=N (default 7), --runs=N per round (default
+ * median of the per-round ratios). With 2 threads it also times what the daemon runs on 2 threads
+ * (`instances: auto`): two 1-thread sessions in worker threads side by side, in runs per second. Options: --rounds=N (default 7), --runs=N per round (default
  * 40), --threads=1,2, --models=vehicles,demand_lstm (folder names).
  */
 export const modelsBench: Bench = async (args) => {
@@ -73,6 +74,7 @@ export async function benchModel(manifestFile: string, folder: string, threadCou
           figures[`${v} speed-up over fp32, ${tag}`] = round(median(per), 2);
         }
       }
+      if (threads === 2) Object.assign(figures, await sideBySide(manifest, variants, rounds, runs));
     } catch (err) {
       figures[`error, ${tag}`] = (err as Error).message;
     } finally {
@@ -80,6 +82,40 @@ export async function benchModel(manifestFile: string, folder: string, threadCou
     }
   }
   return { name, figures };
+}
+
+/** Two 1-thread sessions per variant in worker threads, each running its own loop: runs per second of the pair. */
+async function sideBySide(manifest: ModelManifest, variants: readonly VariantName[], rounds: number, runs: number): Promise<Record<string, number>> {
+  const log = pino({ level: "silent" });
+  const pairs: { variant: VariantName; sessions: ModelSession[]; feeds: Record<string, ort.Tensor> }[] = [];
+  try {
+    for (const variant of variants) {
+      const sessions = [];
+      for (let i = 0; i < 2; i++) sessions.push(await createSession(manifest, { providers: ["cpu"], threads: 1, variant, thread: "worker", log }));
+      pairs.push({ variant, sessions, feeds: inputFeeds(sessions[0]!) });
+    }
+    const rate = new Map<VariantName, number[]>(variants.map((v) => [v, []]));
+    const loop = async (s: ModelSession, feeds: Record<string, ort.Tensor>, n: number) => {
+      for (let i = 0; i < n; i++) await s.run(feeds);
+    };
+    for (const p of pairs) await Promise.all(p.sessions.map((s) => loop(s, p.feeds, 5))); // warm-up
+    for (let r = 0; r < rounds; r++) {
+      for (const p of r % 2 === 0 ? pairs : [...pairs].reverse()) {
+        const t0 = process.hrtime.bigint();
+        await Promise.all(p.sessions.map((s) => loop(s, p.feeds, runs)));
+        rate.get(p.variant)!.push((2 * runs) / (Number(process.hrtime.bigint() - t0) / 1e9));
+      }
+    }
+    const figures: Record<string, number> = {};
+    for (const v of variants) figures[`${v} runs/s, 2 sessions x 1 thread`] = round(median(rate.get(v)!), 1);
+    const base = rate.get("fp32");
+    if (base !== undefined) {
+      for (const v of variants) if (v !== "fp32") figures[`${v} speed-up over fp32, 2 sessions x 1 thread`] = round(median(rate.get(v)!.map((x, i) => x / base[i]!)), 2);
+    }
+    return figures;
+  } finally {
+    for (const p of pairs) for (const s of p.sessions) await s.terminate();
+  }
 }
 
 const median = (xs: readonly number[]) => percentile([...xs].sort((a, b) => a - b), 50);

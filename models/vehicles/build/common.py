@@ -29,9 +29,9 @@ def to_canvas(images, h=CANVAS_H, w=CANVAS_W):
     return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def anchor_points(h, w):
+def anchor_points(h, w, level_strides=STRIDES):
     pts, strides, level = [], [], []
-    for li, s in enumerate(STRIDES):
+    for li, s in enumerate(level_strides):
         gh, gw = h // s, w // s
         ys, xs = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
         pts.append(np.stack([(xs.ravel() + 0.5) * s, (ys.ravel() + 0.5) * s], 1))
@@ -40,11 +40,19 @@ def anchor_points(h, w):
     return np.concatenate(pts).astype(np.float32), np.concatenate(strides), np.concatenate(level)
 
 
-LEVEL_RANGES = [(0, 64), (32, 160), (96, 1e9)]  # by the box's longer side, in input pixels
+# Which boxes a level learns, by the box's longer side in input pixels. With the stride-4 level,
+# boxes under 32 px go there and stride 8 keeps 16..64.
+LEVEL_RANGES = {8: (0, 64), 16: (32, 160), 32: (96, 1e9)}
+LEVEL_RANGES_P2 = {4: (0, 32), 8: (16, 64), 16: (32, 160), 32: (96, 1e9)}
+
+
+def level_ranges(level_strides):
+    table = LEVEL_RANGES_P2 if 4 in level_strides else LEVEL_RANGES
+    return [table[s] for s in level_strides]
 RADIUS = 2.5
 
 
-def assign(boxes, pts, strides, level):
+def assign(boxes, pts, strides, level, ranges=None):
     """Per anchor: index of its ground-truth box or -1, and an ignore mask.
 
     boxes: [G, 6] class, x1, y1, x2, y2, ignore. An anchor is positive for a box when the box
@@ -53,6 +61,7 @@ def assign(boxes, pts, strides, level):
     An anchor claimed by several boxes takes the smallest. Anchors inside ignored boxes that no
     real box claims are left out of the class loss.
     """
+    ranges = ranges or level_ranges(STRIDES)
     n = len(pts)
     owner = np.full(n, -1, np.int64)
     ignore = np.zeros(n, bool)
@@ -70,7 +79,7 @@ def assign(boxes, pts, strides, level):
             continue
         side = max(x2 - x1, y2 - y1)
         ok_level = np.zeros(n, bool)
-        for li, (lo, hi) in enumerate(LEVEL_RANGES):
+        for li, (lo, hi) in enumerate(ranges):
             if lo <= side < hi:
                 ok_level |= level == li
         near = (np.abs(pts[:, 0] - cx) < RADIUS * strides) & (np.abs(pts[:, 1] - cy) < RADIUS * strides)
@@ -100,19 +109,21 @@ def giou(a, b):
     return iou - (c - union) / c, iou
 
 
-def loss_fn(raw_levels, targets, nc):
-    """raw_levels: model.raw() output; targets: per image [G, 6] arrays. Returns (loss, parts)."""
+def loss_fn(raw_levels, targets, nc, level_strides=STRIDES):
+    """raw_levels: model.raw() output (levels in the order of level_strides); targets: per image
+    [G, 6] arrays. Returns (loss, parts)."""
     flat = torch.cat([o.flatten(2) for o in raw_levels], 2).permute(0, 2, 1)  # [B, N, 4 + C]
     B, N, _ = flat.shape
-    h = raw_levels[0].shape[-2] * STRIDES[0]
-    w = raw_levels[0].shape[-1] * STRIDES[0]
-    pts, strides, level = anchor_points(h, w)
+    h = raw_levels[0].shape[-2] * level_strides[0]
+    w = raw_levels[0].shape[-1] * level_strides[0]
+    pts, strides, level = anchor_points(h, w, level_strides)
+    ranges = level_ranges(level_strides)
     pts_t, str_t = torch.from_numpy(pts), torch.from_numpy(strides)
     cls_t = torch.zeros(B, N, nc)
     weight = torch.ones(B, N, 1)
     pos_pred, pos_gt = [], []
     for i, t in enumerate(targets):
-        owner, ignore = assign(t, pts, strides, level)
+        owner, ignore = assign(t, pts, strides, level, ranges)
         weight[i, torch.from_numpy(ignore)] = 0.0
         idx = np.nonzero(owner >= 0)[0]
         if len(idx) == 0:

@@ -19,11 +19,11 @@ import torch
 HERE = os.path.dirname(__file__)
 sys.path.insert(0, HERE)
 from common import INPUT_H, INPUT_W, detections, mean_ap  # noqa: E402
-from model import Detector  # noqa: E402
+from model import STRIDES, Detector  # noqa: E402
 
 OUT = os.path.join(HERE, "..")
 LABELS = ["person", "bicycle", "car", "bus", "truck"]
-DEFAULT_CKPT = os.path.join(HERE, "..", "..", ".cache", "vehicles416", "last.pt")
+DEFAULT_CKPT = os.path.join(HERE, "..", "..", ".cache", "vehicles416p2", "last.pt")
 
 
 def load_heldout(limit=None, d=None):
@@ -52,8 +52,9 @@ def score(model, limit=None, heldout=None):
 
 
 def load_ema(path):
-    m = Detector(num_classes=len(LABELS))
-    m.load_state_dict(torch.load(path)["ema"])
+    s = torch.load(path)
+    m = Detector(num_classes=len(LABELS), strides=s.get("arch", {}).get("strides", STRIDES))
+    m.load_state_dict(s["ema"])
     return m.eval()
 
 

@@ -1,7 +1,8 @@
 """Write models/vehicles/manifest.json with the sha256 of every variant present.
 
-    /usr/bin/python3 models/vehicles/build/manifest.py
+    /usr/bin/python3 models/vehicles/build/manifest.py [--ckpt models/.cache/vehicles416p2/last.pt]
 """
+import argparse
 import json
 import os
 import sys
@@ -10,13 +11,26 @@ HERE = os.path.dirname(__file__)
 OUT = os.path.join(HERE, "..")
 sys.path.insert(0, HERE)
 from common import INPUT_H, INPUT_W  # noqa: E402
+from model import STRIDES, STRIDES_P2  # noqa: E402
+from export import DEFAULT_CKPT  # noqa: E402
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 from onnx_util import sha256  # noqa: E402
 
 LABELS = ["person", "bicycle", "car", "bus", "truck"]
 
 
+def anchor_strides(ckpt):
+    """The grid strides of the checkpoint the files were exported from."""
+    import torch
+    strides = tuple(torch.load(ckpt).get("arch", {}).get("strides", STRIDES))
+    assert strides in (STRIDES, STRIDES_P2), strides
+    return list(strides)
+
+
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", default=DEFAULT_CKPT, help="the checkpoint the .onnx files were exported from (for the anchor strides)")
+    a = ap.parse_args()
     variants = {}
     for v in ("fp32", "int8"):
         f = f"vehicles.{v}.onnx"
@@ -24,15 +38,15 @@ def main():
             variants[v] = {"file": f, "sha256": sha256(os.path.join(OUT, f))}
     manifest = {
         "id": "cityedge-vehicles",
-        "version": "1.1.0",
+        "version": "1.2.0",
         "task": "detection",
         "description": "Road users seen from a pole-mounted street camera; trained only on cityedge's synthetic scenes (models/synthetic).",
         "variants": variants,
         "input": {"name": "images", "layout": "NCHW", "width": INPUT_W, "height": INPUT_H, "color": "rgb",
                   "scale": 1 / 255, "mean": [0, 0, 0], "std": [1, 1, 1], "letterbox_pad": 114},
-        "output": {"name": "output0", "decoder": "yolov8"},
+        "output": {"name": "output0", "decoder": "yolov8", "strides": anchor_strides(a.ckpt)},
         "labels": LABELS,
-        "thresholds": {"score": 0.35, "nms_iou": 0.45},
+        "thresholds": {"score": 0.6, "nms_iou": 0.45},  # score: chosen for counting on the validation videos (models/eval/tuneCounting.ts)
         "training": {"data": "synthetic stills at 416x234, seeds 1000000..1005999 (models/synthetic/make_dataset.py); fine-tuned from the 320x320 model (stills at 320x180, seeds 1000000..1004999)",
                      "int8_variant": "QDQ: uint8 activations per tensor, int8 weights per channel; Conv+BN+ReLU fused"},
     }

@@ -52,8 +52,9 @@ def main():
     ap.add_argument("--steps", type=int, default=150, help="QAT fine-tuning steps after calibration")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
     a = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     torch.manual_seed(SEED)
     images, labels = load_npz(a.data)
     gen = np.random.default_rng(SEED)
@@ -82,7 +83,7 @@ def main():
             t = [np.asarray(labels[i], np.float32).reshape(-1, 6) for i in b]
             for g in opt.param_groups:
                 g["lr"] = a.lr * 0.5 * (1 + math.cos(math.pi * step / a.steps))
-            loss, parts = loss_fn(model.raw(x), t, len(LABELS))
+            loss, parts = loss_fn(model.raw(x), t, len(LABELS), model.strides)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -49,18 +49,21 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=200, help="linear lr warm-up steps")
     ap.add_argument("--stop-at", type=int, help="stop after the checkpoint of this step (a multiple of 100), as if the run were stopped there")
+    ap.add_argument("--strides", default="8,16,32", help="output levels: 8,16,32 or 4,8,16,32 (a stride-4 level for tiny objects)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (the figures of record used 1)")
     ap.add_argument("--init", help="checkpoint whose model + EMA weights start a new run (not its optimizer or step)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", ".cache", "vehicles"))
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
+    arch = {"strides": [int(v) for v in a.strides.split(",")]}
     random.seed(SEED)
     np.random.seed(SEED)
     torch.manual_seed(SEED)
 
     images, labels = load_npz(a.data)
     assert images.shape[1] <= CANVAS_H and images.shape[2] <= CANVAS_W, f"pictures {images.shape[1:3]} do not fit the {CANVAS_H}x{CANVAS_W} canvas"
-    model = Detector(num_classes=len(LABELS))
+    model = Detector(num_classes=len(LABELS), strides=arch["strides"])
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=5e-4)
     step = 0
@@ -74,8 +77,10 @@ def main():
         print(f"resumed at step {step}", flush=True)
     elif a.init:
         s = torch.load(a.init)
-        model.load_state_dict(s["model"])
-        ema.load_state_dict(s["ema"])
+        fresh = model.init_from(s["model"])
+        ema.init_from(s["ema"])
+        if fresh:
+            print(f"layers not in {a.init}, started fresh: {sorted({k.rsplit('.', 2)[0] for k in fresh})}", flush=True)
         print(f"initialized model + EMA from {a.init} (its step {s['step']}); fresh optimizer and schedule", flush=True)
     print(f"{len(images)} images, {sum(p.numel() for p in model.parameters())} parameters", flush=True)
 
@@ -99,7 +104,7 @@ def main():
         lr = a.lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / a.steps))
         for g in opt.param_groups:
             g["lr"] = lr
-        loss, (lc, lb, npos) = loss_fn(model.raw(x), t, len(LABELS))
+        loss, (lc, lb, npos) = loss_fn(model.raw(x), t, len(LABELS), model.strides)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -116,12 +121,12 @@ def main():
             el = time.time() - t0
             print(f"step {step} loss {float(loss):.3f} cls {lc:.3f} box {lb:.3f} pos {npos} lr {lr:.5f} {el:.0f}s", flush=True)
         if step % 100 == 0 or step == a.steps:
-            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt + ".tmp")
+            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step, "arch": arch}, ckpt + ".tmp")
             os.replace(ckpt + ".tmp", ckpt)
     if step < a.steps:
         print(f"stopped at step {step} (--stop-at)", flush=True)
         return
-    json.dump({"seed": SEED, "steps": a.steps, "batch": a.batch, "lr": a.lr, "warmup": a.warmup, "init": a.init, "canvas": [CANVAS_H, CANVAS_W],
+    json.dump({"seed": SEED, "steps": a.steps, "batch": a.batch, "lr": a.lr, "warmup": a.warmup, "init": a.init, "strides": arch["strides"], "threads": a.threads, "canvas": [CANVAS_H, CANVAS_W],
                "images": len(images), "labels": LABELS},
               open(os.path.join(a.out, "train_args.json"), "w"))
     print("done", flush=True)
