@@ -19,12 +19,13 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const dir = path.join(ROOT, "models/vehicles");
 const args = process.argv.slice(2);
 const gts = args.flatMap((a, i) => (args[i - 1] === "--gt" ? [path.resolve(a)] : []));
-const variants = (args[args.indexOf("--variants") + 1] ?? "fp32,int8").split(",");
-const threads = Number(args.includes("--threads") ? args[args.indexOf("--threads") + 1] : 2);
+const value = (name: string): string | undefined => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const variants = (value("--variants") ?? "fp32,int8").split(",");
+const threads = Number(value("--threads") ?? 2);
 if (gts.length === 0) throw new Error("name the validation videos with --gt FILE.gt.json (one or more)");
 const m = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as DetectorManifest & { variants: Record<string, { file: string }> };
 const thresholds = [0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7];
-for (const variant of args.includes("--variants") ? variants : ["fp32", "int8"]) {
+for (const variant of variants) {
   const runs = [];
   for (const gt of gts) runs.push(await detectVideo(path.join(dir, m.variants[variant]!.file), m, gt, { threads, scoreFloor: thresholds[0] }));
   for (const thr of thresholds) {

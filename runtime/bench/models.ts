@@ -16,8 +16,9 @@ import type { Bench, BenchResult } from "./index.js";
  * The variants are timed in alternating rounds, in ABBA order, so a busy spell of a shared
  * machine falls on all of them; each figure is the median over the rounds (a speed-up is the
  * median of the per-round ratios). With 2 threads it also times what the daemon runs on 2 threads
- * (`instances: auto`): two 1-thread sessions in worker threads side by side, in runs per second. Options: --rounds=N (default 7), --runs=N per round (default
- * 40), --threads=1,2, --models=vehicles,demand_lstm (folder names).
+ * (`instances: auto`): two 1-thread sessions in worker threads side by side, in runs per second.
+ * Options: --rounds=N (default 7), --runs=N per round (default 40), --threads=1,2,
+ * --models=vehicles,demand_lstm (folder names).
  */
 export const modelsBench: Bench = async (args) => {
   const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -66,14 +67,7 @@ export async function benchModel(manifestFile: string, folder: string, threadCou
         }
       }
       for (const v of variants) figures[`${v} ms, ${tag}`] = round(median(ms.get(v)!), 2);
-      const base = ms.get("fp32");
-      if (base !== undefined) {
-        for (const v of variants) {
-          if (v === "fp32") continue;
-          const per = ms.get(v)!.map((m, i) => base[i]! / m);
-          figures[`${v} speed-up over fp32, ${tag}`] = round(median(per), 2);
-        }
-      }
+      Object.assign(figures, speedUps(ms, (fp32, v) => fp32 / v, tag));
       if (threads === 2) Object.assign(figures, await sideBySide(manifest, variants, rounds, runs));
     } catch (err) {
       figures[`error, ${tag}`] = (err as Error).message;
@@ -108,14 +102,19 @@ async function sideBySide(manifest: ModelManifest, variants: readonly VariantNam
     }
     const figures: Record<string, number> = {};
     for (const v of variants) figures[`${v} runs/s, 2 sessions x 1 thread`] = round(median(rate.get(v)!), 1);
-    const base = rate.get("fp32");
-    if (base !== undefined) {
-      for (const v of variants) if (v !== "fp32") figures[`${v} speed-up over fp32, 2 sessions x 1 thread`] = round(median(rate.get(v)!.map((x, i) => x / base[i]!)), 2);
-    }
-    return figures;
+    return Object.assign(figures, speedUps(rate, (fp32, v) => v / fp32, "2 sessions x 1 thread"));
   } finally {
     for (const p of pairs) for (const s of p.sessions) await s.terminate();
   }
+}
+
+/** Per variant other than fp32: the median over rounds of `ratio(fp32's figure, its figure)` in the same round. */
+function speedUps(perRound: ReadonlyMap<VariantName, number[]>, ratio: (fp32: number, v: number) => number, tag: string): Record<string, number> {
+  const base = perRound.get("fp32");
+  const out: Record<string, number> = {};
+  if (base === undefined) return out;
+  for (const [v, xs] of perRound) if (v !== "fp32") out[`${v} speed-up over fp32, ${tag}`] = round(median(xs.map((x, i) => ratio(base[i]!, x))), 2);
+  return out;
 }
 
 const median = (xs: readonly number[]) => percentile([...xs].sort((a, b) => a - b), 50);

@@ -49,6 +49,8 @@ LEVEL_RANGES_P2 = {4: (0, 32), 8: (16, 64), 16: (32, 160), 32: (96, 1e9)}
 def level_ranges(level_strides):
     table = LEVEL_RANGES_P2 if 4 in level_strides else LEVEL_RANGES
     return [table[s] for s in level_strides]
+
+
 RADIUS = 2.5
 
 

@@ -1,9 +1,9 @@
 """A small anchor-free detector whose ONNX output uses the yolov8 layout.
 
 Output [B, 4 + C, N]: cx, cy, w, h in input pixels, then C sigmoided class scores, N anchor
-points over strides 8, 16 and 32 (at 320x320: 1600 + 400 + 100 = 2100), or 4, 8, 16 and 32 with
-the stride-4 level for tiny objects (`strides=(4, 8, 16, 32)`; at 416x256: 6656 + 2184 = 8840). Every convolution is
-Conv+BN+ReLU so it fuses before INT8 quantization; the only float-only ops are the final
+points over strides 8, 16 and 32 (at 320x320: 1600 + 400 + 100 = 2100), or 4, 8, 16 and 32
+with the stride-4 level for tiny objects (`strides=(4, 8, 16, 32)`; at 416x256: 6656 + 2184 =
+8840). Every convolution is Conv+BN+ReLU so it fuses before INT8 quantization; the only float-only ops are the final
 decode (grid offsets, exp, sigmoid) after the DeQuantStub.
 """
 import torch
