@@ -5,26 +5,8 @@ import type { Config } from "./config/schema.js";
 import type { Logger, SecretScrubber } from "./log/logger.js";
 import { Metrics } from "./metrics.js";
 import { Topics } from "./mqtt/topics.js";
-import type { Part, PartHealth } from "./part.js";
+import type { Part, PartContext, PartHealth } from "./part.js";
 import { buildParts } from "./parts.js";
-
-/** What every part factory receives: the config it runs on, its logger and the shared services. */
-export interface PartContext {
-  loaded: LoadedConfig;
-  config: Config;
-  /** Absolute data directory (created before any part starts). */
-  dataDir: string;
-  /** The root logger; take `log.child({ module })` for each part. */
-  log: Logger;
-  /** Every MQTT topic comes from here. */
-  topics: Topics;
-  /** The Prometheus registry; it outlives config reloads, so counters keep counting. */
-  metrics: Metrics;
-  /** The state of every part, for health reports. */
-  health: () => Record<string, PartHealth>;
-  /** Re-reads and applies the config file (as SIGHUP does); resolves true when applied. */
-  reload: () => Promise<boolean>;
-}
 
 export interface DaemonOptions {
   configFile: string;

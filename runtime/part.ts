@@ -1,4 +1,8 @@
+import type { LoadedConfig } from "./config/load.js";
+import type { Config } from "./config/schema.js";
 import type { Logger } from "./log/logger.js";
+import type { Metrics } from "./metrics.js";
+import type { Topics } from "./mqtt/topics.js";
 
 export type PartState = "starting" | "running" | "degraded" | "failed" | "stopped";
 
@@ -24,4 +28,22 @@ export interface Part {
 
 export interface PartLogger {
   log: Logger;
+}
+
+/** What every part factory receives: the config it runs on, its logger and the shared services. */
+export interface PartContext {
+  loaded: LoadedConfig;
+  config: Config;
+  /** Absolute data directory (created before any part starts). */
+  dataDir: string;
+  /** The root logger; take `log.child({ module })` for each part. */
+  log: Logger;
+  /** Every MQTT topic comes from here. */
+  topics: Topics;
+  /** The Prometheus registry; it outlives config reloads, so counters keep counting. */
+  metrics: Metrics;
+  /** The state of every part, for health reports. */
+  health: () => Record<string, PartHealth>;
+  /** Re-reads and applies the config file (as SIGHUP does); resolves true when applied. */
+  reload: () => Promise<boolean>;
 }

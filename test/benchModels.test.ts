@@ -2,7 +2,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { benchModel, modelsBench } from "../runtime/bench/models.js";
+import { benchModel, modelsBench } from "../bench/models.js";
 import { REPO_ROOT } from "./helpers/sharedData.js";
 
 // `cityedge bench models` prints figures and never fails on speed; these tests check that it runs

@@ -6,7 +6,7 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { buildCameras, createCamera, type Camera, type Frame } from "../drivers/camera/index.js";
 import { loadConfig } from "../runtime/config/load.js";
-import type { PartContext } from "../runtime/daemon.js";
+import type { PartContext } from "../runtime/part.js";
 import { CAMERA_SCHEMA } from "../runtime/config/sections/cameras.js";
 import { Metrics } from "../runtime/metrics.js";
 import { ffmpeg, ffmpegChildren, memoryLogger, pixel, waitFor, lingeringZombies, takeFrames } from "./helpers/camera.js";

@@ -4,7 +4,8 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../runtime/config/load.js";
-import { Daemon, type PartContext } from "../runtime/daemon.js";
+import { Daemon } from "../runtime/daemon.js";
+import type { PartContext } from "../runtime/part.js";
 import { createRootLogger, redactUrl, SecretScrubber } from "../runtime/log/logger.js";
 import type { Part } from "../runtime/part.js";
 

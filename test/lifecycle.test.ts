@@ -46,6 +46,17 @@ describe("the cityedge CLI", () => {
     expect(rs.stderr).toMatch(new RegExp(`${s.replace(/[.]/g, "\\.")}:\\d+:\\d+: YAML syntax error`));
   });
 
+  it("answers --help for every command with its own usage and exit 0, running nothing", async () => {
+    for (const cmd of ["run", "check-config", "version", "bench", "config-reference"]) {
+      const r = await runCli([cmd, "--help"]);
+      expect(r.code, cmd).toBe(0);
+      expect(r.stdout, cmd).toContain(`Usage: cityedge ${cmd}`);
+    }
+    const top = await runCli(["--help"]);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toContain("cityedge check-config FILE");
+  });
+
   it("rejects an unknown command with a usage message", async () => {
     const r = await runCli(["frobnicate"]);
     expect(r.code).not.toBe(0);

@@ -132,7 +132,7 @@ describe("demand LSTM: results table on the two held-out weeks", () => {
         const s = score(denormalize(out[manifest.output.name]!.data as Float32Array, manifest), values, starts, H);
         expect(s.mae, `${variant} MAE`).toBeCloseTo(results.results[variant]!.mae, 0);
         expect(s.mape, `${variant} MAPE`).toBeCloseTo(results.results[variant]!.mape, 2);
-        // the goals of issue 6, on the figures just measured
+        // the models' published goals, on the figures just measured
         expect(s.mae).toBeLessThanOrEqual(0.8 * week.mae);
         expect(s.mape).toBeLessThanOrEqual(0.8 * week.mape);
         expect(s.mae).toBeLessThan(day.mae);

@@ -1,4 +1,4 @@
-import type { PartContext } from "../../runtime/daemon.js";
+import type { PartContext } from "../../runtime/part.js";
 import type { CameraConfig } from "../../runtime/config/sections/cameras.js";
 import type { Logger } from "../../runtime/log/logger.js";
 import type { Metrics } from "../../runtime/metrics.js";

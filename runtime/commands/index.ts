@@ -1,6 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import type { LatestFrameSlot } from "../../drivers/camera/frame.js";
-import type { PartContext } from "../daemon.js";
+import type { PartContext } from "../part.js";
 import { ModelStore, type ModelVersion } from "../modelUpdate/store.js";
 import type { ModelSwapTarget } from "../modelUpdate/swap.js";
 import { loadPublicKey } from "../modelUpdate/signature.js";
@@ -41,7 +41,7 @@ const NO_CAMERAS: FrameSource & PipelineControl = {
   restartPipeline: (id) => Promise.reject(new Error(`no camera "${id}" runs in this daemon`)),
 };
 
-/** The remote commands (issue 8): `<base>/cmd/<name>` answered on `<base>/cmd/<name>/response`. */
+/** The remote commands: `<base>/cmd/<name>` answered on `<base>/cmd/<name>/response`. */
 export function buildCommandParts(ctx: PartContext, deps: CommandDeps): Part[] {
   const cfg = ctx.config.commands;
   if (!cfg.enabled) return [];

@@ -51,7 +51,7 @@ export interface DetectorOptions {
   onFrame?: (frame: Frame, objects: ObjectOut[], inferenceMs: number) => void;
   /** Replaces createSession (tests that must pretend a provider exists). */
   create?: SessionOptions["create"];
-  /** Updated model files (issue 8, update_model): the current one is loaded, falling back to the previous and the shipped one. */
+  /** Updated model files: the current one is loaded, falling back to the previous and the shipped one. */
   modelStore?: ModelStore;
   /** A run taking longer than this is stuck: its worker is ended and the session reopened. Default 60 s. */
   stallMs?: number;
@@ -263,7 +263,7 @@ export class DetectorPart implements Part {
   }
 
   /**
-   * update_model's hook (issue 8): opens `version` (null: the shipped file) in new sessions and
+   * update_model's hook: opens `version` (null: the shipped file) in new sessions and
    * check-runs them, then swaps them in between two runs and releases the old ones. Throws, with
    * the old sessions still running, when a new one fails to load or run.
    */

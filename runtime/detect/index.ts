@@ -8,7 +8,7 @@ import type { FrameSpec } from "../../drivers/camera/letterbox.js";
 import type { LatestFrameSlot } from "../../drivers/camera/frame.js";
 import type { CameraConfig } from "../config/sections/cameras.js";
 import { resolvePath } from "../config/load.js";
-import type { PartContext } from "../daemon.js";
+import type { PartContext } from "../part.js";
 import { loadDetectionManifest, type DetectionManifest } from "../inference/manifest.js";
 import { ModelStore } from "../modelUpdate/store.js";
 import type { MessageSink } from "../mqtt/sink.js";

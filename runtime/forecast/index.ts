@@ -5,7 +5,7 @@
 import path from "node:path";
 import { MetersPart } from "../../drivers/meter/metersPart.js";
 import { resolvePath } from "../config/load.js";
-import type { PartContext } from "../daemon.js";
+import type { PartContext } from "../part.js";
 import { HistoryStore } from "../history/historyStore.js";
 import type { MessageSink } from "../mqtt/sink.js";
 import type { Part } from "../part.js";

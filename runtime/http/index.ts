@@ -1,4 +1,4 @@
-import type { PartContext } from "../daemon.js";
+import type { PartContext } from "../part.js";
 import type { MessageSink } from "../mqtt/sink.js";
 import type { Part } from "../part.js";
 import { HealthPublisher } from "./healthPublisher.js";
@@ -27,7 +27,7 @@ class ProcessMonitorPart implements Part {
 }
 
 /**
- * The operator's view (issue 8): `/healthz` and `/metrics` over HTTP, process metrics, and the
+ * The operator's view: `/healthz` and `/metrics` over HTTP, process metrics, and the
  * health summary published to `<base>/health` through the outbox.
  */
 export function buildHealthParts(ctx: PartContext, sink: MessageSink): Part[] {

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { EmbeddedBroker } from "../broker/embeddedBroker.js";
-import type { PartContext } from "../daemon.js";
+import type { PartContext } from "../part.js";
 import { Outbox } from "../outbox/outbox.js";
 import type { Part } from "../part.js";
 import { MqttPublisher } from "./publisher.js";

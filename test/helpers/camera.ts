@@ -6,7 +6,7 @@ import pino from "pino";
 import type { Logger } from "../../runtime/log/logger.js";
 import type { Camera } from "../../drivers/camera/camera.js";
 import type { Frame } from "../../drivers/camera/frame.js";
-import { readyPort } from "../../runtime/bench/benchProcess.js";
+import { readyPort } from "../../bench/benchProcess.js";
 import { REPO_ROOT } from "./sharedData.js";
 
 export const RTSP_SERVER_SCRIPT = path.join(REPO_ROOT, "test/fixtures/camera/rtspServer.py");

@@ -6,8 +6,8 @@ import path from "node:path";
 export const MOSQUITTO_BIN = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].find((p) => existsSync(p));
 
 // One implementation of these, shared with the benchmarks.
-export { freePort, waitForPort } from "../../runtime/bench/benchProcess.js";
-import { freePort, waitForPort } from "../../runtime/bench/benchProcess.js";
+export { freePort, waitForPort } from "../../bench/benchProcess.js";
+import { freePort, waitForPort } from "../../bench/benchProcess.js";
 
 export interface MosquittoTls {
   cafile: string;

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import pino from "pino";
-import { createSession, loadManifest, type ModelManifest, type ModelSession, type VariantName } from "../inference/index.js";
+import { createSession, loadManifest, type ModelManifest, type ModelSession, type VariantName } from "../runtime/inference/index.js";
 import { percentile, repoRoot, round } from "./benchProcess.js";
 import type { Bench, BenchResult } from "./index.js";
 
@@ -10,7 +10,7 @@ import type { Bench, BenchResult } from "./index.js";
  * `cityedge bench models`: every variant of every shipped model (models/<name>/manifest.json) on
  * the CPU provider, created the way the daemon creates it (createSession: sha256 checked, idle
  * threads not spinning), batch 1, at 1 and 2 intra-op threads. Per thread count it prints each
- * variant's milliseconds per run and the speed-up of each other variant over fp32 (issue 6's goal:
+ * variant's milliseconds per run and the speed-up of each other variant over fp32 (the goal:
  * int8 at least 2x fp32 at the same threads).
  *
  * The variants are timed in alternating rounds, in ABBA order, so a busy spell of a shared

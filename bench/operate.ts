@@ -1,13 +1,13 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import pino from "pino";
-import { summarizeHealth } from "../http/healthSummary.js";
-import { ProcessMonitor } from "../http/processMetrics.js";
-import { HttpServer } from "../http/server.js";
-import { loadDetectionManifest } from "../inference/manifest.js";
-import { Metrics } from "../metrics.js";
-import { openDetectionSession } from "../modelUpdate/checkedSession.js";
-import type { PartHealth } from "../part.js";
+import { summarizeHealth } from "../runtime/http/healthSummary.js";
+import { ProcessMonitor } from "../runtime/http/processMetrics.js";
+import { HttpServer } from "../runtime/http/server.js";
+import { loadDetectionManifest } from "../runtime/inference/manifest.js";
+import { Metrics } from "../runtime/metrics.js";
+import { openDetectionSession } from "../runtime/modelUpdate/checkedSession.js";
+import type { PartHealth } from "../runtime/part.js";
 import { percentile, repoRoot, round } from "./benchProcess.js";
 import type { BenchResult } from "./index.js";
 
@@ -90,7 +90,7 @@ export async function operateBench(args: string[]): Promise<BenchResult[]> {
   }
 
   const ROOT = repoRoot();
-  const data = process.env.CITYEDGE_SHARED_DATA ? path.resolve(ROOT, process.env.CITYEDGE_SHARED_DATA) : path.resolve(ROOT, "../shared/data");
+  const data = process.env.CITYEDGE_SHARED_DATA ? path.resolve(ROOT, process.env.CITYEDGE_SHARED_DATA) : path.resolve(ROOT, "../runtime/shared/data");
   if (!existsSync(path.join(data, "models/yolox_nano.onnx"))) {
     figures.swap = `skipped: shared data not found under ${data} (CITYEDGE_SHARED_DATA)`;
   } else {

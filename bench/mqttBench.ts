@@ -3,12 +3,12 @@ import os from "node:os";
 import path from "node:path";
 import mqtt from "mqtt";
 import pino from "pino";
-import { EmbeddedBroker } from "../broker/embeddedBroker.js";
-import { CONFIG_SCHEMA } from "../config/schema.js";
-import { MqttPublisher } from "../mqtt/publisher.js";
-import { Topics } from "../mqtt/topics.js";
-import { Outbox } from "../outbox/outbox.js";
-import type { SyncMode } from "../outbox/outboxStore.js";
+import { EmbeddedBroker } from "../runtime/broker/embeddedBroker.js";
+import { CONFIG_SCHEMA } from "../runtime/config/schema.js";
+import { MqttPublisher } from "../runtime/mqtt/publisher.js";
+import { Topics } from "../runtime/mqtt/topics.js";
+import { Outbox } from "../runtime/outbox/outbox.js";
+import type { SyncMode } from "../runtime/outbox/outboxStore.js";
 import { freePort, startMosquitto, stopChild } from "./benchProcess.js";
 import type { Bench, BenchResult } from "./index.js";
 

@@ -3,7 +3,7 @@
  * daemon's: every unit id answers, every register holds a float32 230.5 (high word 0x4366,
  * low word 0x8000). Forked with the port as argv[2]; sends {ready: true} over IPC.
  */
-import { ServerTCP } from "../../drivers/meter/modbusLib.js";
+import { ServerTCP } from "../drivers/meter/modbusLib.js";
 
 type Cb = (err: Error | null, value: number[]) => void;
 type Cb1 = (err: Error | null, value: number) => void;

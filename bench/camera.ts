@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
-import { createCamera, resolveFfmpeg, type Camera } from "../../drivers/camera/index.js";
-import { CAMERA_SCHEMA } from "../config/sections/cameras.js";
+import { createCamera, resolveFfmpeg, type Camera } from "../drivers/camera/index.js";
+import { CAMERA_SCHEMA } from "../runtime/config/sections/cameras.js";
 import type { BenchResult } from "./index.js";
 import { readyPort, repoRoot, round, rssMiB, stopChild } from "./benchProcess.js";
 
@@ -101,7 +101,7 @@ export async function cameraBench(args: string[]): Promise<BenchResult[]> {
   const secondsArg = args.find((a) => a.startsWith("--duration="));
   const seconds = secondsArg ? Number(secondsArg.slice("--duration=".length)) : 8;
   const root = repoRoot();
-  const data = process.env.CITYEDGE_SHARED_DATA ? path.resolve(root, process.env.CITYEDGE_SHARED_DATA) : path.resolve(root, "../shared/data");
+  const data = process.env.CITYEDGE_SHARED_DATA ? path.resolve(root, process.env.CITYEDGE_SHARED_DATA) : path.resolve(root, "../runtime/shared/data");
   const clip = path.join(data, "video/street-traffic-640x352.mp4");
   const bin = resolveFfmpeg();
   const tmp = mkdtempSync(path.join(os.tmpdir(), "cityedge-bench-camera-"));

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
 import pino from "pino";
 import YAML from "yaml";
-import { createSession, loadDetectionManifest, TensorBuffer } from "../inference/index.js";
+import { createSession, loadDetectionManifest, TensorBuffer } from "../runtime/inference/index.js";
 import { freePort, percentile, repoRoot, round, rssMiB, slope, startMosquitto, stopChild } from "./benchProcess.js";
 import type { Bench, BenchResult } from "./index.js";
 
@@ -54,7 +54,7 @@ async function bareFps(manifestFile: string, threads: number, seconds: number, a
 
 /** The peer baseline (OpenCV VideoCapture → cv2.dnn → decode → NMS → paho MQTT), in its own process. */
 async function peerFps(root: string, model: string, clip: string, threads: number, mqttPort: number | undefined): Promise<Record<string, number | string>> {
-  const script = path.resolve(root, "../shared/peers/opencv_dnn_pipeline.py");
+  const script = path.resolve(root, "../runtime/shared/peers/opencv_dnn_pipeline.py");
   if (!existsSync(script)) return { peer: `unavailable: ${script} not found` };
   const args = [script, model, clip, "--frames", "300", "--threads", String(threads), ...(mqttPort ? ["--mqtt", `127.0.0.1:${mqttPort}`, "--topic", "peer/detections"] : [])];
   return new Promise((resolve) => {
@@ -112,7 +112,7 @@ async function pipeline(root: string, clip: string, threads: number, instances: 
   };
   const file = path.join(dir, "bench.yaml");
   writeFileSync(file, YAML.stringify(cfg));
-  const cli = path.join(HERE, "..", `cli${path.extname(fileURLToPath(import.meta.url))}`);
+  const cli = path.join(HERE, "..", "runtime", `cli${path.extname(fileURLToPath(import.meta.url))}`);
   const child = spawn(process.execPath, [...process.execArgv, cli, "run", "--config", file], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
@@ -171,7 +171,7 @@ async function pipeline(root: string, clip: string, threads: number, instances: 
  */
 export const detectBench: Bench = async (args) => {
   const root = repoRoot();
-  const data = process.env.CITYEDGE_SHARED_DATA ? path.resolve(root, process.env.CITYEDGE_SHARED_DATA) : path.resolve(root, "../shared/data");
+  const data = process.env.CITYEDGE_SHARED_DATA ? path.resolve(root, process.env.CITYEDGE_SHARED_DATA) : path.resolve(root, "../runtime/shared/data");
   const model = path.join(data, "models/yolox_nano.onnx");
   const clip = path.join(data, "video/street-traffic-640x352.mp4");
   if (!existsSync(model) || !existsSync(clip)) return [{ name: "detect", figures: { skipped: `shared data not found under ${data} (CITYEDGE_SHARED_DATA)` } }];

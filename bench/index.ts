@@ -10,17 +10,17 @@ export interface BenchResult {
 export type Bench = (args: string[]) => Promise<BenchResult[]>;
 
 export const BENCHES: { name: string; load: () => Promise<Bench> }[] = [
-  // Camera ingest (issue 4): fps and CPU per camera (real clip, 1080p → 416), cameras at 10 fps, RSS; --duration=S.
+  // Camera ingest: fps and CPU per camera (real clip, 1080p → 416), cameras at 10 fps, RSS; --duration=S.
   { name: "camera", load: async () => (await import("./camera.js")).cameraBench },
-  // Detection (issue 5): bare session.run vs the full pipeline vs the OpenCV peer; --duration=S.
+  // Detection: bare session.run vs the full pipeline vs the OpenCV peer; --duration=S.
   { name: "detect", load: async () => (await import("./detect.js")).detectBench },
-  // Durable MQTT (issue 3): raw MQTT.js QoS 1 vs the outbox path to a real broker; 100k drain with RSS.
+  // Durable MQTT: raw MQTT.js QoS 1 vs the outbox path to a real broker; 100k drain with RSS.
   { name: "mqtt", load: async () => (await import("./mqttBench.js")).mqttBench },
-  // Meters and forecasts (issue 7): Modbus TCP polling capacity, 200 meters at 1 Hz, a batched forecast of 100 series; --duration=S.
+  // Meters and forecasts: Modbus TCP polling capacity, 200 meters at 1 Hz, a batched forecast of 100 series; --duration=S.
   { name: "meters", load: async () => (await import("./meters.js")).metersBench },
-  // Shipped models (issue 6): each variant's ms per run on the CPU provider at 1 and 2 threads, int8/fp16 speed-up over fp32.
+  // Shipped models: each variant's ms per run on the CPU provider at 1 and 2 threads, int8/fp16 speed-up over fp32.
   { name: "models", load: async () => (await import("./models.js")).modelsBench },
-  // Operating the device (issue 8): /healthz and /metrics latency at a busy device's size, model hot-swap time; --requests=N.
+  // Operating the device: /healthz and /metrics latency at a busy device's size, model hot-swap time; --requests=N.
   { name: "operate", load: async () => (await import("./operate.js")).operateBench },
 ];
 
