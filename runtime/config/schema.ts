@@ -105,7 +105,7 @@ function crossCheck(cfg: Raw, ctx: z.RefinementCtx): void {
 
 /**
  * The one source of truth for the config file: the TypeScript type, the defaults, the
- * validation and the README's reference all come from here.
+ * validation and the reference in docs/configuration.md all come from here.
  */
 export const CONFIG_SCHEMA = OBJECT_SCHEMA.superRefine(crossCheck, { when: (payload) => payload.value !== null && typeof payload.value === "object" });
 

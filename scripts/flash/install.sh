@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs cityedge on an already-flashed Jetson: into a mounted root filesystem directory
-# (--rootfs DIR), or over SSH (--ssh [USER@]HOST, sudo on the device). See README, "Flashing".
+# (--rootfs DIR), or over SSH (--ssh [USER@]HOST, sudo on the device). See docs/operations.md, "Flashing and installing".
 set -euo pipefail
 PROG=cityedge-install
 # shellcheck source-path=SCRIPTDIR source=lib.sh
