@@ -45,7 +45,12 @@ export async function startMosquitto(dir: string, extra: readonly string[] = [])
   if (!MOSQUITTO) return undefined;
   const port = await freePort();
   const conf = path.join(dir, "mosquitto.conf");
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "log_dest none", "max_queued_messages 1000000", ...extra, ""].join("\n"));
+  writeFileSync(
+    conf,
+    [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "log_dest none", "max_queued_messages 1000000", ...extra, ""].join(
+      "\n",
+    ),
+  );
   const child = spawn(MOSQUITTO, ["-c", conf], { stdio: "ignore" });
   await waitForPort(port, 15_000);
   return { port, child };

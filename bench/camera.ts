@@ -31,7 +31,9 @@ function cpuSeconds(pid: number | undefined): number {
 
 function ffmpeg(bin: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(bin, ["-hide_banner", "-loglevel", "error", "-y", ...args], { timeout: 300_000 }, (err, _o, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve()));
+    execFile(bin, ["-hide_banner", "-loglevel", "error", "-y", ...args], { timeout: 300_000 }, (err, _o, stderr) =>
+      err ? reject(new Error(stderr || err.message)) : resolve(),
+    );
   });
 }
 
@@ -109,7 +111,21 @@ export async function cameraBench(args: string[]): Promise<BenchResult[]> {
   const servers: ChildProcess[] = [];
   try {
     const hd = path.join(tmp, "1080p.mp4");
-    await ffmpeg(bin.path, ["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:d=20", "-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-pix_fmt", "yuv420p", hd]);
+    await ffmpeg(bin.path, [
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc2=size=1920x1080:rate=25:d=20",
+      "-c:v",
+      "libx264",
+      "-preset",
+      "veryfast",
+      "-g",
+      "50",
+      "-pix_fmt",
+      "yuv420p",
+      hd,
+    ]);
     const hdFile = `file://${hd}`;
     // Real-time figures come over RTSP from GStreamer's server when it is installed (as from a
     // camera), else from the file paced in real time.

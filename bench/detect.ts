@@ -20,18 +20,25 @@ function flagValue(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-
 /**
  * Bare `session.run` throughput of the model: the ceiling the pipeline is measured against.
  * `instances` sessions of `threads / instances` intra-op threads each run side by side (each in
  * its own worker thread when more than one), on the same blank input, as fast as they can.
  */
-async function bareFps(manifestFile: string, threads: number, seconds: number, allowSpinning: boolean, instances = 1): Promise<{ fps: number; ms: number }> {
+async function bareFps(
+  manifestFile: string,
+  threads: number,
+  seconds: number,
+  allowSpinning: boolean,
+  instances = 1,
+): Promise<{ fps: number; ms: number }> {
   const manifest = loadDetectionManifest(manifestFile);
   const per = Math.max(1, Math.floor(threads / instances));
   const log = pino({ level: "silent" });
   const models = await Promise.all(
-    Array.from({ length: instances }, () => createSession(manifest, { providers: ["cpu"], threads: per, variant: "fp32", allowSpinning, thread: instances > 1 ? "worker" : "main", log })),
+    Array.from({ length: instances }, () =>
+      createSession(manifest, { providers: ["cpu"], threads: per, variant: "fp32", allowSpinning, thread: instances > 1 ? "worker" : "main", log }),
+    ),
   );
   const buf = new TensorBuffer(manifest.input, 1);
   buf.data.fill(manifest.input.letterbox_pad);
@@ -53,10 +60,25 @@ async function bareFps(manifestFile: string, threads: number, seconds: number, a
 }
 
 /** The peer baseline (OpenCV VideoCapture → cv2.dnn → decode → NMS → paho MQTT), in its own process. */
-async function peerFps(root: string, model: string, clip: string, threads: number, mqttPort: number | undefined): Promise<Record<string, number | string>> {
+async function peerFps(
+  root: string,
+  model: string,
+  clip: string,
+  threads: number,
+  mqttPort: number | undefined,
+): Promise<Record<string, number | string>> {
   const script = path.resolve(root, "../runtime/shared/peers/opencv_dnn_pipeline.py");
   if (!existsSync(script)) return { peer: `unavailable: ${script} not found` };
-  const args = [script, model, clip, "--frames", "300", "--threads", String(threads), ...(mqttPort ? ["--mqtt", `127.0.0.1:${mqttPort}`, "--topic", "peer/detections"] : [])];
+  const args = [
+    script,
+    model,
+    clip,
+    "--frames",
+    "300",
+    "--threads",
+    String(threads),
+    ...(mqttPort ? ["--mqtt", `127.0.0.1:${mqttPort}`, "--topic", "peer/detections"] : []),
+  ];
   return new Promise((resolve) => {
     execFile("/usr/bin/python3", args, { timeout: 600_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (err) {
@@ -86,7 +108,18 @@ interface PipelineFigures {
  * message (publish_empty is on, so one per processed frame) and its latency from the frame's
  * arrival in the daemon.
  */
-async function pipeline(root: string, clip: string, threads: number, instances: number | "auto", cameras: number, realtime: boolean, warmS: number, seconds: number, dir: string, mqttPort: number | undefined): Promise<PipelineFigures> {
+async function pipeline(
+  root: string,
+  clip: string,
+  threads: number,
+  instances: number | "auto",
+  cameras: number,
+  realtime: boolean,
+  warmS: number,
+  seconds: number,
+  dir: string,
+  mqttPort: number | undefined,
+): Promise<PipelineFigures> {
   const port = mqttPort ?? (await freePort());
   const cfg = {
     device_id: "bench-1",
@@ -174,7 +207,8 @@ export const detectBench: Bench = async (args) => {
   const data = process.env.CITYEDGE_SHARED_DATA ? path.resolve(root, process.env.CITYEDGE_SHARED_DATA) : path.resolve(root, "../runtime/shared/data");
   const model = path.join(data, "models/yolox_nano.onnx");
   const clip = path.join(data, "video/street-traffic-640x352.mp4");
-  if (!existsSync(model) || !existsSync(clip)) return [{ name: "detect", figures: { skipped: `shared data not found under ${data} (CITYEDGE_SHARED_DATA)` } }];
+  if (!existsSync(model) || !existsSync(clip))
+    return [{ name: "detect", figures: { skipped: `shared data not found under ${data} (CITYEDGE_SHARED_DATA)` } }];
   const threads = Number(flagValue(args, "--threads") ?? 2);
   const seconds = Number(flagValue(args, "--duration") ?? 30);
   const manifestFile = path.join(root, "models/yolox_nano/manifest.json");
@@ -216,10 +250,22 @@ export const detectBench: Bench = async (args) => {
       const noSpin = (before.fps + after.fps) / 2;
       const split = (splitBefore.fps + splitAfter.fps) / 2;
       const bare = Math.max(spin.fps, noSpin, split);
-      per.push({ bare, bareSpin: spin.fps, bareNoSpin: noSpin, bareSplit: split, bareMs: 1000 / bare, peer: typeof peer.peer_fps === "number" ? peer.peer_fps : NaN, p });
+      per.push({
+        bare,
+        bareSpin: spin.fps,
+        bareNoSpin: noSpin,
+        bareSplit: split,
+        bareMs: 1000 / bare,
+        peer: typeof peer.peer_fps === "number" ? peer.peer_fps : NaN,
+        p,
+      });
     }
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+    const median = (xs: number[]) =>
+      percentile(
+        [...xs].sort((a, b) => a - b),
+        50,
+      );
     const bareFpsAll = mean(per.map((x) => x.bare));
     const pipeFpsAll = mean(per.map((x) => x.p.fps));
     const peerAll = mean(per.map((x) => x.peer));
@@ -237,7 +283,10 @@ export const detectBench: Bench = async (args) => {
       bare_fps_not_spinning_per_round: list((x) => x.bareNoSpin),
       [`bare_fps_${threads}x1_thread_per_round`]: list((x) => x.bareSplit),
       bare_fps_note: `bare = best of: 1 session x ${threads} threads spinning, not spinning, ${threads} sessions x 1 thread side by side; the last two are the mean of a run before and a run after the pipeline window`,
-      pipeline_instances: instances === "auto" ? `auto (${Math.min(threads, last.cameras)} x ${Math.max(1, Math.floor(threads / Math.min(threads, last.cameras)))} thread)` : instances,
+      pipeline_instances:
+        instances === "auto"
+          ? `auto (${Math.min(threads, last.cameras)} x ${Math.max(1, Math.floor(threads / Math.min(threads, last.cameras)))} thread)`
+          : instances,
       bare_session_run_ms: round(mean(per.map((x) => x.bareMs)), 2),
       pipeline_fps: round(pipeFpsAll),
       pipeline_fps_per_round: list((x) => x.p.fps),
@@ -258,7 +307,8 @@ export const detectBench: Bench = async (args) => {
       rss_last_mib: round(last.rss[last.rss.length - 1] ?? 0),
       rss_max_mib: round(Math.max(...last.rss)),
       // A slope over seconds is noise (GC, allocator); it means something from minutes on.
-      rss_second_half_slope_mib_per_min: seconds >= 120 ? round(slope(last.rssTimes.slice(half), last.rss.slice(half)) * 60, 2) : "n/a (use --duration=600)",
+      rss_second_half_slope_mib_per_min:
+        seconds >= 120 ? round(slope(last.rssTimes.slice(half), last.rss.slice(half)) * 60, 2) : "n/a (use --duration=600)",
       pipeline_window_s: seconds,
     };
     return [{ name: "detect", figures }];

@@ -32,7 +32,16 @@ async function startServer(): Promise<{ port: number; child: ChildProcess }> {
 }
 
 const sdm630 = (id: string, port: number, interval: number): ModbusTcpMeterConfig =>
-  METER_SCHEMA.parse({ driver: "modbus-tcp", id, host: "127.0.0.1", port, preset: "sdm630", interval_ms: Math.max(100, interval), timeout_ms: 2000, retries: 0 }) as ModbusTcpMeterConfig;
+  METER_SCHEMA.parse({
+    driver: "modbus-tcp",
+    id,
+    host: "127.0.0.1",
+    port,
+    preset: "sdm630",
+    interval_ms: Math.max(100, interval),
+    timeout_ms: 2000,
+    retries: 0,
+  }) as ModbusTcpMeterConfig;
 
 /** Readings per second when `meters` SDM630s (2 requests per reading) poll back to back. */
 async function capacity(port: number, meters: number, seconds: number): Promise<Record<string, number>> {
@@ -48,7 +57,11 @@ async function capacity(port: number, meters: number, seconds: number): Promise<
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   for (const d of drivers) await d.stop();
-  return { readings_per_s: round(n / elapsed), requests_per_s: round((2 * n) / elapsed), cpu_ms_per_reading: round((cpu.user + cpu.system) / 1000 / Math.max(1, n), 3) };
+  return {
+    readings_per_s: round(n / elapsed),
+    requests_per_s: round((2 * n) / elapsed),
+    cpu_ms_per_reading: round((cpu.user + cpu.system) / 1000 / Math.max(1, n), 3),
+  };
 }
 
 /** `meters` SDM630s at 1 Hz through the meters part: published (counted) and written to history. */
@@ -99,7 +112,13 @@ async function fleet(port: number, meters: number, seconds: number, dir: string)
 /** One batched forecast for `series` windows: model run alone, and with the windows read from SQLite. */
 async function forecast(series: number, dir: string): Promise<Record<string, number>> {
   const root = repoRoot();
-  const model = await ForecastModel.load({ manifestFile: path.join(root, "models/demand_lstm/manifest.json"), providers: ["cpu"], threads: 2, variant: "fp32", log });
+  const model = await ForecastModel.load({
+    manifestFile: path.join(root, "models/demand_lstm/manifest.json"),
+    providers: ["cpu"],
+    threads: 2,
+    variant: "fp32",
+    log,
+  });
   const { historySteps, stepMs } = model.spec;
   const store = new HistoryStore({ file: path.join(dir, "forecast.sqlite"), rawRetentionMs: 0, retentionMs: 30 * 86_400_000, log });
   await store.start();
@@ -115,7 +134,14 @@ async function forecast(series: number, dir: string): Promise<Record<string, num
   store.flush();
   const windows = () =>
     Array.from({ length: series }, (_, s) => {
-      const w = buildWindow(store.buckets(`bench:${s}`, stepMs, from - stepMs, issue), { from, steps: historySteps, stepMs, aggregate: "mean", maxGapSteps: 6, maxMissingRatio: 0.1 });
+      const w = buildWindow(store.buckets(`bench:${s}`, stepMs, from - stepMs, issue), {
+        from,
+        steps: historySteps,
+        stepMs,
+        aggregate: "mean",
+        maxGapSteps: 6,
+        maxMissingRatio: 0.1,
+      });
       if (!w.ok) throw new Error(w.reason);
       return { values: w.values, from, timeZone: model.spec.timeZone, scaling: "model" as const };
     });
@@ -139,7 +165,13 @@ async function forecast(series: number, dir: string): Promise<Record<string, num
   }
   await store.stop();
   await model.release();
-  const med = (a: number[]) => round(percentile([...a].sort((x, y) => x - y), 50));
+  const med = (a: number[]) =>
+    round(
+      percentile(
+        [...a].sort((x, y) => x - y),
+        50,
+      ),
+    );
   return {
     series,
     batched_predict_median_ms: med(batch),

@@ -36,7 +36,13 @@ export const modelsBench: Bench = async (args) => {
   return results;
 };
 
-export async function benchModel(manifestFile: string, folder: string, threadCounts: readonly number[], rounds: number, runs: number): Promise<BenchResult> {
+export async function benchModel(
+  manifestFile: string,
+  folder: string,
+  threadCounts: readonly number[],
+  rounds: number,
+  runs: number,
+): Promise<BenchResult> {
   const name = `models: ${folder} (CPU provider, batch 1, ${rounds} rounds x ${runs} runs)`;
   let manifest: ModelManifest;
   try {
@@ -67,7 +73,10 @@ export async function benchModel(manifestFile: string, folder: string, threadCou
         }
       }
       for (const v of variants) figures[`${v} ms, ${tag}`] = round(median(ms.get(v)!), 2);
-      Object.assign(figures, speedUps(ms, (fp32, v) => fp32 / v, tag));
+      Object.assign(
+        figures,
+        speedUps(ms, (fp32, v) => fp32 / v, tag),
+      );
       if (threads === 2) Object.assign(figures, await sideBySide(manifest, variants, rounds, runs));
     } catch (err) {
       figures[`error, ${tag}`] = (err as Error).message;
@@ -102,7 +111,10 @@ async function sideBySide(manifest: ModelManifest, variants: readonly VariantNam
     }
     const figures: Record<string, number> = {};
     for (const v of variants) figures[`${v} runs/s, 2 sessions x 1 thread`] = round(median(rate.get(v)!), 1);
-    return Object.assign(figures, speedUps(rate, (fp32, v) => v / fp32, "2 sessions x 1 thread"));
+    return Object.assign(
+      figures,
+      speedUps(rate, (fp32, v) => v / fp32, "2 sessions x 1 thread"),
+    );
   } finally {
     for (const p of pairs) for (const s of p.sessions) await s.terminate();
   }
@@ -117,7 +129,11 @@ function speedUps(perRound: ReadonlyMap<VariantName, number[]>, ratio: (fp32: nu
   return out;
 }
 
-const median = (xs: readonly number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+const median = (xs: readonly number[]) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 
 /** A float32 tensor per model input, dynamic dimensions set to 1, filled with a fixed pattern in 0..1. */
 function inputFeeds(s: ModelSession): Record<string, ort.Tensor> {

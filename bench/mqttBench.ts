@@ -59,7 +59,14 @@ function rate(t0: number, cpu0: NodeJS.CpuUsage): Rate {
 
 async function rawRate(port: number): Promise<Rate> {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clean: true, reconnectPeriod: 0 });
-  const payload = JSON.stringify({ v: 1, id: "00000000-0000-0000-0000-000000000000", device_id: "bench", ts: new Date().toISOString(), seq: 1, ...body(1) });
+  const payload = JSON.stringify({
+    v: 1,
+    id: "00000000-0000-0000-0000-000000000000",
+    device_id: "bench",
+    ts: new Date().toISOString(),
+    seq: 1,
+    ...body(1),
+  });
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   await new Promise<void>((resolve, reject) => {
@@ -88,9 +95,31 @@ async function rawRate(port: number): Promise<Rate> {
 
 function parts(dir: string, port: number, sync: SyncMode, name: string, inflight?: number) {
   const log = pino({ level: "silent" });
-  const cfg = CONFIG_SCHEMA.parse({ device_id: "bench", cameras: [], models: [], meters: [], forecasts: [], mqtt: { url: `mqtt://127.0.0.1:${port}` } });
-  const outbox = new Outbox({ file: path.join(dir, `${name}.sqlite`), deviceId: "bench", maxRows: cfg.outbox.max_rows, maxBytes: cfg.outbox.max_bytes, sync, log });
-  const publisher = new MqttPublisher({ mqtt: cfg.mqtt, deviceId: "bench", baseDir: dir, topics: new Topics("cityedge", "bench"), outbox, inflight: inflight ?? cfg.outbox.inflight, log });
+  const cfg = CONFIG_SCHEMA.parse({
+    device_id: "bench",
+    cameras: [],
+    models: [],
+    meters: [],
+    forecasts: [],
+    mqtt: { url: `mqtt://127.0.0.1:${port}` },
+  });
+  const outbox = new Outbox({
+    file: path.join(dir, `${name}.sqlite`),
+    deviceId: "bench",
+    maxRows: cfg.outbox.max_rows,
+    maxBytes: cfg.outbox.max_bytes,
+    sync,
+    log,
+  });
+  const publisher = new MqttPublisher({
+    mqtt: cfg.mqtt,
+    deviceId: "bench",
+    baseDir: dir,
+    topics: new Topics("cityedge", "bench"),
+    outbox,
+    inflight: inflight ?? cfg.outbox.inflight,
+    log,
+  });
   return { outbox, publisher };
 }
 
@@ -184,7 +213,16 @@ export const mqttBench: Bench = async (args) => {
       figures: {
         broker: broker.kind,
         messages: MESSAGES,
-        message_bytes: Buffer.byteLength(JSON.stringify({ v: 1, id: "00000000-0000-0000-0000-000000000000", device_id: "bench", ts: new Date().toISOString(), seq: MESSAGES / 2, ...body(MESSAGES / 2) })),
+        message_bytes: Buffer.byteLength(
+          JSON.stringify({
+            v: 1,
+            id: "00000000-0000-0000-0000-000000000000",
+            device_id: "bench",
+            ts: new Date().toISOString(),
+            seq: MESSAGES / 2,
+            ...body(MESSAGES / 2),
+          }),
+        ),
         raw_window: RAW_WINDOW,
         raw_mqttjs_qos1_msgs_per_s: Math.round(raw),
         outbox_sync_full_msgs_per_s: Math.round(full),

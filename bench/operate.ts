@@ -11,7 +11,6 @@ import type { PartHealth } from "../runtime/part.js";
 import { percentile, repoRoot, round } from "./benchProcess.js";
 import type { BenchResult } from "./index.js";
 
-
 /** A registry shaped like a busy device's: 8 cameras, 2 models, 20 meters, the outbox and MQTT. */
 function deviceMetrics(): Metrics {
   const m = new Metrics();
@@ -31,10 +30,16 @@ function deviceMetrics(): Metrics {
 }
 
 function deviceParts(): Record<string, PartHealth> {
-  const parts: Record<string, PartHealth> = { mqtt: { state: "running", connected: true }, outbox: { state: "running", depth: 12, bytes: 4096, dropped: 0 } };
+  const parts: Record<string, PartHealth> = {
+    mqtt: { state: "running", connected: true },
+    outbox: { state: "running", depth: 12, bytes: 4096, dropped: 0 },
+  };
   for (let c = 0; c < 8; c++) parts[`camera:cam-${c}`] = { state: "running", fps_in: 10, frames_in: 1000 };
   parts["detector:yolox_nano"] = { state: "running", provider: "cpu", runs: 9000 };
-  parts.meters = { state: "running", meters: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`m-${i}`, { state: "running", readings: 500 }])) };
+  parts.meters = {
+    state: "running",
+    meters: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`m-${i}`, { state: "running", readings: 500 }])),
+  };
   return parts;
 }
 

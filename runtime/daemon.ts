@@ -125,10 +125,14 @@ export class Daemon {
    */
   #startHeartbeat(): void {
     if (this.#heartbeat) return;
-    const lag = this.metrics.gauge("cityedge_event_loop_lag_seconds", "Largest event-loop delay seen by the 1 s heartbeat since the last scrape", (g) => {
-      g.set(this.#lagMs / 1000);
-      this.#lagMs = 0;
-    });
+    const lag = this.metrics.gauge(
+      "cityedge_event_loop_lag_seconds",
+      "Largest event-loop delay seen by the 1 s heartbeat since the last scrape",
+      (g) => {
+        g.set(this.#lagMs / 1000);
+        this.#lagMs = 0;
+      },
+    );
     void lag;
     let expected = Date.now() + HEARTBEAT_MS;
     this.#heartbeat = setInterval(() => {

@@ -37,6 +37,8 @@ export function buildParts(ctx: PartContext): Part[] {
   // Operating the device: /healthz, /metrics, <base>/health, and <base>/cmd/<name>.
   // Last, so that /healthz and commands come up once the parts they report on and act on exist.
   parts.push(...buildHealthParts(ctx, sink));
-  parts.push(...buildCommandParts(ctx, { sink, source: commandSourceOf(publisher), models: swapTargetOf(detectors), cameras: cameraControlOf(cameras) }));
+  parts.push(
+    ...buildCommandParts(ctx, { sink, source: commandSourceOf(publisher), models: swapTargetOf(detectors), cameras: cameraControlOf(cameras) }),
+  );
   return parts;
 }

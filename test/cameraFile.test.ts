@@ -141,7 +141,17 @@ describe("cameras from a config file", () => {
     const file = path.join(dir, "site.yaml");
     writeFileSync(
       file,
-      ["device_id: d1", "cameras:", "  - id: north", "    url: file://clip.mkv", "    input_size: [320, 320]", "  - id: south", "    url: rtsp://10.0.0.2/x", "    enabled: false", ""].join("\n"),
+      [
+        "device_id: d1",
+        "cameras:",
+        "  - id: north",
+        "    url: file://clip.mkv",
+        "    input_size: [320, 320]",
+        "  - id: south",
+        "    url: rtsp://10.0.0.2/x",
+        "    enabled: false",
+        "",
+      ].join("\n"),
     );
     const loaded = loadConfig(file, {});
     const metrics = new Metrics();
@@ -260,7 +270,10 @@ describe("camera sources that are missing or over HTTP", () => {
 
   it("reports a decoder ffmpeg does not have as failed, and counts restarts in the metrics", async () => {
     const metrics = new Metrics();
-    const cam = start({ url: `file://${CLIP ?? "/nonexistent.mp4"}`, decoder: "h264_nonexistent", backoff: { initial_ms: 100, max_ms: 200 } }, { metrics });
+    const cam = start(
+      { url: `file://${CLIP ?? "/nonexistent.mp4"}`, decoder: "h264_nonexistent", backoff: { initial_ms: 100, max_ms: 200 } },
+      { metrics },
+    );
     await cam.start();
     await waitFor(() => (cam.health().restarts as number) >= 2, "two retries");
     expect(cam.health()).toMatchObject({ state: "failed", stream: "failed" });
@@ -283,7 +296,14 @@ describe("camera sources that are missing or over HTTP", () => {
           res.end(jpeg);
         } else if (req.url === "/mjpeg") {
           res.writeHead(200, { "content-type": "multipart/x-mixed-replace; boundary=frame" });
-          const send = () => res.write(Buffer.concat([Buffer.from(`--frame\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpeg.length}\r\n\r\n`), jpeg, Buffer.from("\r\n")]));
+          const send = () =>
+            res.write(
+              Buffer.concat([
+                Buffer.from(`--frame\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpeg.length}\r\n\r\n`),
+                jpeg,
+                Buffer.from("\r\n"),
+              ]),
+            );
           send();
           const timer = setInterval(send, 100);
           res.on("close", () => clearInterval(timer));

@@ -158,7 +158,9 @@ describe.skipIf(!CLIP)("stall watchdog on a source with no timeout of its own", 
   it("kills an ffmpeg blocked on a silent pipe (q, SIGTERM, SIGKILL) and restarts it within stall_timeout + 2 s", async () => {
     const fifo = path.join(tmp, "feed.ts");
     execFileSync("mkfifo", [fifo]);
-    const writer = spawn("ffmpeg", ["-hide_banner", "-loglevel", "error", "-re", "-i", CLIP!, "-c", "copy", "-f", "mpegts", "-y", fifo], { stdio: "ignore" });
+    const writer = spawn("ffmpeg", ["-hide_banner", "-loglevel", "error", "-re", "-i", CLIP!, "-c", "copy", "-f", "mpegts", "-y", fifo], {
+      stdio: "ignore",
+    });
     others.push(writer);
     const cam = camera({ url: `file://${fifo}`, loop: false, realtime: false, stall_timeout_ms: 2000 });
     await cam.start();

@@ -163,7 +163,11 @@ describe("frame buffer reuse", () => {
     const slot = new LatestFrameSlot();
     slot.setRecycler((d) => pool.recycle(d));
     const cutFrames: Frame[] = [];
-    const cutter = new FrameCutter(4, (data) => cutFrames.push({ index: cutFrames.length, data } as Frame), () => pool.acquire());
+    const cutter = new FrameCutter(
+      4,
+      (data) => cutFrames.push({ index: cutFrames.length, data } as Frame),
+      () => pool.acquire(),
+    );
     const next = (v: number) => {
       cutter.push(Buffer.alloc(4, v));
       const f = cutFrames[cutFrames.length - 1]!;
@@ -221,7 +225,10 @@ describe("ffmpeg stderr", () => {
     const p = parseStderrLine("rtsp://admin:hunter22@10.0.0.5:554/stream1: Connection refused");
     expect(p).toEqual({ kind: "error", text: "rtsp://admin:[redacted]@10.0.0.5:554/stream1: Connection refused", corrupt: false });
     expect(parseStderrLine("[h264 @ 0x55] error while decoding MB 12 7, bytestream -5")).toMatchObject({ kind: "error", corrupt: true });
-    expect(parseStderrLine("Input #0, rtsp, from 'rtsp://admin:hunter22@10.0.0.5/x':")).toEqual({ kind: "other", text: "Input #0, rtsp, from 'rtsp://admin:[redacted]@10.0.0.5/x':" });
+    expect(parseStderrLine("Input #0, rtsp, from 'rtsp://admin:hunter22@10.0.0.5/x':")).toEqual({
+      kind: "other",
+      text: "Input #0, rtsp, from 'rtsp://admin:[redacted]@10.0.0.5/x':",
+    });
   });
 
   it("numbers showinfo reports across filter graphs rebuilt on a resolution change", () => {
@@ -258,11 +265,11 @@ describe("sources", () => {
       "-i",
       "rtsp://u:p@cam.local/s",
     ]);
-    expect(createSource(cam({ url: "rtsp://cam.local:8554/s", transport: "udp" }), tmp).inputArgs({ ...CAPS, rtspTimeoutOption: "-stimeout" }).slice(0, 3)).toEqual([
-      "-rtsp_transport",
-      "udp",
-      "-stimeout",
-    ]);
+    expect(
+      createSource(cam({ url: "rtsp://cam.local:8554/s", transport: "udp" }), tmp)
+        .inputArgs({ ...CAPS, rtspTimeoutOption: "-stimeout" })
+        .slice(0, 3),
+    ).toEqual(["-rtsp_transport", "udp", "-stimeout"]);
     expect(createSource(cam({ url: "rtsp://cam.local:8554/s" }), tmp).endpoint).toEqual({ host: "cam.local", port: 8554 });
     expect(createSource(cam({ url: "file://media/a.mp4" }), "/etc/cityedge").inputArgs(CAPS)).toEqual([
       "-re",
@@ -334,12 +341,23 @@ describe("camera config", () => {
 
   it("checks the live view's frame rate and port", () => {
     const out = problems(["device_id: d1", "http:", "  port: 9200", "live_view:", "  enabled: true", "  port: 9200", "  fps: 15", ""].join("\n"));
-    expect(out).toEqual(["6:3 live_view.port: port 9200 is also http.port; pick another", "7:3 live_view.fps: must be a frame rate MPEG-1 can carry: 24, 25, 30, 50, 60"]);
+    expect(out).toEqual([
+      "6:3 live_view.port: port 9200 is also http.port; pick another",
+      "7:3 live_view.fps: must be a frame rate MPEG-1 can carry: 24, 25, 30, 50, 60",
+    ]);
   });
 
   it("gives every camera option a default", () => {
     const c = cam({});
-    expect(c).toMatchObject({ fps: 10, input_size: [416, 416], pixel_format: "rgb24", letterbox: "top-left", pad_value: 114, transport: "tcp", stall_timeout_ms: 10_000 });
+    expect(c).toMatchObject({
+      fps: 10,
+      input_size: [416, 416],
+      pixel_format: "rgb24",
+      letterbox: "top-left",
+      pad_value: 114,
+      transport: "tcp",
+      stall_timeout_ms: 10_000,
+    });
     expect(c.backoff).toEqual({ initial_ms: 1000, max_ms: 30_000, reset_after_ms: 60_000 });
   });
 });
@@ -359,7 +377,11 @@ describe("ffmpeg binary", () => {
 
 describe("stopping ffmpeg", () => {
   it("ends a real ffmpeg with q on stdin", async () => {
-    const child = spawn("ffmpeg", ["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10", "-f", "null", "-"], { stdio: ["pipe", "ignore", "ignore"] });
+    const child = spawn(
+      "ffmpeg",
+      ["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10", "-f", "null", "-"],
+      { stdio: ["pipe", "ignore", "ignore"] },
+    );
     await new Promise((r) => child.once("spawn", r));
     await new Promise((r) => setTimeout(r, 300));
     expect(await stopFfmpeg(child)).toBe("q");

@@ -42,7 +42,9 @@ describe("config validation", () => {
   });
 
   it("lists the known keys when nothing is close", () => {
-    expect(problems("device_id: j1\nhttp:\n  zzzzzzzzzz: 1\n")).toEqual(['F:3:3 http.zzzzzzzzzz: unknown key "zzzzzzzzzz" (known keys: enabled, host, port, health_publish_ms, event_loop_lag_limit_ms)']);
+    expect(problems("device_id: j1\nhttp:\n  zzzzzzzzzz: 1\n")).toEqual([
+      'F:3:3 http.zzzzzzzzzz: unknown key "zzzzzzzzzz" (known keys: enabled, host, port, health_publish_ms, event_loop_lag_limit_ms)',
+    ]);
   });
 
   it("reports wrong types with the value found", () => {
@@ -53,13 +55,15 @@ describe("config validation", () => {
   });
 
   it("reports values out of range with the allowed range", () => {
-    expect(problems("device_id: j1\ncameras:\n  - id: gate-3\n    url: rtsp://cam/s\n    fps: 0\n")).toEqual(["F:5:5 cameras[0].fps: must be 0.1..60, got 0"]);
+    expect(problems("device_id: j1\ncameras:\n  - id: gate-3\n    url: rtsp://cam/s\n    fps: 0\n")).toEqual([
+      "F:5:5 cameras[0].fps: must be 0.1..60, got 0",
+    ]);
     expect(problems("device_id: j1\nhttp:\n  port: 70000\n")).toEqual(["F:3:3 http.port: must be 1..65535, got 70000"]);
   });
 
   it("reports a missing required key and a bad enum value", () => {
     expect(problems("log_level: loud\n")).toEqual([
-      'F:1:1 device_id: is required',
+      "F:1:1 device_id: is required",
       'F:1:1 log_level: must be one of "fatal", "error", "warn", "info", "debug", "trace", got "loud"',
     ]);
   });
@@ -110,7 +114,7 @@ describe("config validation", () => {
 
   it("rejects a TLS section on a plain mqtt:// url and a cert without a key", () => {
     expect(problems("device_id: j1\nmqtt:\n  url: mqtt://b:1883\n  tls:\n    cert: /c.pem\n")).toEqual([
-      "F:4:3 mqtt.tls: TLS settings need an mqtts:// or wss:// url, got \"mqtt://b:1883\"",
+      'F:4:3 mqtt.tls: TLS settings need an mqtts:// or wss:// url, got "mqtt://b:1883"',
       "F:5:5 mqtt.tls.cert: cert and key go together for mutual TLS; set both or neither",
     ]);
   });

@@ -99,7 +99,7 @@ describe("the composition root", () => {
     expect(await daemon.reload()).toBe(false);
     expect(daemon.config.device_id).toBe("d1");
     expect(events).toEqual(["start p-d1"]);
-    expect(out.lines().some((l) => String(l.msg).includes('log_level: must be one of'))).toBe(true);
+    expect(out.lines().some((l) => String(l.msg).includes("log_level: must be one of"))).toBe(true);
 
     writeFileSync(file, "device_id: d2\ndata_dir: ./data\n");
     expect(await daemon.reload()).toBe(true);
@@ -125,7 +125,10 @@ describe("log redaction", () => {
     log.info({ url: "rtsp://admin:camPass@cam/1" }, "camera rtsp://admin:camPass@cam/1 up");
     log.warn("broker said Sup3rSecret is wrong");
     log.error({ err: new Error("auth failed for rtsp://u:errPass@x/ with Sup3rSecret") }, "failed");
-    const text = out.lines().map((l) => JSON.stringify(l)).join("\n");
+    const text = out
+      .lines()
+      .map((l) => JSON.stringify(l))
+      .join("\n");
     for (const s of ["pw-in-object", "tok-value", "camPass", "Sup3rSecret", "errPass"]) expect(text).not.toContain(s);
     expect(text).toContain("[redacted]");
     expect(out.lines()).toHaveLength(4);

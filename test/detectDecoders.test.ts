@@ -16,7 +16,13 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs a generated model on a grey frame and returns its raw output. */
-async function runModel(file: string, decoder: "yolov8" | "yolox" | "yolov5", w: number, h: number, labels: string[]): Promise<{ data: Float32Array; dims: readonly number[] }> {
+async function runModel(
+  file: string,
+  decoder: "yolov8" | "yolox" | "yolov5",
+  w: number,
+  h: number,
+  labels: string[],
+): Promise<{ data: Float32Array; dims: readonly number[] }> {
   const { log } = captureLogger();
   const m = loadManifest(writeManifest(dir, path.basename(file, ".onnx"), file, decoder, { width: w, height: h }, labels));
   const s = await createSession(m, { providers: ["cpu"], threads: 1, variant: "fp32", log });
@@ -33,8 +39,12 @@ const near = (d: Detection, e: Partial<Detection>) => {
 describe("decoders on generated models of each layout", () => {
   it("yolov8: [1, 4+C, N] with per-class scores, no objectness", async () => {
     // 3 anchors, 2 classes. Channel-major: row k holds value k of every anchor.
-    const cx = [10, 30, 50], cy = [12, 20, 40], w = [4, 10, 6], h = [6, 8, 10];
-    const c0 = [0.9, 0.1, 0.2], c1 = [0.2, 0.7, 0.25];
+    const cx = [10, 30, 50],
+      cy = [12, 20, 40],
+      w = [4, 10, 6],
+      h = [6, 8, 10];
+    const c0 = [0.9, 0.1, 0.2],
+      c1 = [0.2, 0.7, 0.25];
     const file = makeConstModel(dir, "v8", { batch: 1, width: 64, height: 64, shape: [1, 6, 3], values: [...cx, ...cy, ...w, ...h, ...c0, ...c1] });
     const { data, dims } = await runModel(file, "yolov8", 64, 64, ["a", "b"]);
     expect(dims).toEqual([1, 6, 3]);
@@ -43,7 +53,13 @@ describe("decoders on generated models of each layout", () => {
     near(dets[0]!, { x1: 8, y1: 9, x2: 12, y2: 15, score: 0.9, class_id: 0 });
     near(dets[1]!, { x1: 25, y1: 16, x2: 35, y2: 24, score: 0.7, class_id: 1 });
     // The class filter drops class 0 entirely; anchor 0's class 1 score (0.2) is under the threshold.
-    const onlyB = decodeYolov8(data, dims, 0, { inputWidth: 64, inputHeight: 64, numClasses: 2, scoreThreshold: 0.3, allowed: Uint8Array.from([0, 1]) });
+    const onlyB = decodeYolov8(data, dims, 0, {
+      inputWidth: 64,
+      inputHeight: 64,
+      numClasses: 2,
+      scoreThreshold: 0.3,
+      allowed: Uint8Array.from([0, 1]),
+    });
     expect(onlyB.map((d) => d.class_id)).toEqual([1]);
   });
 
@@ -82,9 +98,9 @@ describe("decoders on generated models of each layout", () => {
     expect(g.length / 3).toBe(21);
     expect([...g.slice(0, 3)]).toEqual([0, 0, 8]);
     expect([...g.slice(16 * 3, 16 * 3 + 3)]).toEqual([0, 0, 16]);
-    expect(() => decodeYolox(new Float32Array(20 * 7), [1, 20, 7], 0, { inputWidth: 32, inputHeight: 32, numClasses: 2, scoreThreshold: 0.3 })).toThrow(
-      "yolox output has 20 anchors, strides [8, 16, 32] on 32x32 give 21",
-    );
+    expect(() =>
+      decodeYolox(new Float32Array(20 * 7), [1, 20, 7], 0, { inputWidth: 32, inputHeight: 32, numClasses: 2, scoreThreshold: 0.3 }),
+    ).toThrow("yolox output has 20 anchors, strides [8, 16, 32] on 32x32 give 21");
   });
 
   it("names a label count that does not match the output", () => {
@@ -95,7 +111,14 @@ describe("decoders on generated models of each layout", () => {
 
   it("decodes each frame of a dynamic batch from its own slice", async () => {
     // cx rises with the frame's mean brightness, so the two frames give different boxes.
-    const file = makeConstModel(dir, "v8batch", { batch: "N", width: 16, height: 16, shape: [1, 5, 1], values: [0, 8, 4, 4, 0.9], mask: [0.1, 0, 0, 0, 0] });
+    const file = makeConstModel(dir, "v8batch", {
+      batch: "N",
+      width: 16,
+      height: 16,
+      shape: [1, 5, 1],
+      values: [0, 8, 4, 4, 0.9],
+      mask: [0.1, 0, 0, 0, 0],
+    });
     const { log } = captureLogger();
     const m = loadManifest(writeManifest(dir, "v8batch", file, "yolov8", { width: 16, height: 16 }, ["a"]));
     const s = await createSession(m, { providers: ["cpu"], threads: 1, variant: "fp32", log });

@@ -51,12 +51,24 @@ describe.skipIf(!clip)("detection end to end: RTSP → daemon → mosquitto", ()
             classes: ["person", "car", "bus", "truck", "motorcycle", "bicycle"],
             // Across the road below the parked cars: cars coming towards the camera cross it.
             lines: [{ id: "road", from: [0.25, 0.55], to: [1.0, 0.55] }],
-            zones: [{ id: "near", polygon: [[0.3, 0.45], [1, 0.45], [1, 1], [0.3, 1]] }],
+            zones: [
+              {
+                id: "near",
+                polygon: [
+                  [0.3, 0.45],
+                  [1, 0.45],
+                  [1, 1],
+                  [0.3, 1],
+                ],
+              },
+            ],
             counts_interval_s: 2,
           },
         },
       ],
-      models: [{ id: "yolox", manifest: path.join(REPO_ROOT, "models/yolox_nano/manifest.json"), providers: ["tensorrt", "cuda", "cpu"], threads: 2 }],
+      models: [
+        { id: "yolox", manifest: path.join(REPO_ROOT, "models/yolox_nano/manifest.json"), providers: ["tensorrt", "cuda", "cpu"], threads: 2 },
+      ],
     });
     sub = await Subscriber.connect(broker.url, "cityedge/dev-1/cameras/#");
     daemon = DaemonProcess.cli(config).start();
@@ -66,7 +78,13 @@ describe.skipIf(!clip)("detection end to end: RTSP → daemon → mosquitto", ()
 
     const detTopic = "cityedge/dev-1/cameras/junction-n/detections";
     const countTopic = "cityedge/dev-1/cameras/junction-n/counts";
-    await sub.waitFor("20 detections with a car and 2 counts", (m) => m.filter((x) => x.topic === detTopic && JSON.stringify(x.payload).includes('"label":"car"')).length >= 20 && m.filter((x) => x.topic === countTopic).length >= 2, 120_000);
+    await sub.waitFor(
+      "20 detections with a car and 2 counts",
+      (m) =>
+        m.filter((x) => x.topic === detTopic && JSON.stringify(x.payload).includes('"label":"car"')).length >= 20 &&
+        m.filter((x) => x.topic === countTopic).length >= 2,
+      120_000,
+    );
     expect(await daemon.kill("SIGTERM")).toBe(0);
 
     for (const m of sub.messages) validateMessage(m.topic, m.payload);

@@ -19,7 +19,10 @@ class MemorySink implements MessageSink {
   publish(topic: string, body: Record<string, unknown>, opts?: { v?: number }): void {
     const seq = (this.#seq.get(topic) ?? 0) + 1;
     this.#seq.set(topic, seq);
-    this.messages.push({ topic, body: { ...body, v: opts?.v ?? 1, id: `m${this.messages.length}`, device_id: "dev-1", ts: new Date().toISOString(), seq } });
+    this.messages.push({
+      topic,
+      body: { ...body, v: opts?.v ?? 1, id: `m${this.messages.length}`, device_id: "dev-1", ts: new Date().toISOString(), seq },
+    });
   }
   on(suffix: string) {
     return this.messages.filter((m) => m.topic.endsWith(suffix));
@@ -35,7 +38,14 @@ const parts: DetectorPart[] = [];
 beforeAll(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-detect-pipeline-"));
   // One box per frame whose x moves with the frame's brightness: cx = 10 + 0.1 × mean.
-  const v8 = makeConstModel(dir, "batchy", { batch: "N", width: 32, height: 32, shape: [1, 6, 1], values: [10, 8, 8, 8, 0.9, 0.1], mask: [0.1, 0, 0, 0, 0, 0] });
+  const v8 = makeConstModel(dir, "batchy", {
+    batch: "N",
+    width: 32,
+    height: 32,
+    shape: [1, 6, 1],
+    values: [10, 8, 8, 8, 0.9, 0.1],
+    mask: [0.1, 0, 0, 0, 0, 0],
+  });
   batchManifest = writeManifest(dir, "batchy", v8, "yolov8", { width: 32, height: 32 }, ["car", "person"]);
   const fixed = makeConstModel(dir, "fixed", { batch: 1, width: 32, height: 32, shape: [1, 6, 1], values: [16, 16, 8, 8, 0.9, 0.1] });
   fixedManifest = writeManifest(dir, "fixed", fixed, "yolov8", { width: 32, height: 32 }, ["car", "person"]);
@@ -132,7 +142,21 @@ describe("DetectorPart", () => {
 
   it("serves cameras round-robin on a fixed-batch model and publishes counts that validate", async () => {
     sink = new MemorySink();
-    const cams = ["c1", "c2", "c3"].map((id) => camera(id, { lines: [{ id: "l1", from: [0, 0.5], to: [1, 0.5] }], zones: [{ id: "z", polygon: [[0, 0], [1, 0], [1, 1]] }] }));
+    const cams = ["c1", "c2", "c3"].map((id) =>
+      camera(id, {
+        lines: [{ id: "l1", from: [0, 0.5], to: [1, 0.5] }],
+        zones: [
+          {
+            id: "z",
+            polygon: [
+              [0, 0],
+              [1, 0],
+              [1, 1],
+            ],
+          },
+        ],
+      }),
+    );
     const seen = frames(3);
     const { p } = detector(fixedManifest, cams, seen.onFrame);
     cams.forEach((c, i) => c.slot.put(frame(c.id, i, 50)));
@@ -221,7 +245,23 @@ describe("DetectorPart", () => {
     const cam = camera("hangs");
     const seen = frames(3);
     const { log, lines } = captureLogger();
-    const p = new DetectorPart({ modelId: "gpu", manifestFile: fixedManifest, providers: ["cuda"], threads: 1, variant: "auto", warmupRuns: 1, maxBatch: 1, tensorrt: undefined, cameras: [cam], sink, topics, log, create, stallMs: 300, onFrame: seen.onFrame });
+    const p = new DetectorPart({
+      modelId: "gpu",
+      manifestFile: fixedManifest,
+      providers: ["cuda"],
+      threads: 1,
+      variant: "auto",
+      warmupRuns: 1,
+      maxBatch: 1,
+      tensorrt: undefined,
+      cameras: [cam],
+      sink,
+      topics,
+      log,
+      create,
+      stallMs: 300,
+      onFrame: seen.onFrame,
+    });
     parts.push(p);
     await p.start();
     // Run 1 was the warm-up, run 2 handles frame 0, run 3 (frame 1) hangs; frames 2 and 3 go through the new session.
@@ -304,7 +344,10 @@ describe("DetectorPart", () => {
     for (const [cam, idx] of perCamera) {
       expect(idx.length, cam).toBeGreaterThan(3);
       // Strictly increasing: a camera's frames never overtake each other across lanes.
-      expect(idx.every((v, k) => k === 0 || v > idx[k - 1]!), `${cam}: ${idx.join(",")}`).toBe(true);
+      expect(
+        idx.every((v, k) => k === 0 || v > idx[k - 1]!),
+        `${cam}: ${idx.join(",")}`,
+      ).toBe(true);
     }
     const h = p.health() as unknown as { instances: number; threads_per_instance: number; lanes: { runs: number }[] };
     expect(h.instances).toBe(2);
@@ -328,7 +371,22 @@ describe("DetectorPart", () => {
     };
     const { log } = captureLogger();
     const cams = ["g1", "g2", "g3"].map((id) => camera(id));
-    const p = new DetectorPart({ modelId: "gpu", manifestFile: fixedManifest, providers: ["cuda"], threads: 2, instances: "auto", variant: "auto", warmupRuns: 1, maxBatch: 1, tensorrt: undefined, cameras: cams, sink, topics, log, create });
+    const p = new DetectorPart({
+      modelId: "gpu",
+      manifestFile: fixedManifest,
+      providers: ["cuda"],
+      threads: 2,
+      instances: "auto",
+      variant: "auto",
+      warmupRuns: 1,
+      maxBatch: 1,
+      tensorrt: undefined,
+      cameras: cams,
+      sink,
+      topics,
+      log,
+      create,
+    });
     parts.push(p);
     await p.start();
     expect([p.instances, sessions]).toEqual([1, 1]);

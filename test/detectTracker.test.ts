@@ -4,7 +4,14 @@ import { RoadConditionEstimator } from "../runtime/detect/roadCondition.js";
 import { Tracker } from "../runtime/detect/tracker.js";
 import type { Detection } from "../runtime/detect/types.js";
 
-const box = (cx: number, cy: number, w = 0.1, h = 0.1, score = 0.9, class_id = 2): Detection => ({ x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2, score, class_id });
+const box = (cx: number, cy: number, w = 0.1, h = 0.1, score = 0.9, class_id = 2): Detection => ({
+  x1: cx - w / 2,
+  y1: cy - h / 2,
+  x2: cx + w / 2,
+  y2: cy + h / 2,
+  score,
+  class_id,
+});
 const FRAME_MS = 100;
 const opts = { iouMatch: 0.3, maxMissed: 5, minHits: 2, highScore: 0.5 };
 const labels = ["person", "bicycle", "car"];
@@ -123,8 +130,27 @@ describe("counting lines and zones", () => {
     expect(crossing(from, to, [0.5, 0.5], [0.5, 0.55])).toBe("in");
     // Passing beside a short line does not count.
     expect(crossing([0, 0.5], [0.3, 0.5], [0.5, 0.4], [0.5, 0.6])).toBeUndefined();
-    expect(inPolygon([[0, 0], [1, 0], [1, 1], [0, 1]], [0.5, 0.5])).toBe(true);
-    expect(inPolygon([[0, 0], [1, 0], [0, 1]], [0.8, 0.8])).toBe(false);
+    expect(
+      inPolygon(
+        [
+          [0, 0],
+          [1, 0],
+          [1, 1],
+          [0, 1],
+        ],
+        [0.5, 0.5],
+      ),
+    ).toBe(true);
+    expect(
+      inPolygon(
+        [
+          [0, 0],
+          [1, 0],
+          [0, 1],
+        ],
+        [0.8, 0.8],
+      ),
+    ).toBe(false);
   });
 
   it("counts a scripted crossing sequence exactly, in both directions, per class", () => {
@@ -147,7 +173,10 @@ describe("counting lines and zones", () => {
         return [box(p.x, y, 0.08, 0.08, 0.9, p.cls)];
       });
       const u = tracker.update(dets, f * FRAME_MS);
-      counter.observe(u.matched.map((m) => m.track), u.ended.map((t) => t.id));
+      counter.observe(
+        u.matched.map((m) => m.track),
+        u.ended.map((t) => t.id),
+      );
     }
     const { lines } = counter.take();
     expect(lines).toEqual([{ line_id: "stop-line", counts: { car: { in: 3, out: 1 }, person: { in: 0, out: 1 } } }]);
@@ -161,7 +190,10 @@ describe("counting lines and zones", () => {
     const ys = [0.4, 0.45, 0.52, 0.49, 0.53, 0.6];
     ys.forEach((y, f) => {
       const u = tracker.update([box(0.5, y)], f * FRAME_MS);
-      counter.observe(u.matched.map((m) => m.track), []);
+      counter.observe(
+        u.matched.map((m) => m.track),
+        [],
+      );
     });
     // It went in, came back out, went in again: one car went in.
     expect(counter.take().lines[0]!.counts).toEqual({ car: { in: 1, out: 0 } });
@@ -180,13 +212,19 @@ describe("counting lines and zones", () => {
     // frames over four intervals, then drives on.
     for (let f = 0; f < 20; f++) {
       const u = tracker.update([box(0.5, f % 2 === 0 ? 0.49 : 0.51, 0.3, 0.3)], f * FRAME_MS);
-      counter.observe(u.matched.map((m) => m.track), u.ended.map((t) => t.id));
+      counter.observe(
+        u.matched.map((m) => m.track),
+        u.ended.map((t) => t.id),
+      );
       if (f % 5 === 4) add();
     }
     expect(total).toEqual({ in: 0, out: 0 });
     for (let f = 20; f < 24; f++) {
       const u = tracker.update([box(0.5, 0.51 + (f - 19) * 0.03, 0.3, 0.3)], f * FRAME_MS);
-      counter.observe(u.matched.map((m) => m.track), u.ended.map((t) => t.id));
+      counter.observe(
+        u.matched.map((m) => m.track),
+        u.ended.map((t) => t.id),
+      );
     }
     add();
     expect(total).toEqual({ in: 1, out: 0 });
@@ -199,7 +237,10 @@ describe("counting lines and zones", () => {
       // Down from 0.3 to 0.7 in 2 s, then back up: it crosses in at 1 s and out at 3 s.
       const y = f <= 20 ? 0.3 + f * 0.02 : 0.7 - (f - 20) * 0.02;
       const u = tracker.update([box(0.5, y)], f * FRAME_MS);
-      counter.observe(u.matched.map((m) => m.track), u.ended.map((t) => t.id));
+      counter.observe(
+        u.matched.map((m) => m.track),
+        u.ended.map((t) => t.id),
+      );
     }
     expect(counter.take().lines[0]!.counts).toEqual({ car: { in: 1, out: 1 } });
   });
@@ -210,7 +251,10 @@ describe("counting lines and zones", () => {
     // First seen above the line, confirmed on its third sighting, below it.
     [0.42, 0.54, 0.6, 0.66, 0.72].forEach((y, f) => {
       const u = tracker.update([box(0.5, y, 0.3, 0.3)], f * FRAME_MS);
-      counter.observe(u.matched.map((m) => m.track), u.ended.map((t) => t.id));
+      counter.observe(
+        u.matched.map((m) => m.track),
+        u.ended.map((t) => t.id),
+      );
     });
     expect(counter.take().lines[0]!.counts).toEqual({ car: { in: 1, out: 0 } });
   });
@@ -220,7 +264,10 @@ describe("counting lines and zones", () => {
     const counter = new Counter([{ id: "l", from: [0, 0.8], to: [1, 0.8] }], [], (c) => labels[c]!);
     const feed = (dets: Detection[], f: number) => {
       const u = tracker.update(dets, f * FRAME_MS);
-      counter.observe(u.matched.map((m) => m.track), u.ended.map((t) => t.id));
+      counter.observe(
+        u.matched.map((m) => m.track),
+        u.ended.map((t) => t.id),
+      );
     };
     // A bus driving out at the bottom: its box is cut by the picture's border, so its centre
     // passes the line by 0.025 only, less than the margin (0.12 of its 0.35 height).
@@ -232,12 +279,23 @@ describe("counting lines and zones", () => {
 
   it("counts entries into a zone and who is inside at the end", () => {
     const tracker = new Tracker(opts);
-    const zone = { id: "box", polygon: [[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6]] as [number, number][] };
+    const zone = {
+      id: "box",
+      polygon: [
+        [0.4, 0.4],
+        [0.6, 0.4],
+        [0.6, 0.6],
+        [0.4, 0.6],
+      ] as [number, number][],
+    };
     const counter = new Counter([], [zone], (c) => labels[c]!);
     for (let f = 0; f < 12; f++) {
       // One car drives through the zone; one parks in it.
       const u = tracker.update([box(0.2 + f * 0.04, 0.5, 0.05, 0.05), box(0.5, 0.45, 0.05, 0.05)], f * FRAME_MS);
-      counter.observe(u.matched.map((m) => m.track), u.ended.map((t) => t.id));
+      counter.observe(
+        u.matched.map((m) => m.track),
+        u.ended.map((t) => t.id),
+      );
     }
     expect(counter.take().zones).toEqual([{ zone_id: "box", entered: { car: 2 }, present: { car: 1 } }]);
   });
@@ -252,7 +310,10 @@ describe("road condition", () => {
       const dets = [0.1, 0.3, 0.5, 0.7, 0.9].map((x) => box(x + f * 0.001, 0.5, 0.08, 0.08));
       dets.push(box(0.5, 0.1, 0.05, 0.05, 0.9, 0));
       const u = tracker.update(dets, f * FRAME_MS);
-      road.observe(u.matched.map((m) => m.track), u.born);
+      road.observe(
+        u.matched.map((m) => m.track),
+        u.born,
+      );
     }
     const r = road.take(60_000, undefined);
     expect(r.vehicles_now).toBe(5);

@@ -38,7 +38,12 @@ function stages(): Instruction[][] {
   return out;
 }
 const final = stages().at(-1)!;
-const argDefault = (name: string) => dockerfile.getInitialARGs().map(args).find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
+const argDefault = (name: string) =>
+  dockerfile
+    .getInitialARGs()
+    .map(args)
+    .find((a) => a.startsWith(`${name}=`))
+    ?.slice(name.length + 1);
 
 describe("Dockerfile.jetson", () => {
   it("lints clean", () => {
@@ -56,7 +61,8 @@ describe("Dockerfile.jetson", () => {
     const lock = JSON.parse(readFileSync(path.join(REPO_ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, { version: string }> };
     expect(argDefault("ORT_VERSION")).toBe(lock.packages["node_modules/onnxruntime-node"]!.version);
     const build = instructions.find((i) => i.getKeyword() === "RUN" && args(i).includes("./build.sh"))!;
-    for (const flag of ["--use_cuda", "--use_tensorrt", "--build_nodejs", "--build_shared_lib", "--config Release"]) expect(args(build)).toContain(flag);
+    for (const flag of ["--use_cuda", "--use_tensorrt", "--build_nodejs", "--build_shared_lib", "--config Release"])
+      expect(args(build)).toContain(flag);
     // The binding replaces the npm package's CPU-only one, where onnxruntime-node loads it from.
     const copy = instructions.find((i) => i.getKeyword() === "COPY" && args(i).startsWith("--from=ort"))!;
     expect(args(copy)).toBe("--from=ort /out/ ./node_modules/onnxruntime-node/bin/napi-v6/linux/arm64/");
@@ -70,7 +76,10 @@ describe("Dockerfile.jetson", () => {
   });
 
   it("installs NVIDIA's ffmpeg with Jetson hardware decoding", () => {
-    const run = final.filter((i) => i.getKeyword() === "RUN").map(args).join("\n");
+    const run = final
+      .filter((i) => i.getKeyword() === "RUN")
+      .map(args)
+      .join("\n");
     expect(run).toContain("repo.download.nvidia.com/jetson/ffmpeg");
     expect(run).toMatch(/apt-get install -y --no-install-recommends ffmpeg/);
   });
@@ -82,7 +91,8 @@ describe("Dockerfile.jetson", () => {
         const a = args(i);
         if (i.getKeyword() === "SHELL") pipefail = a.includes("pipefail");
         if (i.getKeyword() !== "RUN") continue;
-        if (/[^|]\|[^|]/.test(a)) expect({ line: i.getRange().start.line + 1, pipefail }).toEqual({ line: i.getRange().start.line + 1, pipefail: true });
+        if (/[^|]\|[^|]/.test(a))
+          expect({ line: i.getRange().start.line + 1, pipefail }).toEqual({ line: i.getRange().start.line + 1, pipefail: true });
         if (a.includes("apt-get install")) {
           expect(a).toContain("--no-install-recommends");
           expect(a).toContain("apt-get update");
@@ -103,7 +113,10 @@ describe("Dockerfile.jetson", () => {
   });
 
   it("checks /healthz on the port the daemon serves, and keeps data and TensorRT engines on volumes", () => {
-    const env = final.filter((i) => i.getKeyword() === "ENV").map(args).join(" ");
+    const env = final
+      .filter((i) => i.getKeyword() === "ENV")
+      .map(args)
+      .join(" ");
     const port = /CITYEDGE__HTTP__PORT=(\d+)/.exec(env)![1];
     const dataDir = /CITYEDGE__DATA_DIR=(\S+)/.exec(env)![1];
     const health = args(final.find((i) => i.getKeyword() === "HEALTHCHECK")!);

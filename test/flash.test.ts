@@ -20,7 +20,10 @@ function run(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
 /** A minimal Ubuntu-like root filesystem: the account files L4T's sample rootfs has. */
 function makeRootfs(root: string): void {
   mkdirSync(path.join(root, "etc"), { recursive: true });
-  writeFileSync(path.join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nmessagebus:x:100:102::/nonexistent:/usr/sbin/nologin\n");
+  writeFileSync(
+    path.join(root, "etc/passwd"),
+    "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nmessagebus:x:100:102::/nonexistent:/usr/sbin/nologin\n",
+  );
   writeFileSync(path.join(root, "etc/group"), "root:x:0:\ndaemon:x:1:\ndialout:x:20:\nvideo:x:44:ubuntu\nmessagebus:x:102:\n");
   writeFileSync(path.join(root, "etc/shadow"), "root:*:19000:0:99999:7:::\n", { mode: 0o640 });
   writeFileSync(path.join(root, "etc/gshadow"), "root:*::\n", { mode: 0o640 });
@@ -38,7 +41,9 @@ function makeApp(app: string): void {
 }
 
 function idOf(root: string, file: "passwd" | "group", name: string): number {
-  const line = readFileSync(path.join(root, "etc", file), "utf8").split("\n").find((l) => l.startsWith(`${name}:`));
+  const line = readFileSync(path.join(root, "etc", file), "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${name}:`));
   if (!line) throw new Error(`no ${name} in ${file}`);
   return Number(line.split(":")[2]);
 }
@@ -77,7 +82,10 @@ describe("scripts/flash", () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it("passes shellcheck", () => {
-    const r = spawnSync("shellcheck", ["-x", INSTALL, FLASH_JETSON, path.join(FLASH, "lib.sh"), path.join(FLASH, "launcher.sh")], { encoding: "utf8", cwd: FLASH });
+    const r = spawnSync("shellcheck", ["-x", INSTALL, FLASH_JETSON, path.join(FLASH, "lib.sh"), path.join(FLASH, "launcher.sh")], {
+      encoding: "utf8",
+      cwd: FLASH,
+    });
     expect(r.error).toBeUndefined();
     expect(r.stdout + r.stderr).toBe("");
     expect(r.status).toBe(0);
@@ -124,7 +132,9 @@ describe("scripts/flash", () => {
     const gid = idOf(rootfs, "group", "cityedge");
     // The lowest free system ids (100 is messagebus's uid, 102 its gid).
     expect([uid, gid]).toEqual([101, 100]);
-    expect(readFileSync(path.join(rootfs, "etc/passwd"), "utf8")).toContain(`cityedge:x:101:100:cityedge daemon:/var/lib/cityedge:/usr/sbin/nologin\n`);
+    expect(readFileSync(path.join(rootfs, "etc/passwd"), "utf8")).toContain(
+      `cityedge:x:101:100:cityedge daemon:/var/lib/cityedge:/usr/sbin/nologin\n`,
+    );
     expect(readFileSync(path.join(rootfs, "etc/shadow"), "utf8")).toMatch(/^cityedge:!:\d+::::::$/m);
     expect(readFileSync(path.join(rootfs, "etc/group"), "utf8")).toMatch(/^video:x:44:ubuntu,cityedge$/m);
     expect(readFileSync(path.join(rootfs, "etc/group"), "utf8")).toMatch(/^dialout:x:20:cityedge$/m);
@@ -134,7 +144,7 @@ describe("scripts/flash", () => {
     expectFile(r0("opt/cityedge/app/node_modules/somedep/index.js"), 0, 0, 0o644);
     expectFile(r0("opt/cityedge/app/models/yolox_nano/manifest.json"), 0, 0, 0o644);
     expectFile(r0("opt/cityedge/bin/cityedge"), 0, 0, 0o755);
-    expect(readFileSync(r0("opt/cityedge/bin/cityedge"), "utf8")).toContain("exec \"$NODE\" /opt/cityedge/app/dist/runtime/cli.js \"$@\"");
+    expect(readFileSync(r0("opt/cityedge/bin/cityedge"), "utf8")).toContain('exec "$NODE" /opt/cityedge/app/dist/runtime/cli.js "$@"');
     expectFile(r0("etc/cityedge"), 0, gid, 0o750);
     expectFile(r0("etc/cityedge/config.yaml"), 0, gid, 0o640);
     expectFile(r0("etc/cityedge/certs"), 0, gid, 0o750);
@@ -164,7 +174,9 @@ describe("scripts/flash", () => {
     mkdirSync(bin);
     writeFileSync(path.join(bin, "ssh"), `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/ssh.args"\ncat > "${dir}/ssh.tgz"\n`);
     chmodSync(path.join(bin, "ssh"), 0o755);
-    const r = run(INSTALL, ["--ssh", "admin@jetson-0042", "--app", app, "--config", config, "--certs", certs], { PATH: `${bin}:${process.env.PATH}` });
+    const r = run(INSTALL, ["--ssh", "admin@jetson-0042", "--app", app, "--config", config, "--certs", certs], {
+      PATH: `${bin}:${process.env.PATH}`,
+    });
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
     const args = readFileSync(path.join(dir, "ssh.args"), "utf8").split("\n");
@@ -219,14 +231,30 @@ describe("scripts/flash", () => {
       const r = run(FLASH_JETSON, ["--l4t", l4t, "--board", "jetson-orin-nano-devkit", "--config", config, "--app", app, "--dry-run"]);
       expect(r.code).toBe(0);
       expect(r.out).toContain(
-        'plan: then, in ' + l4t + ': ./tools/kernel_flash/l4t_initrd_flash.sh --external-device nvme0n1p1 -c tools/kernel_flash/flash_l4t_t234_nvme.xml -p -c bootloader/generic/cfg/flash_t234_qspi.xml --showlogs --network usb0 jetson-orin-nano-devkit internal',
+        "plan: then, in " +
+          l4t +
+          ": ./tools/kernel_flash/l4t_initrd_flash.sh --external-device nvme0n1p1 -c tools/kernel_flash/flash_l4t_t234_nvme.xml -p -c bootloader/generic/cfg/flash_t234_qspi.xml --showlogs --network usb0 jetson-orin-nano-devkit internal",
       );
       expect(existsSync(path.join(l4t, "rootfs/opt"))).toBe(false);
       expect(existsSync(path.join(dir, "flashed"))).toBe(false);
     });
 
     it.skipIf(!IS_ROOT)("puts cityedge into L4T's rootfs, then runs NVIDIA's flash tool from Linux_for_Tegra", () => {
-      const r = run(FLASH_JETSON, ["--l4t", l4t, "--board", "jetson-orin-nano-devkit", "--storage", "emmc", "--config", config, "--app", app, "--certs", certs, "--no-usb-check"]);
+      const r = run(FLASH_JETSON, [
+        "--l4t",
+        l4t,
+        "--board",
+        "jetson-orin-nano-devkit",
+        "--storage",
+        "emmc",
+        "--config",
+        config,
+        "--app",
+        app,
+        "--certs",
+        certs,
+        "--no-usb-check",
+      ]);
       expect(r.err).toBe("");
       expect(r.code).toBe(0);
       const gid = idOf(path.join(l4t, "rootfs"), "group", "cityedge");

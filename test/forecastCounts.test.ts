@@ -31,7 +31,10 @@ describe("camera counts as a forecast series", () => {
     const body = {
       camera_id: "gate-3",
       interval_start: "2026-03-02T08:00:00.000Z",
-      lines: [{ id: "a", counts: { car: { in: 3, out: 2 }, bus: { in: 1, out: 0 } } }, { id: "b", counts: { car: { in: 0, out: 4 } } }],
+      lines: [
+        { id: "a", counts: { car: { in: 3, out: 2 }, bus: { in: 1, out: 0 } } },
+        { id: "b", counts: { car: { in: 0, out: 4 } } },
+      ],
     };
     tap.publish(topics.counts("gate-3"), body);
     tap.publish(topics.counts("other"), body);

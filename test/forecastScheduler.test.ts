@@ -26,7 +26,13 @@ describe("forecast scheduler", () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-sched-"));
     store = new HistoryStore({ file: path.join(dir, "h.sqlite"), rawRetentionMs: 0, retentionMs: 30 * 86_400_000, log });
     await store.start();
-    model = await ForecastModel.load({ manifestFile: path.join(REPO_ROOT, "models/demand_lstm/manifest.json"), providers: ["cpu"], threads: 1, variant: "fp32", log });
+    model = await ForecastModel.load({
+      manifestFile: path.join(REPO_ROOT, "models/demand_lstm/manifest.json"),
+      providers: ["cpu"],
+      threads: 1,
+      variant: "fp32",
+      log,
+    });
     const predict = model.predict.bind(model);
     model.predict = async (w: readonly WindowInput[]) => {
       batches.push(w.length);
@@ -39,11 +45,25 @@ describe("forecast scheduler", () => {
   });
 
   it("runs every series due at the same step in one batch, skips the one with a day missing, and names the model", async () => {
-    const meters = ["a", "b", "c", "d"].map((id) => METER_SCHEMA.parse({ id, driver: "replay", file: "x.csv", values: { p: { column: "p", unit: "MW" } } }) as MeterConfig);
-    const forecasts = meters.map((m) => FORECAST_SCHEMA.parse({ id: `f-${m.id}`, source: `meter:${m.id}:p`, model: "lstm", timezone: "UTC" }) as ForecastConfig);
+    const meters = ["a", "b", "c", "d"].map(
+      (id) => METER_SCHEMA.parse({ id, driver: "replay", file: "x.csv", values: { p: { column: "p", unit: "MW" } } }) as MeterConfig,
+    );
+    const forecasts = meters.map(
+      (m) => FORECAST_SCHEMA.parse({ id: `f-${m.id}`, source: `meter:${m.id}:p`, model: "lstm", timezone: "UTC" }) as ForecastConfig,
+    );
     const published: { topic: string; body: Record<string, unknown>; v: number | undefined }[] = [];
     const sink: MessageSink = { publish: (topic, body, opts) => void published.push({ topic, body, v: opts?.v }) };
-    const sched = new ForecastScheduler({ forecasts, meters, store, sink, topics: new Topics("cityedge", "dev"), log, loadModel: async () => model, tickMs: 20, batchWindowMs: 5000 });
+    const sched = new ForecastScheduler({
+      forecasts,
+      meters,
+      store,
+      sink,
+      topics: new Topics("cityedge", "dev"),
+      log,
+      loadModel: async () => model,
+      tickMs: 20,
+      batchWindowMs: 5000,
+    });
     await sched.start();
     try {
       // 8 days of half-hours; d lacks a whole day; the first reading of the step after ISSUE completes it
@@ -58,16 +78,28 @@ describe("forecast scheduler", () => {
       const deadline = Date.now() + 30_000;
       while (published.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(batches).toEqual([3]);
-      expect(published.map((p) => p.topic).sort()).toEqual(["cityedge/dev/forecasts/f-a", "cityedge/dev/forecasts/f-b", "cityedge/dev/forecasts/f-c"]);
+      expect(published.map((p) => p.topic).sort()).toEqual([
+        "cityedge/dev/forecasts/f-a",
+        "cityedge/dev/forecasts/f-b",
+        "cityedge/dev/forecasts/f-c",
+      ]);
       const a = published.find((p) => p.body.series_id === "f-a")!;
       expect(a.v).toBe(1);
-      expect(a.body).toMatchObject({ issued_at: new Date(ISSUE).toISOString(), step_s: 1800, unit: "MW", model: { id: "cityedge-demand-lstm", version: "1.0.0", provider: "cpu" } });
+      expect(a.body).toMatchObject({
+        issued_at: new Date(ISSUE).toISOString(),
+        step_s: 1800,
+        unit: "MW",
+        model: { id: "cityedge-demand-lstm", version: "1.0.0", provider: "cpu" },
+      });
       expect((a.body.horizon as unknown[]).length).toBe(48);
       // b is a shifted by 1000 MW: its forecast is not a's (each series got its own window)
       const b = published.find((p) => p.body.series_id === "f-b")!;
       expect((b.body.horizon as { value: number }[])[0]!.value).not.toBe((a.body.horizon as { value: number }[])[0]!.value);
       expect(sched.health()).toMatchObject({
-        series: { "f-d": { skipped: 1, last_skip_reason: "a gap of 48 steps (24.0 h) from 2026-03-03T14:00:00.000Z is longer than max_gap_steps 6" }, "f-a": { published: 1 } },
+        series: {
+          "f-d": { skipped: 1, last_skip_reason: "a gap of 48 steps (24.0 h) from 2026-03-03T14:00:00.000Z is longer than max_gap_steps 6" },
+          "f-a": { published: 1 },
+        },
       });
     } finally {
       await sched.stop();
@@ -90,11 +122,20 @@ describe("forecast scheduler", () => {
       loadModel: async (id) => {
         if (id === "missing") throw new Error("model manifest /x/manifest.json: file not found");
         // the scheduler releases what it loaded when it stops
-        return ForecastModel.load({ manifestFile: path.join(REPO_ROOT, "models/demand_lstm/manifest.json"), providers: ["cpu"], threads: 1, variant: "fp32", log });
+        return ForecastModel.load({
+          manifestFile: path.join(REPO_ROOT, "models/demand_lstm/manifest.json"),
+          providers: ["cpu"],
+          threads: 1,
+          variant: "fp32",
+          log,
+        });
       },
     });
     await sched.start();
-    expect(sched.health()).toMatchObject({ state: "degraded", series: { broken: { state: "failed", error: 'model "missing": model manifest /x/manifest.json: file not found' }, good: { published: 0 } } });
+    expect(sched.health()).toMatchObject({
+      state: "degraded",
+      series: { broken: { state: "failed", error: 'model "missing": model manifest /x/manifest.json: file not found' }, good: { published: 0 } },
+    });
     await sched.stop();
   });
 });

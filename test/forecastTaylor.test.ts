@@ -45,7 +45,17 @@ function offlineInput(values: number[], stamps: string[], mean: number, std: num
     const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(stamps[r]!)!;
     const tod = (Number(m[4]) * 60 + Number(m[5])) / 1440;
     const dow = (new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))).getUTCDay() + 6) % 7;
-    out.set([(v - mean) / std, Math.sin(2 * Math.PI * tod), Math.cos(2 * Math.PI * tod), Math.sin((2 * Math.PI * dow) / 7), Math.cos((2 * Math.PI * dow) / 7), dow >= 5 ? 1 : 0], r * 6);
+    out.set(
+      [
+        (v - mean) / std,
+        Math.sin(2 * Math.PI * tod),
+        Math.cos(2 * Math.PI * tod),
+        Math.sin((2 * Math.PI * dow) / 7),
+        Math.cos((2 * Math.PI * dow) / 7),
+        dow >= 5 ? 1 : 0,
+      ],
+      r * 6,
+    );
   });
   return out;
 }
@@ -86,7 +96,17 @@ describe.skipIf(!CSV)("forecasts of the replayed Taylor series, through the daem
   async function offline(windows: { values: number[]; s: number }[]): Promise<number[][]> {
     const { mean, std } = manifest.normalization;
     const data = new Float32Array(windows.length * HISTORY * 6);
-    windows.forEach((w, b) => data.set(offlineInput(w.values, rows.slice(w.s - HISTORY, w.s).map((r) => r.stamp), mean, std), b * HISTORY * 6));
+    windows.forEach((w, b) =>
+      data.set(
+        offlineInput(
+          w.values,
+          rows.slice(w.s - HISTORY, w.s).map((r) => r.stamp),
+          mean,
+          std,
+        ),
+        b * HISTORY * 6,
+      ),
+    );
     const out = await session.run({ history: new ort.Tensor("float32", data, [windows.length, HISTORY, 6]) });
     const y = out.forecast!.data as Float32Array;
     return windows.map((_, b) => Array.from(y.subarray(b * HORIZON, (b + 1) * HORIZON), (v) => v * std + mean));
@@ -106,7 +126,15 @@ describe.skipIf(!CSV)("forecasts of the replayed Taylor series, through the daem
       models: [{ id: "demand", manifest: MANIFEST, providers: ["cpu"], variant: "fp32", threads: 1 }],
       // as an operator would set it up: the file's local clock, and the model's own time zone (Europe/London) for the calendar
       meters: [
-        { id: "taylor", driver: "replay", file: csv, timezone: "Europe/London", values: { demand_mw: { column: "demand_mw", unit: "MW" } }, backfill_s: backfillRows * 1800, speed: SPEED },
+        {
+          id: "taylor",
+          driver: "replay",
+          file: csv,
+          timezone: "Europe/London",
+          values: { demand_mw: { column: "demand_mw", unit: "MW" } },
+          backfill_s: backfillRows * 1800,
+          speed: SPEED,
+        },
       ],
       forecasts: [{ id: "taylor-demand", source: "meter:taylor:demand_mw", model: "demand" }],
     };
@@ -119,7 +147,10 @@ describe.skipIf(!CSV)("forecasts of the replayed Taylor series, through the daem
 
   beforeAll(async () => {
     rows = readTaylor(CSV!);
-    session = await ort.InferenceSession.create(path.join(REPO_ROOT, "models/demand_lstm/demand.fp32.onnx"), { executionProviders: ["cpu"], intraOpNumThreads: 1 });
+    session = await ort.InferenceSession.create(path.join(REPO_ROOT, "models/demand_lstm/demand.fp32.onnx"), {
+      executionProviders: ["cpu"],
+      intraOpNumThreads: 1,
+    });
     broker = await new Mosquitto().start();
   });
   afterEach(async () => {
@@ -141,7 +172,10 @@ describe.skipIf(!CSV)("forecasts of the replayed Taylor series, through the daem
     // The last weeks of the series (the model's test weeks): 8 days back-filled, then replayed.
     const start = 3360 - HISTORY;
     const given = new Set(Array.from({ length: HISTORY + 200 }, (_, i) => start + i));
-    sub = await runDaemon([...given].map((i) => rows[i]!), HISTORY);
+    sub = await runDaemon(
+      [...given].map((i) => rows[i]!),
+      HISTORY,
+    );
     await sub.waitFor("5 forecasts", (m) => forecasts(m).length >= 5, 90_000);
     const got = forecasts(sub.messages).slice(0, 5);
     for (const m of got) validateMessage(m.topic, m.payload);
@@ -157,10 +191,20 @@ describe.skipIf(!CSV)("forecasts of the replayed Taylor series, through the daem
       return { s: s!, ...expectedWindow(rows, s!, given) };
     });
     const expected = await offline(windows);
-    const maxDiff = Math.max(...got.flatMap((m, i) => (m.payload.horizon as { value: number }[]).map((h, k) => Math.abs(h.value - expected[i]![k]!))));
-    console.info(`[forecastTaylor] ${got.length} forecasts, issued ${got.map((m) => String(m.payload.issued_at)).join(", ")}; largest difference from offline: ${maxDiff} MW`);
+    const maxDiff = Math.max(
+      ...got.flatMap((m, i) => (m.payload.horizon as { value: number }[]).map((h, k) => Math.abs(h.value - expected[i]![k]!))),
+    );
+    console.info(
+      `[forecastTaylor] ${got.length} forecasts, issued ${got.map((m) => String(m.payload.issued_at)).join(", ")}; largest difference from offline: ${maxDiff} MW`,
+    );
     got.forEach((m, i) => {
-      const p = m.payload as { model: { id: string; version: string }; horizon: { ts: string; value: number }[]; window: { filled: number }; step_s: number; unit: string };
+      const p = m.payload as {
+        model: { id: string; version: string };
+        horizon: { ts: string; value: number }[];
+        window: { filled: number };
+        step_s: number;
+        unit: string;
+      };
       expect(p.model).toMatchObject({ id: manifest.id, version: manifest.version });
       expect(p.step_s).toBe(1800);
       expect(p.unit).toBe("MW");
@@ -184,8 +228,13 @@ describe.skipIf(!CSV)("forecasts of the replayed Taylor series, through the daem
     // a missing hour in the back-filled history, and a missing day starting 60 rows (7.5 s of replay) after it ends
     const hourGap = new Set([start + 200, start + 201]);
     const dayFrom = start + HISTORY + 60;
-    const given = new Set(Array.from({ length: HISTORY + 160 }, (_, i) => start + i).filter((i) => !hourGap.has(i) && (i < dayFrom || i >= dayFrom + HORIZON)));
-    sub = await runDaemon([...given].map((i) => rows[i]!), HISTORY);
+    const given = new Set(
+      Array.from({ length: HISTORY + 160 }, (_, i) => start + i).filter((i) => !hourGap.has(i) && (i < dayFrom || i >= dayFrom + HORIZON)),
+    );
+    sub = await runDaemon(
+      [...given].map((i) => rows[i]!),
+      HISTORY,
+    );
     await sub.waitFor("a forecast", (m) => forecasts(m).length >= 1, 90_000);
     const first = forecasts(sub.messages)[0]!;
     validateMessage(first.topic, first.payload);

@@ -30,7 +30,12 @@ describe("forecast windows", () => {
 
   it("refuses a gap longer than max_gap_steps, naming it", () => {
     const r = fillGaps([1, Number.NaN, Number.NaN, Number.NaN, 5, 6, 7, 8, 9, 10], opts);
-    expect(r).toEqual({ ok: false, reason: "a gap of 3 steps (1.5 h) from 2026-01-05T00:30:00.000Z is longer than max_gap_steps 2", missing: 3, longestGap: 3 });
+    expect(r).toEqual({
+      ok: false,
+      reason: "a gap of 3 steps (1.5 h) from 2026-01-05T00:30:00.000Z is longer than max_gap_steps 2",
+      missing: 3,
+      longestGap: 3,
+    });
   });
 
   it("refuses a window with too much missing in total", () => {

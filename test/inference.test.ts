@@ -2,7 +2,15 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyTensorRtEnv, createSession, loadDetectionManifest, loadManifest, ManifestError, resolveModelFile, TensorBuffer } from "../runtime/inference/index.js";
+import {
+  applyTensorRtEnv,
+  createSession,
+  loadDetectionManifest,
+  loadManifest,
+  ManifestError,
+  resolveModelFile,
+  TensorBuffer,
+} from "../runtime/inference/index.js";
 import { captureLogger, makeConstModel, writeManifest } from "./helpers/detectModels.js";
 import { REPO_ROOT, sharedDataDir } from "./helpers/sharedData.js";
 
@@ -49,11 +57,15 @@ describe("model manifests", () => {
   it("resolves ${env:X} and ${env:X:-default} in file references", () => {
     expect(resolveModelFile("${env:MODELS}/a.onnx", "/base", { MODELS: "/data/m" })).toBe("/data/m/a.onnx");
     expect(resolveModelFile("${env:MODELS:-../shared}/a.onnx", "/base/x", {})).toBe("/base/shared/a.onnx");
-    expect(() => resolveModelFile("${env:MODELS}/a.onnx", "/base", {})).toThrow('environment variable MODELS is not set (used in "${env:MODELS}/a.onnx")');
+    expect(() => resolveModelFile("${env:MODELS}/a.onnx", "/base", {})).toThrow(
+      'environment variable MODELS is not set (used in "${env:MODELS}/a.onnx")',
+    );
   });
 
   it("rejects YOLOX strides that do not divide the input", () => {
-    const file = writeManifest(dir, "strides", model, "yolox", { width: 36, height: 32 }, ["a"], { output: { name: "output", decoder: "yolox", strides: [8, 16] } });
+    const file = writeManifest(dir, "strides", model, "yolox", { width: 36, height: 32 }, ["a"], {
+      output: { name: "output", decoder: "yolox", strides: [8, 16] },
+    });
     expect(() => loadDetectionManifest(file)).toThrow("output.strides: every stride must divide the input size 36x32");
   });
 
@@ -75,7 +87,13 @@ describe("sessions", () => {
   it("falls back tensorrt → cuda → cpu, logging each missing provider", async () => {
     const { log, lines } = captureLogger();
     const m = loadManifest(writeManifest(dir, "chain", model, "yolov5", { width: 32, height: 32 }, ["a", "b"]));
-    const s = await createSession(m, { providers: ["tensorrt", "cuda", "cpu"], threads: 1, variant: "auto", log, tensorrt: { fp16: true, int8: false } });
+    const s = await createSession(m, {
+      providers: ["tensorrt", "cuda", "cpu"],
+      threads: 1,
+      variant: "auto",
+      log,
+      tensorrt: { fp16: true, int8: false },
+    });
     expect(s.provider).toBe("cpu");
     expect(s.skipped.map((x) => x.provider)).toEqual(["tensorrt", "cuda"]);
     const msgs = lines().map((l) => String(l.msg));
@@ -112,7 +130,14 @@ describe("sessions", () => {
   it("hands a worker session's outputs back in shared memory allocated once, and keeps concurrent runs apart", async () => {
     const { log } = captureLogger();
     // An output that follows the input: x = 16 + 0.1 × the input's mean.
-    const varying = makeConstModel(dir, "varying", { batch: 1, width: 32, height: 32, shape: [1, 1, 7], values: [16, 16, 8, 8, 0.9, 0.1, 0.8], mask: [0.1, 0, 0, 0, 0, 0, 0] });
+    const varying = makeConstModel(dir, "varying", {
+      batch: 1,
+      width: 32,
+      height: 32,
+      shape: [1, 1, 7],
+      values: [16, 16, 8, 8, 0.9, 0.1, 0.8],
+      mask: [0.1, 0, 0, 0, 0, 0, 0],
+    });
     const m = loadManifest(writeManifest(dir, "sharedout", varying, "yolov5", { width: 32, height: 32 }, ["a", "b"]));
     const inWorker = await createSession(m, { providers: ["cpu"], threads: 1, variant: "auto", thread: "worker", log });
     const onMain = await createSession(m, { providers: ["cpu"], threads: 1, variant: "auto", log });
@@ -148,7 +173,14 @@ describe("sessions", () => {
 
   it("converts camera frames in the worker the same as on the main thread, from shared or private pixels", async () => {
     const { log } = captureLogger();
-    const varying = makeConstModel(dir, "varying2", { batch: 1, width: 32, height: 32, shape: [1, 1, 7], values: [16, 16, 8, 8, 0.9, 0.1, 0.8], mask: [0.1, 0, 0, 0, 0, 0, 0] });
+    const varying = makeConstModel(dir, "varying2", {
+      batch: 1,
+      width: 32,
+      height: 32,
+      shape: [1, 1, 7],
+      values: [16, 16, 8, 8, 0.9, 0.1, 0.8],
+      mask: [0.1, 0, 0, 0, 0, 0, 0],
+    });
     const m = loadManifest(writeManifest(dir, "frames", varying, "yolov5", { width: 32, height: 32 }, ["a", "b"]));
     const inWorker = await createSession(m, { providers: ["cpu"], threads: 1, variant: "auto", thread: "worker", log });
     const onMain = await createSession(m, { providers: ["cpu"], threads: 1, variant: "auto", log });
@@ -163,7 +195,12 @@ describe("sessions", () => {
       const mainBuf = new TensorBuffer(spec, 1);
       const workerBuf = new TensorBuffer(spec, 1, { shared: true });
       const outs = new Set<string>();
-      for (const [v, shared] of [[3, true], [7, false], [7, true], [11, false]] as const) {
+      for (const [v, shared] of [
+        [3, true],
+        [7, false],
+        [7, true],
+        [11, false],
+      ] as const) {
         const f = frame(v, shared);
         const a = (await inWorker.runFrames("images", workerBuf, [f])).output!;
         const b = (await onMain.runFrames("images", mainBuf, [f])).output!;
@@ -186,7 +223,9 @@ describe("sessions", () => {
   it("fails with every provider's reason when none works", async () => {
     const { log, lines } = captureLogger();
     const m = loadManifest(writeManifest(dir, "gpuonly", model, "yolov5", { width: 32, height: 32 }, ["a", "b"]));
-    await expect(createSession(m, { providers: ["tensorrt", "cuda"], threads: 1, variant: "auto", log })).rejects.toThrow(/^model gpuonly: no execution provider worked \(tensorrt: .+; cuda: .+\)$/);
+    await expect(createSession(m, { providers: ["tensorrt", "cuda"], threads: 1, variant: "auto", log })).rejects.toThrow(
+      /^model gpuonly: no execution provider worked \(tensorrt: .+; cuda: .+\)$/,
+    );
     expect(lines().some((l) => String(l.msg).startsWith("provider cuda unavailable:") && String(l.msg).endsWith("no provider left"))).toBe(true);
   });
 
@@ -219,7 +258,9 @@ describe("sessions", () => {
     try {
       const m = loadManifest(manifestFile);
       await expect(createSession(m, { providers: ["cpu"], threads: 1, variant: "auto", log })).rejects.toThrow(
-        new RegExp(`variants\\.fp32\\.file ${model.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: sha256 mismatch \\(manifest [0-9a-f]{64}, file [0-9a-f]{64}\\): corrupt or replaced model`),
+        new RegExp(
+          `variants\\.fp32\\.file ${model.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: sha256 mismatch \\(manifest [0-9a-f]{64}, file [0-9a-f]{64}\\): corrupt or replaced model`,
+        ),
       );
     } finally {
       // Restore the fixture for the other tests.
@@ -230,14 +271,22 @@ describe("sessions", () => {
   it("says which variant is missing", async () => {
     const { log } = captureLogger();
     const m = loadManifest(writeManifest(dir, "variants", model, "yolov5", { width: 32, height: 32 }, ["a", "b"]));
-    await expect(createSession(m, { providers: ["cpu"], threads: 1, variant: "int8", log })).rejects.toThrow("cpu: the manifest has no int8 variant (has: fp32)");
+    await expect(createSession(m, { providers: ["cpu"], threads: 1, variant: "int8", log })).rejects.toThrow(
+      "cpu: the manifest has no int8 variant (has: fp32)",
+    );
   });
 
   it("passes TensorRT options through the provider's environment variables", () => {
     const env: NodeJS.ProcessEnv = {};
     const cache = path.join(dir, "trt");
     applyTensorRtEnv({ fp16: true, int8: false, cacheDir: cache }, env);
-    expect(env).toMatchObject({ ORT_TENSORRT_FP16_ENABLE: "1", ORT_TENSORRT_INT8_ENABLE: "0", ORT_TENSORRT_ENGINE_CACHE_ENABLE: "1", ORT_TENSORRT_CACHE_PATH: cache, ORT_TENSORRT_TIMING_CACHE_ENABLE: "1" });
+    expect(env).toMatchObject({
+      ORT_TENSORRT_FP16_ENABLE: "1",
+      ORT_TENSORRT_INT8_ENABLE: "0",
+      ORT_TENSORRT_ENGINE_CACHE_ENABLE: "1",
+      ORT_TENSORRT_CACHE_PATH: cache,
+      ORT_TENSORRT_TIMING_CACHE_ENABLE: "1",
+    });
   });
 });
 
@@ -265,12 +314,14 @@ describe("TensorBuffer", () => {
   });
 
   it("skips rows of one grey value that the slot already holds, and converts every row that changed", () => {
-    const w = 5, h = 6;
+    const w = 5,
+      h = 6;
     const sp = { width: w, height: h, color: "rgb" as const, scale: 1 / 255, mean: [0.5, 0.25, 0] as const, std: [0.5, 0.25, 2] as const };
     const b = new TensorBuffer(sp, 2);
     const ref = (f: Uint8Array, format: "rgb24" | "bgr24") => {
       const out: number[] = [];
-      for (let c = 0; c < 3; c++) for (let i = 0; i < w * h; i++) out.push((f[i * 3 + (format === "rgb24" ? c : 2 - c)]! / 255 - sp.mean[c]!) / sp.std[c]!);
+      for (let c = 0; c < 3; c++)
+        for (let i = 0; i < w * h; i++) out.push((f[i * 3 + (format === "rgb24" ? c : 2 - c)]! / 255 - sp.mean[c]!) / sp.std[c]!);
       return out;
     };
     const close = (a: ArrayLike<number>, e: number[]) => expect(Array.from(a, (v, i) => Math.abs(v - e[i]!) < 1e-5).every(Boolean)).toBe(true);

@@ -116,7 +116,10 @@ describe("the daemon's lifecycle", () => {
 describe("log redaction", () => {
   it("never writes a configured password, or one inside a URL, to the log", async () => {
     const secret = "hunter2-Zq9!";
-    const f = config("redact.yaml", `log_level: debug\nmqtt:\n  url: mqtt://127.0.0.1:1\n  username: op\n  password: "${secret}"\ncameras:\n  - id: cam1\n    enabled: false\n    url: rtsp://admin:${encodeURIComponent(secret)}@10.0.0.9/stream\n`);
+    const f = config(
+      "redact.yaml",
+      `log_level: debug\nmqtt:\n  url: mqtt://127.0.0.1:1\n  username: op\n  password: "${secret}"\ncameras:\n  - id: cam1\n    enabled: false\n    url: rtsp://admin:${encodeURIComponent(secret)}@10.0.0.9/stream\n`,
+    );
     const p = spawnCli(["run", "--config", f]);
     running.push(p);
     await p.waitForLine(/"msg":"cityedge started"/);

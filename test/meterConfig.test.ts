@@ -28,9 +28,21 @@ describe("meters and forecasts config", () => {
 
   it("fills a Modbus meter's defaults and keeps a preset's registers", () => {
     const f = path.join(dir, "ok.yaml");
-    writeFileSync(f, `device_id: d\n${MODEL}meters:\n  - { id: m1, driver: modbus-tcp, host: 10.0.0.4, preset: sdm630 }\nforecasts:\n  - { id: f1, source: "meter:m1:power_w", model: lstm }\n`);
+    writeFileSync(
+      f,
+      `device_id: d\n${MODEL}meters:\n  - { id: m1, driver: modbus-tcp, host: 10.0.0.4, preset: sdm630 }\nforecasts:\n  - { id: f1, source: "meter:m1:power_w", model: lstm }\n`,
+    );
     const { config } = loadConfig(f, {});
-    expect(config.meters[0]).toMatchObject({ driver: "modbus-tcp", port: 502, unit_id: 1, interval_ms: 1000, timeout_ms: 1000, retries: 1, word_order: "big", byte_order: "big" });
+    expect(config.meters[0]).toMatchObject({
+      driver: "modbus-tcp",
+      port: 502,
+      unit_id: 1,
+      interval_ms: 1000,
+      timeout_ms: 1000,
+      retries: 1,
+      word_order: "big",
+      byte_order: "big",
+    });
     expect(config.forecasts[0]).toMatchObject({ scaling: "model", max_gap_steps: 6, max_missing_ratio: 0.1 });
     expect(aggregateOf(config.forecasts[0]!)).toBe("mean");
     expect(aggregateOf({ source: "camera:gate-3:counts" })).toBe("sum");
@@ -54,9 +66,13 @@ describe("meters and forecasts config", () => {
     const p = problems(
       `device_id: d\nmeters:\n  - id: m1\n    driver: modbus-tcp\n    host: h\n    registers:\n      - { name: Power, address: 70000, type: int64 }\n  - { id: m2, driver: bacnet }\n`,
     );
-    expect(p).toContain('F:7:11 meters[0].registers[0].name: must be 1-64 characters of lower-case letters, digits and "_", starting with a letter, got "Power"');
+    expect(p).toContain(
+      'F:7:11 meters[0].registers[0].name: must be 1-64 characters of lower-case letters, digits and "_", starting with a letter, got "Power"',
+    );
     expect(p).toContain("F:7:24 meters[0].registers[0].address: must be 0..65535, got 70000");
-    expect(p.find((l) => l.includes("registers[0].type"))).toMatch(/must be one of "int16", "uint16", "int32", "uint32", "float32", "float64", got "int64"/);
+    expect(p.find((l) => l.includes("registers[0].type"))).toMatch(
+      /must be one of "int16", "uint16", "int32", "uint32", "float32", "float64", got "int64"/,
+    );
     expect(p).toContain('F:8:15 meters[1].driver: must be one of "modbus-tcp", "modbus-rtu", "mqtt", "replay", "simulated", got "bacnet"');
   });
 });

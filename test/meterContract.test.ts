@@ -46,7 +46,10 @@ describe("MeterDriver contract, for every driver", () => {
     publisher = await mqtt.connectAsync(broker.url);
     publishTimer = setInterval(() => void publisher.publishAsync("meters/x/state", JSON.stringify({ p: 12.5 })), 100);
     const csv = path.join(dir, "r.csv");
-    writeFileSync(csv, `timestamp,p\n${Array.from({ length: 50 }, (_, i) => `${new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString()},${i}`).join("\n")}\n`);
+    writeFileSync(
+      csv,
+      `timestamp,p\n${Array.from({ length: 50 }, (_, i) => `${new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString()},${i}`).join("\n")}\n`,
+    );
     configs.push(
       { driver: "modbus-tcp", id: "c-tcp", host: "127.0.0.1", port: modbus.port, preset: "generic", interval_ms: 100, timeout_ms: 500 },
       { driver: "mqtt", id: "c-mqtt", url: broker.url, topic: "meters/x/state", values: { power_w: { path: "p", unit: "W" } } },
@@ -59,7 +62,10 @@ describe("MeterDriver contract, for every driver", () => {
       socat = spawn(SOCAT, [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: "ignore" });
       const deadline = Date.now() + 15_000;
       while (!(existsSync(a) && existsSync(b)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      rtuServer = fork(path.join(REPO_ROOT, "test/fixtures/modbusRtuServer.ts"), [a, "0"], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+      rtuServer = fork(path.join(REPO_ROOT, "test/fixtures/modbusRtuServer.ts"), [a, "0"], {
+        execArgv: ["--import", "tsx"],
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+      });
       await new Promise<void>((resolve) => rtuServer!.on("message", (m: { ready?: boolean }) => m.ready && resolve()));
       configs.push({ driver: "modbus-rtu", id: "c-rtu", path: b, baud_rate: 38400, preset: "generic", interval_ms: 100, timeout_ms: 500 });
     }

@@ -41,7 +41,17 @@ describe("a Modbus meter through the daemon: readings on MQTT, an outage flagged
         broker: { enabled: false },
         http: { enabled: false, health_publish_ms: 0 },
         meters: [
-          { id: "sdm-1", driver: "modbus-tcp", host: "127.0.0.1", port: modbus.port, preset: "sdm120", interval_ms: 300, timeout_ms: 300, retries: 0, limits: { frequency_hz: { min: 45, max: 55 } } },
+          {
+            id: "sdm-1",
+            driver: "modbus-tcp",
+            host: "127.0.0.1",
+            port: modbus.port,
+            preset: "sdm120",
+            interval_ms: 300,
+            timeout_ms: 300,
+            retries: 0,
+            limits: { frequency_hz: { min: 45, max: 55 } },
+          },
         ],
       }),
     );

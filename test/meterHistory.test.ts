@@ -13,7 +13,14 @@ describe("history store (a real SQLite file)", () => {
   let dir: string;
   let store: HistoryStore | undefined;
   const open = async (over: Partial<ConstructorParameters<typeof HistoryStore>[0]> = {}) => {
-    store = new HistoryStore({ file: path.join(dir, "history.sqlite"), rawRetentionMs: 3_600_000, retentionMs: 86_400_000, log, flushIntervalMs: 60_000, ...over });
+    store = new HistoryStore({
+      file: path.join(dir, "history.sqlite"),
+      rawRetentionMs: 3_600_000,
+      retentionMs: 86_400_000,
+      log,
+      flushIntervalMs: 60_000,
+      ...over,
+    });
     await store.start();
     return store;
   };
@@ -49,7 +56,9 @@ describe("history store (a real SQLite file)", () => {
     for (let i = 0; i < 6; i++) s.record("meter:m:p", T0 + i * 20_000, i, "good");
     s.flush();
     s.track("meter:m:p", 2 * STEP);
-    expect(s.buckets("meter:m:p", 2 * STEP, T0, T0 + 4 * STEP)).toEqual([{ start: T0, n: 6, sum: 15, first: 0, firstTs: T0, last: 5, lastTs: T0 + 100_000 }]);
+    expect(s.buckets("meter:m:p", 2 * STEP, T0, T0 + 4 * STEP)).toEqual([
+      { start: T0, n: 6, sum: 15, first: 0, firstTs: T0, last: 5, lastTs: T0 + 100_000 },
+    ]);
   });
 
   it("keeps history and watermarks across a restart", async () => {

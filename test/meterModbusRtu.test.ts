@@ -44,7 +44,10 @@ describe.skipIf(!SOCAT)("Modbus RTU meters sharing one line (socat pty pair)", (
     meterSide = path.join(dir, "meter");
     socat = spawn(SOCAT!, [`pty,raw,echo=0,link=${serverSide}`, `pty,raw,echo=0,link=${meterSide}`], { stdio: "ignore" });
     await until("socat's ptys", () => existsSync(serverSide) && existsSync(meterSide));
-    server = fork(path.join(REPO_ROOT, "test/fixtures/modbusRtuServer.ts"), [serverSide, "40"], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    server = fork(path.join(REPO_ROOT, "test/fixtures/modbusRtuServer.ts"), [serverSide, "40"], {
+      execArgv: ["--import", "tsx"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     await new Promise<void>((resolve, reject) => {
       server!.once("exit", (code) => reject(new Error(`rtu server exited with ${code}`)));
       server!.on("message", (m: { ready?: boolean }) => m.ready && resolve());

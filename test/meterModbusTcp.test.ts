@@ -21,7 +21,16 @@ const swap = (w: number) => ((w & 0xff) << 8) | (w >> 8);
 describe("Modbus TCP meter against a real server process", () => {
   let server: ModbusServerProcess;
   const tcp = (over: Record<string, unknown>): ModbusTcpMeterConfig =>
-    METER_SCHEMA.parse({ driver: "modbus-tcp", id: "m1", host: "127.0.0.1", port: server.port, interval_ms: 200, timeout_ms: 300, retries: 0, ...over }) as ModbusTcpMeterConfig;
+    METER_SCHEMA.parse({
+      driver: "modbus-tcp",
+      id: "m1",
+      host: "127.0.0.1",
+      port: server.port,
+      interval_ms: 200,
+      timeout_ms: 300,
+      retries: 0,
+      ...over,
+    }) as ModbusTcpMeterConfig;
   const drivers: ModbusTcpMeter[] = [];
   const run = async (cfg: ModbusTcpMeterConfig) => {
     const d = new ModbusTcpMeter(cfg, log);

@@ -31,7 +31,10 @@ describe("MQTT-in meter against a real mosquitto", () => {
     pub = await mqtt.connectAsync(broker.url);
     // wait until the meter's subscription is in place: publish until one arrives
     const first = c.next(() => true, 30_000);
-    const timer = setInterval(() => void pub.publishAsync("tele/cab1/SENSOR", JSON.stringify({ Time: new Date().toISOString(), ENERGY: { Power: 1, Total: 1 } })), 200);
+    const timer = setInterval(
+      () => void pub.publishAsync("tele/cab1/SENSOR", JSON.stringify({ Time: new Date().toISOString(), ENERGY: { Power: 1, Total: 1 } })),
+      200,
+    );
     await first.finally(() => clearInterval(timer));
   });
   afterAll(async () => {
@@ -50,7 +53,10 @@ describe("MQTT-in meter against a real mosquitto", () => {
     const t = new Date(Date.now() - 1000).toISOString();
     const r = await send({ Time: t, ENERGY: { Power: -350.5, Total: "123456" } });
     expect(r.ts).toBe(Date.parse(t));
-    expect(r.values).toEqual({ power_w: { value: -350.5, unit: "W", quality: "good" }, energy_kwh: { value: 123.456, unit: "kWh", quality: "good" } });
+    expect(r.values).toEqual({
+      power_w: { value: -350.5, unit: "W", quality: "good" },
+      energy_kwh: { value: 123.456, unit: "kWh", quality: "good" },
+    });
     expect(r.error).toBeUndefined();
   });
 

@@ -26,7 +26,10 @@ describe("replay and simulated meters", () => {
   beforeAll(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-replay-"));
     csv = path.join(dir, "m.csv");
-    const rows = Array.from({ length: 10 }, (_, i) => `${new Date(T0 + i * MIN).toISOString().slice(0, 19)},${i === 5 ? "" : (i * 1.5).toFixed(1)},${-i}`);
+    const rows = Array.from(
+      { length: 10 },
+      (_, i) => `${new Date(T0 + i * MIN).toISOString().slice(0, 19)},${i === 5 ? "" : (i * 1.5).toFixed(1)},${-i}`,
+    );
     writeFileSync(csv, `timestamp,kw,net\n${rows.join("\n")}\n`);
   });
   afterEach(async () => {
@@ -35,7 +38,13 @@ describe("replay and simulated meters", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const replay = (over: Record<string, unknown>) =>
-    METER_SCHEMA.parse({ driver: "replay", id: "r1", file: csv, values: { power_kw: { column: "kw", unit: "kW" }, net_kw: { column: "net", unit: "kW" } }, ...over }) as ReplayMeterConfig;
+    METER_SCHEMA.parse({
+      driver: "replay",
+      id: "r1",
+      file: csv,
+      values: { power_kw: { column: "kw", unit: "kW" }, net_kw: { column: "net", unit: "kW" } },
+      ...over,
+    }) as ReplayMeterConfig;
   const start = async (m: ReplayMeter | SimulatedMeter) => {
     const c = new ReadingCollector();
     await m.start(c.listener);
@@ -49,7 +58,10 @@ describe("replay and simulated meters", () => {
     await c.next((r) => r.ts === T0 + 9 * MIN, 30_000);
     expect(c.readings.map((r) => r.ts)).toEqual(Array.from({ length: 10 }, (_, i) => T0 + i * MIN));
     expect(c.readings[3]!.backfill).toBeUndefined();
-    expect(c.readings[4]!.values).toEqual({ power_kw: { value: 6, unit: "kW", quality: "good" }, net_kw: { value: -4, unit: "kW", quality: "good" } });
+    expect(c.readings[4]!.values).toEqual({
+      power_kw: { value: 6, unit: "kW", quality: "good" },
+      net_kw: { value: -4, unit: "kW", quality: "good" },
+    });
     // an empty cell is flagged, not turned into 0
     expect(c.readings[5]!.values.power_kw).toEqual({ value: null, unit: "kW", quality: "nan" });
   });
@@ -77,14 +89,22 @@ describe("replay and simulated meters", () => {
   it("names the problem in a bad file", async () => {
     const bad = path.join(dir, "bad.csv");
     writeFileSync(bad, "timestamp,kw,net\nyesterday,1,2\n");
-    await expect(new ReplayMeter(replay({ file: bad }), bad, log).start(() => undefined)).rejects.toThrow(`${bad}:2: timestamp "yesterday" is not ISO 8601`);
+    await expect(new ReplayMeter(replay({ file: bad }), bad, log).start(() => undefined)).rejects.toThrow(
+      `${bad}:2: timestamp "yesterday" is not ISO 8601`,
+    );
     await expect(new ReplayMeter(replay({ values: { p: { column: "watts" } } }), csv, log).start(() => undefined)).rejects.toThrow(
       `meter "r1": value "p" column "watts" is not in ${csv} (columns: timestamp, kw, net)`,
     );
   });
 
   it("simulates a repeatable daily load shape with a rising energy counter", async () => {
-    const cfg = METER_SCHEMA.parse({ driver: "simulated", id: "s1", interval_ms: 15 * MIN, backfill_s: 7 * 86_400, speed: 1 }) as SimulatedMeterConfig;
+    const cfg = METER_SCHEMA.parse({
+      driver: "simulated",
+      id: "s1",
+      interval_ms: 15 * MIN,
+      backfill_s: 7 * 86_400,
+      speed: 1,
+    }) as SimulatedMeterConfig;
     const a = await start(new SimulatedMeter(cfg, log));
     const b = await start(new SimulatedMeter(cfg, log));
     const back = a.readings.filter((r) => r.backfill);
@@ -105,7 +125,14 @@ describe("replay and simulated meters", () => {
     const history = new HistoryStore({ file: path.join(dir, "h.sqlite"), rawRetentionMs: 86_400_000 * 30, retentionMs: 86_400_000 * 30, log });
     await history.start();
     stops.push(() => history.stop());
-    const part = new MetersPart({ meters: [replay({ backfill_s: 180, speed: 600 })], sink, topics: new Topics("cityedge", "dev"), history, baseDir: dir, log });
+    const part = new MetersPart({
+      meters: [replay({ backfill_s: 180, speed: 600 })],
+      sink,
+      topics: new Topics("cityedge", "dev"),
+      history,
+      baseDir: dir,
+      log,
+    });
     await part.start();
     stops.unshift(() => part.stop());
     const deadline = Date.now() + 30_000;
@@ -113,10 +140,26 @@ describe("replay and simulated meters", () => {
     expect(published).toHaveLength(7);
     expect(published[0]).toEqual({
       topic: "cityedge/dev/meters/r1/readings",
-      body: { meter_id: "r1", measured_at: new Date(T0 + 3 * MIN).toISOString(), quality: "good", values: { power_kw: { value: 4.5, unit: "kW", quality: "good" }, net_kw: { value: -3, unit: "kW", quality: "good" } } },
+      body: {
+        meter_id: "r1",
+        measured_at: new Date(T0 + 3 * MIN).toISOString(),
+        quality: "good",
+        values: { power_kw: { value: 4.5, unit: "kW", quality: "good" }, net_kw: { value: -3, unit: "kW", quality: "good" } },
+      },
     });
     expect(published[2]!.body.quality).toBe("partial");
-    expect(history.raw("meter:r1:power_kw", 0, Infinity).map((r) => r.quality)).toEqual(["good", "good", "good", "good", "good", "nan", "good", "good", "good", "good"]);
+    expect(history.raw("meter:r1:power_kw", 0, Infinity).map((r) => r.quality)).toEqual([
+      "good",
+      "good",
+      "good",
+      "good",
+      "good",
+      "nan",
+      "good",
+      "good",
+      "good",
+      "good",
+    ]);
     expect(part.health()).toMatchObject({ meters: { r1: { readings: 7 } } });
   });
 });

@@ -85,7 +85,12 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
     served.set("/lstm.onnx", readFileSync(path.join(REPO_ROOT, "models/demand_lstm/demand.fp32.onnx")));
     // Right input and output names, so its check run passes; 6 values per box where the manifest's
     // 80 labels need 85, so every real frame fails in the decoder.
-    served.set("/narrow.onnx", readFileSync(makeConstModel(dir, "narrow", { batch: 1, width: 416, height: 416, shape: [1, 3549, 6], values: new Array<number>(3549 * 6).fill(0) })));
+    served.set(
+      "/narrow.onnx",
+      readFileSync(
+        makeConstModel(dir, "narrow", { batch: 1, width: 416, height: 416, shape: [1, 3549, 6], values: new Array<number>(3549 * 6).fill(0) }),
+      ),
+    );
     files = createServer((req, res) => {
       const body = served.get(req.url ?? "");
       if (!body) res.writeHead(404).end();
@@ -111,10 +116,15 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
     sub = await Subscriber.connect(broker.url, `${BASE}/cmd/#`);
     cmd = await mqtt.connectAsync(broker.url, { reconnectPeriod: 200 });
     daemon = DaemonProcess.cli(configFile, { CITYEDGE_SHARED_DATA: shared! }).start();
-    await until("the detector running and the uplink up", async () => {
-      const h = await health();
-      return h.parts.mqtt?.state === "running" && (h.parts["detector:yolox_nano"]?.runs ?? 0) > 0 ? true : undefined;
-    }, 120_000, 250);
+    await until(
+      "the detector running and the uplink up",
+      async () => {
+        const h = await health();
+        return h.parts.mqtt?.state === "running" && (h.parts["detector:yolox_nano"]?.runs ?? 0) > 0 ? true : undefined;
+      },
+      120_000,
+      250,
+    );
   });
 
   afterAll(async () => {
@@ -136,14 +146,20 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
     expect(sampleValue(second, "cityedge_detect_frames_total", street)).toBeGreaterThan(sampleValue(first, "cityedge_detect_frames_total", street)!);
     expect(second.get("cityedge_inference_seconds")!.type).toBe("histogram");
     const perModel = { model: "yolox_nano", provider: "cpu" };
-    expect(sampleValue(second, "cityedge_inference_seconds_count", perModel)).toBeGreaterThan(sampleValue(first, "cityedge_inference_seconds_count", perModel)!);
-    expect(sampleValue(second, "cityedge_inference_seconds_bucket", { ...perModel, le: "+Inf" })).toBe(sampleValue(second, "cityedge_inference_seconds_count", perModel));
+    expect(sampleValue(second, "cityedge_inference_seconds_count", perModel)).toBeGreaterThan(
+      sampleValue(first, "cityedge_inference_seconds_count", perModel)!,
+    );
+    expect(sampleValue(second, "cityedge_inference_seconds_bucket", { ...perModel, le: "+Inf" })).toBe(
+      sampleValue(second, "cityedge_inference_seconds_count", perModel),
+    );
   });
 
   it("rejects an update whose sha256 is wrong, and the old model keeps running", async () => {
     const res = await command("update_model", { id: "u-bad-sha", model: "yolox_nano", url: `${filesUrl}/updated.onnx`, sha256: "0".repeat(64) });
     expect(res.payload).toMatchObject({ request_id: "u-bad-sha", ok: false, error: { code: "rejected" } });
-    expect((res.payload.error as { message: string }).message).toBe(`sha256 mismatch: expected ${"0".repeat(64)}, downloaded ${sha(updated)}; the running model is unchanged`);
+    expect((res.payload.error as { message: string }).message).toBe(
+      `sha256 mismatch: expected ${"0".repeat(64)}, downloaded ${sha(updated)}; the running model is unchanged`,
+    );
     expect((await detector()).model_version).toBe("shipped");
     await runsAdvance();
   });
@@ -152,7 +168,9 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
     const broken = served.get("/broken.onnx")!;
     const res = await command("update_model", { id: "u-broken", model: "yolox_nano", url: `${filesUrl}/broken.onnx`, sha256: sha(broken) });
     expect(res.payload).toMatchObject({ ok: false, error: { code: "rejected" } });
-    expect((res.payload.error as { message: string }).message).toMatch(/^the new model failed to load or run \(.+\); rolled back to the shipped model$/);
+    expect((res.payload.error as { message: string }).message).toMatch(
+      /^the new model failed to load or run \(.+\); rolled back to the shipped model$/,
+    );
     const lstm = served.get("/lstm.onnx")!;
     const res2 = await command("update_model", { id: "u-lstm", model: "yolox_nano", url: `${filesUrl}/lstm.onnx`, sha256: sha(lstm) });
     expect((res2.payload.error as { message: string }).message).toMatch(/failed its check run: input 'history' is missing in 'feeds'/);
@@ -163,7 +181,11 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
 
   it("swaps in a good model without stopping detection, and keeps it across a restart", async () => {
     const res = await command("update_model", { id: "u-good", model: "yolox_nano", url: `${filesUrl}/updated.onnx`, sha256: sha(updated) });
-    expect(res.payload).toMatchObject({ request_id: "u-good", ok: true, result: { model: "yolox_nano", sha256: sha(updated), bytes: updated.length, provider: "cpu", previous_sha256: null } });
+    expect(res.payload).toMatchObject({
+      request_id: "u-good",
+      ok: true,
+      result: { model: "yolox_nano", sha256: sha(updated), bytes: updated.length, provider: "cpu", previous_sha256: null },
+    });
     expect((await detector()).model_version).toBe(sha(updated));
     await runsAdvance();
     const state = JSON.parse(readFileSync(path.join(dir, "data/models/yolox_nano/state.json"), "utf8")) as { current: { sha256: string } };
@@ -171,10 +193,15 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
 
     await daemon.stop();
     daemon = DaemonProcess.cli(configFile, { CITYEDGE_SHARED_DATA: shared! }).start();
-    const after = await until("the detector back after the restart", async () => {
-      const d = (await health()).parts["detector:yolox_nano"];
-      return d && (d.runs ?? 0) > 0 ? d : undefined;
-    }, 120_000, 250);
+    const after = await until(
+      "the detector back after the restart",
+      async () => {
+        const d = (await health()).parts["detector:yolox_nano"];
+        return d && (d.runs ?? 0) > 0 ? d : undefined;
+      },
+      120_000,
+      250,
+    );
     expect(after.model_version).toBe(sha(updated));
   });
 

@@ -70,7 +70,16 @@ describe("model updates: download, verification, store and fallback", () => {
   });
 
   const updater = (target: ModelSwapTarget, extra: Partial<ConstructorParameters<typeof ModelUpdater>[0]> = {}) =>
-    new ModelUpdater({ store: new ModelStore(dir), target, maxBytes: 10 * 1024 * 1024, timeoutMs: 30_000, keepVersions: 3, metrics: new Metrics(), log, ...extra });
+    new ModelUpdater({
+      store: new ModelStore(dir),
+      target,
+      maxBytes: 10 * 1024 * 1024,
+      timeoutMs: 30_000,
+      keepVersions: 3,
+      metrics: new Metrics(),
+      log,
+      ...extra,
+    });
 
   async function refusal(p: Promise<unknown>): Promise<CommandError> {
     const err = await p.then(
@@ -110,7 +119,9 @@ describe("model updates: download, verification, store and fallback", () => {
   it("refuses downloads that fail or are too big, leaving no partial file", async () => {
     const u = updater(ortTarget([]), { maxBytes: 1024 });
     const big = await refusal(u.update({ model: "lstm", url: `${base}/model.onnx`, sha256: sha(MODEL) }, log));
-    expect(big.message).toBe(`download of ${base}/model.onnx failed: more than 1024 bytes (commands.model_update.max_bytes); the running model is unchanged`);
+    expect(big.message).toBe(
+      `download of ${base}/model.onnx failed: more than 1024 bytes (commands.model_update.max_bytes); the running model is unchanged`,
+    );
     const missing = await refusal(u.update({ model: "lstm", url: `${base}/nope.onnx`, sha256: sha(MODEL) }, log));
     expect(missing.message).toBe(`download of ${base}/nope.onnx failed: HTTP 404 Not Found; the running model is unchanged`);
     expect(readdirSync(path.join(dir, "models/lstm/staging"))).toEqual([]);
@@ -152,7 +163,10 @@ describe("model updates: download, verification, store and fallback", () => {
     await first.loaded.release();
     expect(tried).toEqual([sha(GARBAGE), sha(MODEL)]);
     expect(first.version?.sha256).toBe(sha(MODEL));
-    const state = JSON.parse(readFileSync(path.join(dir, "models/lstm/state.json"), "utf8")) as { current: { sha256: string }; last_rollback: { sha256: string; reason: string } };
+    const state = JSON.parse(readFileSync(path.join(dir, "models/lstm/state.json"), "utf8")) as {
+      current: { sha256: string };
+      last_rollback: { sha256: string; reason: string };
+    };
     expect(state.current.sha256).toBe(sha(MODEL));
     expect(state.last_rollback.sha256).toBe(sha(GARBAGE));
     // The next start goes straight to the good version.
@@ -181,7 +195,12 @@ describe("model updates: download, verification, store and fallback", () => {
     expect(published).toEqual([
       {
         topic: "cityedge/dev-1/cmd/update_model/response",
-        body: { request_id: "b", command: "update_model", ok: false, error: { code: "busy", message: "update_model is already running; try again when it has answered" } },
+        body: {
+          request_id: "b",
+          command: "update_model",
+          ok: false,
+          error: { code: "busy", message: "update_model is already running; try again when it has answered" },
+        },
       },
     ]);
     while (!release) await new Promise((r) => setTimeout(r, 10));
@@ -208,7 +227,10 @@ describe("model updates: download, verification, store and fallback", () => {
     });
     await dispatcher.start();
     release = undefined;
-    const running = dispatcher.handle(topics.command("update_model"), Buffer.from(JSON.stringify({ id: "s", model: "lstm", url: `${base}/slow.onnx`, sha256: sha(MODEL) })));
+    const running = dispatcher.handle(
+      topics.command("update_model"),
+      Buffer.from(JSON.stringify({ id: "s", model: "lstm", url: `${base}/slow.onnx`, sha256: sha(MODEL) })),
+    );
     while (!release) await new Promise((r) => setTimeout(r, 10));
     await dispatcher.stop();
     await running;

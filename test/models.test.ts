@@ -58,7 +58,9 @@ describe("vehicles detector: results table on the held-out synthetic set", () =>
     const session = await ort.InferenceSession.create(path.join(dir, manifest!.variants.fp32!.file), { intraOpNumThreads: 1 });
     try {
       const { width, height, name } = manifest!.input;
-      const out = await session.run({ [name]: new ort.Tensor("float32", new Float32Array(3 * width * height).fill(114 / 255), [1, 3, height, width]) });
+      const out = await session.run({
+        [name]: new ort.Tensor("float32", new Float32Array(3 * width * height).fill(114 / 255), [1, 3, height, width]),
+      });
       const t = out[manifest!.output.name]!;
       expect(manifest!.output.decoder).toBe("yolov8");
       expect(t.dims[0]).toBe(1);
@@ -92,12 +94,16 @@ describe("vehicles detector: end-to-end counting on the demo video", () => {
 
   for (const variant of have ? Object.keys(manifest!.variants) : []) {
     const recorded = path.join(dir, `counting.${variant}.json`);
-    it.skipIf(!existsSync(recorded))(`${variant}: the runtime's decoder, tracker and line counter reproduce counting.${variant}.json`, async () => {
-      const want = readJson<{ total_counted: number; total_true: number; total_error_pct: number }>(recorded);
-      const r = await countVideo(path.join(dir, manifest!.variants[variant]!.file), manifest!, gt);
-      expect(r.total_true).toBe(want.total_true);
-      expect(Math.abs(r.total_counted - want.total_counted)).toBeLessThanOrEqual(1);
-    }, 240_000);
+    it.skipIf(!existsSync(recorded))(
+      `${variant}: the runtime's decoder, tracker and line counter reproduce counting.${variant}.json`,
+      async () => {
+        const want = readJson<{ total_counted: number; total_true: number; total_error_pct: number }>(recorded);
+        const r = await countVideo(path.join(dir, manifest!.variants[variant]!.file), manifest!, gt);
+        expect(r.total_true).toBe(want.total_true);
+        expect(Math.abs(r.total_counted - want.total_counted)).toBeLessThanOrEqual(1);
+      },
+      240_000,
+    );
   }
 });
 

@@ -114,10 +114,34 @@ describe.skipIf(!MOSQUITTO_BIN)("messages the broker refuses (MQTT 5 reason code
     const logs: string[] = [];
     const log = pino({ level: "info" }, { write: (s: string) => void logs.push(s) });
     const metrics = new Metrics();
-    const cfg = CONFIG_SCHEMA.parse({ device_id: "acl-1", cameras: [], models: [], meters: [], forecasts: [], mqtt: { url: aclBroker.url, protocol_version: 5 } });
-    const outbox = new Outbox({ file: path.join(aclDir, "outbox.sqlite"), deviceId: "acl-1", maxRows: 1000, maxBytes: 1e8, sync: "normal", log, metrics });
+    const cfg = CONFIG_SCHEMA.parse({
+      device_id: "acl-1",
+      cameras: [],
+      models: [],
+      meters: [],
+      forecasts: [],
+      mqtt: { url: aclBroker.url, protocol_version: 5 },
+    });
+    const outbox = new Outbox({
+      file: path.join(aclDir, "outbox.sqlite"),
+      deviceId: "acl-1",
+      maxRows: 1000,
+      maxBytes: 1e8,
+      sync: "normal",
+      log,
+      metrics,
+    });
     // A window of 4, so that 10 refused messages would stall it for good if they stayed in flight.
-    const publisher = new MqttPublisher({ mqtt: cfg.mqtt, deviceId: "acl-1", baseDir: aclDir, topics: new Topics("cityedge", "acl-1"), outbox, inflight: 4, log, metrics });
+    const publisher = new MqttPublisher({
+      mqtt: cfg.mqtt,
+      deviceId: "acl-1",
+      baseDir: aclDir,
+      topics: new Topics("cityedge", "acl-1"),
+      outbox,
+      inflight: 4,
+      log,
+      metrics,
+    });
     cleanups.push(async () => {
       await publisher.stop();
       await outbox.stop();

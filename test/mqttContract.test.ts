@@ -39,7 +39,10 @@ describe("AsyncAPI document", () => {
     const params: Record<string, string> = { topic_prefix: "P", device_id: "D", camera_id: "C", meter_id: "M", series_id: "S", name: "N" };
     expect(Object.keys(doc.channels).sort()).toEqual(Object.keys(built).sort());
     for (const [name, ch] of Object.entries(doc.channels)) {
-      expect(ch.address.replace(/\{(\w+)\}/g, (_, p: string) => params[p] ?? `?${p}`), name).toBe(built[name]);
+      expect(
+        ch.address.replace(/\{(\w+)\}/g, (_, p: string) => params[p] ?? `?${p}`),
+        name,
+      ).toBe(built[name]);
     }
   });
 

@@ -42,9 +42,12 @@ type Device = ReturnType<typeof device>;
 
 const maxSeq = (msgs: Received[], topic: string) => Math.max(0, ...msgs.filter((m) => m.topic === topic).map((m) => m.payload.seq as number));
 const minMax = (msgs: Received[], d: Device) => Math.min(...d.topics.map((t) => maxSeq(msgs, t)));
-const statuses = (msgs: Received[], d: Device) => msgs.filter((m) => m.topic === d.status).map((m) => `${String(m.payload.state)}#${String(m.payload.seq)}`);
-const hasStatus = (d: Device, state: string, minSeq = 0) => (msgs: Received[]) =>
-  msgs.some((m) => m.topic === d.status && m.payload.state === state && (m.payload.seq as number) >= minSeq);
+const statuses = (msgs: Received[], d: Device) =>
+  msgs.filter((m) => m.topic === d.status).map((m) => `${String(m.payload.state)}#${String(m.payload.seq)}`);
+const hasStatus =
+  (d: Device, state: string, minSeq = 0) =>
+  (msgs: Received[]) =>
+    msgs.some((m) => m.topic === d.status && m.payload.state === state && (m.payload.seq as number) >= minSeq);
 
 /** Every message validates against its schema; every topic has seq 1..max with no gap, in order. Returns the duplicates. */
 function checkStream(msgs: Received[], d: Device): number {

@@ -51,9 +51,15 @@ describe("topic filters", () => {
 
 describe("connect error hints", () => {
   it("names the setting to check", () => {
-    expect(explainConnectError(Object.assign(new Error("self-signed certificate in certificate chain"), { code: "SELF_SIGNED_CERT_IN_CHAIN" }))).toMatch(/not trusted by mqtt\.tls\.ca/);
-    expect(explainConnectError(new Error("error:0A00045C:SSL routines::tlsv13 alert certificate required"))).toMatch(/refused our client certificate/);
-    expect(explainConnectError(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }))).toMatch(/is the broker running/);
+    expect(
+      explainConnectError(Object.assign(new Error("self-signed certificate in certificate chain"), { code: "SELF_SIGNED_CERT_IN_CHAIN" })),
+    ).toMatch(/not trusted by mqtt\.tls\.ca/);
+    expect(explainConnectError(new Error("error:0A00045C:SSL routines::tlsv13 alert certificate required"))).toMatch(
+      /refused our client certificate/,
+    );
+    expect(explainConnectError(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }))).toMatch(
+      /is the broker running/,
+    );
     expect(explainConnectError(new Error("Connection refused: Not authorized"))).toMatch(/mqtt\.username \/ mqtt\.password/);
   });
 });
@@ -69,7 +75,9 @@ describe("embedded broker", () => {
   it("says clearly when its port is in use", async () => {
     const port = await occupiedPort();
     const b = new EmbeddedBroker({ host: "127.0.0.1", port, log });
-    await expect(b.start()).rejects.toThrow(`embedded broker: 127.0.0.1:${port} is already in use (another broker running?); set broker.port or broker.enabled: false`);
+    await expect(b.start()).rejects.toThrow(
+      `embedded broker: 127.0.0.1:${port} is already in use (another broker running?); set broker.port or broker.enabled: false`,
+    );
     expect(b.health()).toMatchObject({ state: "failed" });
   });
 
@@ -99,7 +107,10 @@ describe("embedded broker", () => {
         scrubber: new SecretScrubber(),
         buildParts: (ctx) => {
           const m = buildMqtt(ctx);
-          return [...m.parts, { name: "probe", start: async () => m.sink.publish(`${ctx.topics.base}/test/probe`, { ok: true }), stop: async () => undefined }];
+          return [
+            ...m.parts,
+            { name: "probe", start: async () => m.sink.publish(`${ctx.topics.base}/test/probe`, { ok: true }), stop: async () => undefined },
+          ];
         },
       });
       cleanups.push(() => daemon.stop());
@@ -109,7 +120,9 @@ describe("embedded broker", () => {
     const ok = await run(free);
     const sub = await Subscriber.connect(`mqtt://127.0.0.1:${free}`, "cityedge/#");
     cleanups.push(() => sub.close());
-    await sub.waitFor("retained online from the embedded broker", (msgs) => msgs.some((m) => m.topic === "cityedge/emb-1/status" && m.payload.state === "online"));
+    await sub.waitFor("retained online from the embedded broker", (msgs) =>
+      msgs.some((m) => m.topic === "cityedge/emb-1/status" && m.payload.state === "online"),
+    );
     validateMessage("cityedge/emb-1/status", sub.on("cityedge/emb-1/status")[0]!.payload);
     expect(ok.health().broker).toMatchObject({ state: "running" });
 

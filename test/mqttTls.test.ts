@@ -29,9 +29,24 @@ interface Rig {
 async function rig(deviceId: string, mqtt: Record<string, unknown>): Promise<Rig> {
   const logs: string[] = [];
   const log = pino({ level: "debug" }, { write: (s: string) => void logs.push(s) });
-  const cfg: Config = CONFIG_SCHEMA.parse({ device_id: deviceId, cameras: [], models: [], meters: [], forecasts: [], mqtt: { reconnect_min_ms: 100, reconnect_max_ms: 1000, ...mqtt } });
+  const cfg: Config = CONFIG_SCHEMA.parse({
+    device_id: deviceId,
+    cameras: [],
+    models: [],
+    meters: [],
+    forecasts: [],
+    mqtt: { reconnect_min_ms: 100, reconnect_max_ms: 1000, ...mqtt },
+  });
   const outbox = new Outbox({ file: path.join(dir, `${deviceId}.sqlite`), deviceId, maxRows: 1000, maxBytes: 1e8, sync: "normal", log });
-  const publisher = new MqttPublisher({ mqtt: cfg.mqtt, deviceId, baseDir: dir, topics: new Topics("cityedge", deviceId), outbox, inflight: 16, log });
+  const publisher = new MqttPublisher({
+    mqtt: cfg.mqtt,
+    deviceId,
+    baseDir: dir,
+    topics: new Topics("cityedge", deviceId),
+    outbox,
+    inflight: 16,
+    log,
+  });
   cleanups.push(async () => {
     await publisher.stop();
     await outbox.stop();
@@ -58,7 +73,9 @@ describe.skipIf(!MOSQUITTO_BIN)("MQTT over TLS and mutual TLS (mosquitto)", () =
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-tls-"));
     certs = makeCerts(dir);
-    broker = await new Mosquitto({ tls: { cafile: certs.ca, certfile: certs.serverCert, keyfile: certs.serverKey, requireCertificate: true } }).start();
+    broker = await new Mosquitto({
+      tls: { cafile: certs.ca, certfile: certs.serverCert, keyfile: certs.serverKey, requireCertificate: true },
+    }).start();
   });
 
   afterEach(async () => {
@@ -72,11 +89,22 @@ describe.skipIf(!MOSQUITTO_BIN)("MQTT over TLS and mutual TLS (mosquitto)", () =
 
   it.each([4, 5])("publishes over mutual TLS with MQTT protocol %i", async (protocolVersion) => {
     const id = `tls-ok-${protocolVersion}`;
-    const sub = await Subscriber.connect(broker.url, `cityedge/${id}/#`, { ca: [await readPem(certs.ca)], cert: await readPem(certs.clientCert), key: await readPem(certs.clientKey) });
+    const sub = await Subscriber.connect(broker.url, `cityedge/${id}/#`, {
+      ca: [await readPem(certs.ca)],
+      cert: await readPem(certs.clientCert),
+      key: await readPem(certs.clientKey),
+    });
     cleanups.push(() => sub.close());
-    const r = await rig(id, { url: broker.url, protocol_version: protocolVersion, tls: { ca: path.basename(certs.ca), cert: certs.clientCert, key: certs.clientKey } });
+    const r = await rig(id, {
+      url: broker.url,
+      protocol_version: protocolVersion,
+      tls: { ca: path.basename(certs.ca), cert: certs.clientCert, key: certs.clientKey },
+    });
     r.outbox.publish(`cityedge/${id}/test/tls`, { hello: "over TLS" });
-    await sub.waitFor("status and the message", (msgs) => msgs.some((m) => m.topic.endsWith("/test/tls")) && msgs.some((m) => m.topic.endsWith("/status")));
+    await sub.waitFor(
+      "status and the message",
+      (msgs) => msgs.some((m) => m.topic.endsWith("/test/tls")) && msgs.some((m) => m.topic.endsWith("/status")),
+    );
     for (const m of sub.messages) {
       if (m.topic.endsWith("/status")) validateMessage(m.topic, m.payload);
       else validateEnvelope(m.topic, m.payload);

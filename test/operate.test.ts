@@ -54,7 +54,11 @@ describe.skipIf(!MOSQUITTO_BIN)("operating the daemon: health, metrics, commands
     const id = typeof payload === "string" ? undefined : (payload.id as string | undefined);
     const topic = `${BASE}/cmd/${name}/response`;
     const before = sub.on(topic).length;
-    const answered = () => sub.on(topic).slice(before).find((m) => id === undefined || m.payload.request_id === id);
+    const answered = () =>
+      sub
+        .on(topic)
+        .slice(before)
+        .find((m) => id === undefined || m.payload.request_id === id);
     const deadline = Date.now() + 60_000;
     for (;;) {
       await cmd.publishAsync(`${BASE}/cmd/${name}`, raw, { qos: 1 });
@@ -120,7 +124,12 @@ describe.skipIf(!MOSQUITTO_BIN)("operating the daemon: health, metrics, commands
     const families = parsePrometheus(r.body);
     expect(families.get("process_resident_memory_bytes")!.type).toBe("gauge");
     expect(sampleValue(families, "process_resident_memory_bytes")).toBeGreaterThan(1e6);
-    expect(families.get("cityedge_event_loop_delay_seconds")!.samples.map((m) => m.labels.stat).sort()).toEqual(["max", "p50", "p99"]);
+    expect(
+      families
+        .get("cityedge_event_loop_delay_seconds")!
+        .samples.map((m) => m.labels.stat)
+        .sort(),
+    ).toEqual(["max", "p50", "p99"]);
     expect(sampleValue(families, "cityedge_mqtt_connected")).toBe(1);
   });
 
@@ -144,11 +153,19 @@ describe.skipIf(!MOSQUITTO_BIN)("operating the daemon: health, metrics, commands
     expect(notJson.payload).toMatchObject({ request_id: null, ok: false, error: { code: "malformed" } });
     expect((notJson.payload.error as { message: string }).message).toMatch(/^payload is not JSON: /);
     const noId = await command("snapshot", { camera: "gate" });
-    expect(noId.payload).toMatchObject({ request_id: null, ok: false, error: { code: "malformed", message: '"id" must be a string of 1..128 characters, got none' } });
+    expect(noId.payload).toMatchObject({
+      request_id: null,
+      ok: false,
+      error: { code: "malformed", message: '"id" must be a string of 1..128 characters, got none' },
+    });
     const array = await command("snapshot", "[1,2]");
     expect(array.payload).toMatchObject({ ok: false, error: { code: "malformed", message: 'payload must be a JSON object with an "id"' } });
     const badParams = await command("update_model", { id: "p1", model: "m", url: "ftp://x", sha256: "abc", color: "red" });
-    expect(badParams.payload).toMatchObject({ request_id: "p1", ok: false, error: { code: "malformed", message: "invalid parameters for update_model" } });
+    expect(badParams.payload).toMatchObject({
+      request_id: "p1",
+      ok: false,
+      error: { code: "malformed", message: "invalid parameters for update_model" },
+    });
     expect((badParams.payload.error as { details: string[] }).details).toEqual([
       "url: must be an http:// or https:// URL",
       "sha256: must be 64 hex digits",
@@ -158,10 +175,17 @@ describe.skipIf(!MOSQUITTO_BIN)("operating the daemon: health, metrics, commands
     expect(refused.payload).toMatchObject({
       request_id: "r1",
       ok: false,
-      error: { code: "not_allowed", message: 'command "restart_pipeline" is not allowed on this device (commands.allow: reload_config, update_model, snapshot)' },
+      error: {
+        code: "not_allowed",
+        message: 'command "restart_pipeline" is not allowed on this device (commands.allow: reload_config, update_model, snapshot)',
+      },
     });
     const noCamera = await command("snapshot", { id: "s1", camera: "gate" });
-    expect(noCamera.payload).toMatchObject({ request_id: "s1", ok: false, error: { code: "not_found", message: 'unknown camera "gate" (cameras: none)' } });
+    expect(noCamera.payload).toMatchObject({
+      request_id: "s1",
+      ok: false,
+      error: { code: "not_found", message: 'unknown camera "gate" (cameras: none)' },
+    });
     expect(daemon.child.exitCode).toBeNull();
     expect((await get(url("/healthz"))).status).toBe(200);
     const families = parsePrometheus((await get(url("/metrics"))).body);
@@ -172,9 +196,16 @@ describe.skipIf(!MOSQUITTO_BIN)("operating the daemon: health, metrics, commands
 
   it("reload_config rejects a broken file with every error and changes nothing; a good file is applied", async () => {
     const started = daemon.stdout.filter((l) => l.includes("cityedge started")).length;
-    writeFileSync(configFile, `${config({ broker: broker.url, httpPort, allow: ["reload_config", "update_model", "snapshot", "restart_pipeline"] })}log_levle: debug\noutbox:\n  inflight: 0\n`);
+    writeFileSync(
+      configFile,
+      `${config({ broker: broker.url, httpPort, allow: ["reload_config", "update_model", "snapshot", "restart_pipeline"] })}log_levle: debug\noutbox:\n  inflight: 0\n`,
+    );
     const bad = await command("reload_config", { id: "c1" });
-    expect(bad.payload).toMatchObject({ request_id: "c1", ok: false, error: { code: "rejected", message: `${configFile} has 2 problems; still running on the previous config` } });
+    expect(bad.payload).toMatchObject({
+      request_id: "c1",
+      ok: false,
+      error: { code: "rejected", message: `${configFile} has 2 problems; still running on the previous config` },
+    });
     const details = (bad.payload.error as { details: string[] }).details;
     expect(details).toHaveLength(2);
     expect(details[0]).toMatch(/^\/.*\/config\.yaml:\d+:1 log_levle: unknown key "log_levle" \(did you mean "log_level"\?\)$/);
@@ -189,7 +220,11 @@ describe.skipIf(!MOSQUITTO_BIN)("operating the daemon: health, metrics, commands
     expect(good.payload).toMatchObject({ request_id: "c2", ok: true, result: { applying: true, config: configFile } });
     await daemon.waitForLine(/config reload applied/);
     const now = await command("restart_pipeline", { id: "r3", camera: "gate" });
-    expect(now.payload).toMatchObject({ request_id: "r3", ok: false, error: { code: "not_found", message: 'unknown camera "gate" (cameras: none)' } });
+    expect(now.payload).toMatchObject({
+      request_id: "r3",
+      ok: false,
+      error: { code: "not_found", message: 'unknown camera "gate" (cameras: none)' },
+    });
   });
 
   it("/healthz turns 503 when the broker is gone and 200 when it is back", async () => {

@@ -18,7 +18,15 @@ function tempFile(): string {
 }
 
 function make(file: string, over: Partial<{ maxRows: number; maxBytes: number; metrics: Metrics }> = {}): Outbox {
-  const o = new Outbox({ file, deviceId: "dev-1", maxRows: over.maxRows ?? 1000, maxBytes: over.maxBytes ?? 1e9, sync: "normal", log, metrics: over.metrics });
+  const o = new Outbox({
+    file,
+    deviceId: "dev-1",
+    maxRows: over.maxRows ?? 1000,
+    maxBytes: over.maxBytes ?? 1e9,
+    sync: "normal",
+    log,
+    metrics: over.metrics,
+  });
   outboxes.push(o);
   return o;
 }
@@ -164,7 +172,9 @@ describe("Outbox", () => {
     outboxes.push(o);
     await o.start();
     o.publish("t/ok", { pad: "x".repeat(1800) });
-    expect(() => o.publish("t/big", { pad: "x".repeat(1900) })).toThrow('publish to "t/big": message is 2110 bytes, more than outbox.max_message_bytes (2048)');
+    expect(() => o.publish("t/big", { pad: "x".repeat(1900) })).toThrow(
+      'publish to "t/big": message is 2110 bytes, more than outbox.max_message_bytes (2048)',
+    );
     expect(o.stats().pending).toBe(1);
   });
 

@@ -28,7 +28,10 @@ describe("README", () => {
   });
 
   it("npm scripts behind the README's commands exist", () => {
-    const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string>; bin: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+      bin: Record<string, string>;
+    };
     expect(pkg.scripts.start).toContain("config/demo.yaml");
     expect(pkg.scripts.test).toBe("vitest run");
     expect(pkg.bin.cityedge).toBe("dist/runtime/cli.js");

@@ -15,7 +15,16 @@ function frame(format: "rgb24" | "bgr24"): Frame {
       data.set(format === "rgb24" ? [r, g, b] : [b, g, r], i);
     }
   }
-  return { camera_id: "c", index: 7, width: w, height: h, format, data, arrival_ms: 0, letterbox: { src_width: 128, src_height: 64, scale: 0.5, pad_x: 0, pad_y: 0 } };
+  return {
+    camera_id: "c",
+    index: 7,
+    width: w,
+    height: h,
+    format,
+    data,
+    arrival_ms: 0,
+    letterbox: { src_width: 128, src_height: 64, scale: 0.5, pad_x: 0, pad_y: 0 },
+  };
 }
 
 describe("snapshot JPEGs", () => {

@@ -87,7 +87,9 @@ describe("SystemdNotifier", () => {
 
   it("has no watchdog without WATCHDOG_USEC or when WATCHDOG_PID names another process", () => {
     expect(new SystemdNotifier({ log: quiet, env: { NOTIFY_SOCKET: listener.path } }).watchdogMs()).toBeUndefined();
-    expect(new SystemdNotifier({ log: quiet, env: { WATCHDOG_USEC: "30000000", WATCHDOG_PID: String(process.pid + 1) } }).watchdogMs()).toBeUndefined();
+    expect(
+      new SystemdNotifier({ log: quiet, env: { WATCHDOG_USEC: "30000000", WATCHDOG_PID: String(process.pid + 1) } }).watchdogMs(),
+    ).toBeUndefined();
     expect(new SystemdNotifier({ log: quiet, env: { WATCHDOG_USEC: "30000000", WATCHDOG_PID: String(process.pid) } }).watchdogMs()).toBe(30_000);
   });
 

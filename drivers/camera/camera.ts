@@ -53,9 +53,16 @@ interface Run {
   pending?: { n: number; data: Buffer; arrival: number; timer: NodeJS.Timeout };
 }
 
-const STATE_OF: Record<CameraState, PartState> = { starting: "starting", streaming: "running", reconnecting: "degraded", failed: "failed", stopped: "stopped" };
+const STATE_OF: Record<CameraState, PartState> = {
+  starting: "starting",
+  streaming: "running",
+  reconnecting: "degraded",
+  failed: "failed",
+  stopped: "stopped",
+};
 /** ffmpeg messages that mean the config or the build is wrong, not that the camera is away. */
-const PERMANENT = /Unknown decoder|Unrecognized option|No such filter|Unknown input format|Option \S+ not found|Device or resource busy|Permission denied|not an executable|ENOENT|EACCES/i;
+const PERMANENT =
+  /Unknown decoder|Unrecognized option|No such filter|Unknown input format|Option \S+ not found|Device or resource busy|Permission denied|not an executable|ENOENT|EACCES/i;
 const ERROR_LINES_KEPT = 5;
 
 const FIRST_FRAME_GRACE_MS = 10_000;
@@ -135,7 +142,10 @@ export class Camera implements Part {
     }
     // stop() may have come while ffmpeg was being asked for its version.
     if (this.#stopping) return;
-    this.#log.info({ ffmpeg: this.#bin.path, from: this.#bin.origin, version: this.#caps.version, source: this.#opts.source.kind, url: redactUrl(this.#cfg.url) }, "camera starting");
+    this.#log.info(
+      { ffmpeg: this.#bin.path, from: this.#bin.origin, version: this.#caps.version, source: this.#opts.source.kind, url: redactUrl(this.#cfg.url) },
+      "camera starting",
+    );
     if (this.#backpressure) this.slot.setTakenListener(() => this.#resume());
     clearInterval(this.#watchdog);
     const tick = Math.min(250, Math.floor(this.#cfg.stall_timeout_ms / 4));
@@ -218,7 +228,11 @@ export class Camera implements Part {
       this.#metrics?.restarts.inc(this.#labels);
     }
     // `run` is set below, before any frame can arrive.
-    const cutter = new FrameCutter(this.#frameBytes, (d) => this.#onFrame(run, d), () => this.#pool.acquire());
+    const cutter = new FrameCutter(
+      this.#frameBytes,
+      (d) => this.#onFrame(run, d),
+      () => this.#pool.acquire(),
+    );
     const fifo = FifoReader.create((chunk) => cutter.push(chunk));
     const args = this.#args(fifo?.path);
     let child: ChildProcess;
@@ -382,14 +396,18 @@ export class Camera implements Part {
     }
     const exited = `ffmpeg exited (${signal ?? `code ${code}`})`;
     const lastLine = this.#errorLines.at(-1);
-    const why = error ?? (run?.stalled ? `no frame for ${this.#cfg.stall_timeout_ms} ms; ffmpeg restarted` : lastLine ? `${exited}: ${lastLine}` : exited);
+    const why =
+      error ?? (run?.stalled ? `no frame for ${this.#cfg.stall_timeout_ms} ms; ffmpeg restarted` : lastLine ? `${exited}: ${lastLine}` : exited);
     this.#lastError = why;
     if (streamedFor >= this.#cfg.backoff.reset_after_ms) this.#backoff.reset();
     // A stream that stalled after delivering frames gets one immediate retry: waiting out the
     // stall timeout was its delay already.
     const delay = run?.stalled && run.frames > 0 ? 0 : this.#backoff.next();
     this.#state = PERMANENT.test(why) ? "failed" : "reconnecting";
-    this.#log.warn({ code, signal, error: why, retry_in_ms: delay, restarts: this.#restarts }, this.#state === "failed" ? "camera failed; retrying" : "camera lost; reconnecting");
+    this.#log.warn(
+      { code, signal, error: why, retry_in_ms: delay, restarts: this.#restarts },
+      this.#state === "failed" ? "camera failed; retrying" : "camera lost; reconnecting",
+    );
     this.#errorLines = [];
     this.#inRate.clear();
     this.#retryTimer = setTimeout(() => this.#spawn(), delay);
@@ -435,7 +453,10 @@ export class Camera implements Part {
     const limit = run.lastFrameAt === undefined ? this.#cfg.stall_timeout_ms + FIRST_FRAME_GRACE_MS : this.#cfg.stall_timeout_ms;
     if (now - (run.lastFrameAt ?? run.startedAt) <= limit) return;
     run.stalled = true;
-    this.#log.warn({ stall_timeout_ms: this.#cfg.stall_timeout_ms, frames_this_run: run.frames }, run.frames > 0 ? "camera stalled; restarting ffmpeg" : "camera gave no frame; restarting ffmpeg");
+    this.#log.warn(
+      { stall_timeout_ms: this.#cfg.stall_timeout_ms, frames_this_run: run.frames },
+      run.frames > 0 ? "camera stalled; restarting ffmpeg" : "camera gave no frame; restarting ffmpeg",
+    );
     // A stalled ffmpeg is usually blocked in a read and cannot see `q`: short steps, so the
     // restart lands within about a second of the stall being noticed.
     void stopFfmpeg(run.child, { quitMs: 250, termMs: 1000 }).then((how) => this.#log.debug({ how }, "stalled ffmpeg stopped"));

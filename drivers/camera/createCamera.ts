@@ -48,7 +48,10 @@ export function buildCameras(ctx: PartContext, frameSpec?: (cam: CameraConfig) =
   for (const cfg of ctx.config.cameras) {
     if (!cfg.enabled) continue;
     const log = ctx.log.child({ module: "camera", camera: cfg.id });
-    cameras.set(cfg.id, createCamera(cfg, { ...frameSpec?.(cfg), log, baseDir: ctx.loaded.baseDir, ffmpegPath: ctx.config.ffmpeg_path, metrics: ctx.metrics }));
+    cameras.set(
+      cfg.id,
+      createCamera(cfg, { ...frameSpec?.(cfg), log, baseDir: ctx.loaded.baseDir, ffmpegPath: ctx.config.ffmpeg_path, metrics: ctx.metrics }),
+    );
   }
   return cameras;
 }

@@ -79,7 +79,11 @@ export function ffmpegCaps(bin: string): Promise<FfmpegCaps> {
   let c = caps.get(bin);
   if (!c) {
     c = (async () => {
-      const version = (await run(bin, ["-hide_banner", "-version"])).split("\n")[0]?.replace(/\s+Copyright.*$/, "").trim() ?? "unknown";
+      const version =
+        (await run(bin, ["-hide_banner", "-version"]))
+          .split("\n")[0]
+          ?.replace(/\s+Copyright.*$/, "")
+          .trim() ?? "unknown";
       const rtspHelp = await run(bin, ["-hide_banner", "-h", "demuxer=rtsp"]);
       const rtspTimeoutOption = /-timeout\s+\S+\s+\S+\s+set timeout \(in microseconds\) of socket/.test(rtspHelp) ? "-timeout" : "-stimeout";
       return { version, rtspTimeoutOption } satisfies FfmpegCaps;

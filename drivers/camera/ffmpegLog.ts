@@ -12,13 +12,16 @@ export interface FrameInfo {
   src_height: number;
 }
 
-export type StderrLine = { kind: "frame"; info: FrameInfo } | { kind: "error"; text: string; corrupt: boolean } | { kind: "other"; text: string } | { kind: "skip" };
+export type StderrLine =
+  { kind: "frame"; info: FrameInfo } | { kind: "error"; text: string; corrupt: boolean } | { kind: "other"; text: string } | { kind: "skip" };
 
 const SHOWINFO = /\[Parsed_showinfo_\d+ @ ([^\]]+)\] n:\s*(\d+) pts:\s*(\S+)\s+pts_time:(\S+).*?\ss:(\d+)x(\d+)\s/;
 const SHOWINFO_OTHER = /^\[Parsed_showinfo_\d+ @/;
 /** Decoder reports of damaged input: the frame is concealed or dropped, and counted. */
-const CORRUPT = /error while decoding|corrupt|concealing \d+|Invalid NAL|decode_slice_header error|non-existing PPS|missing picture in access unit|illegal (short )?term|Invalid data found when processing input|top block unavailable|left block unavailable|cabac decode|mb_type \d+ in/i;
-const ERROR = /error|failed|invalid|refused|timed out|timeout|not found|denied|unauthori[sz]ed|no such|unable|could not|cannot|unknown (decoder|encoder|input format)|unrecognized option|broken pipe|server returned/i;
+const CORRUPT =
+  /error while decoding|corrupt|concealing \d+|Invalid NAL|decode_slice_header error|non-existing PPS|missing picture in access unit|illegal (short )?term|Invalid data found when processing input|top block unavailable|left block unavailable|cabac decode|mb_type \d+ in/i;
+const ERROR =
+  /error|failed|invalid|refused|timed out|timeout|not found|denied|unauthori[sz]ed|no such|unable|could not|cannot|unknown (decoder|encoder|input format)|unrecognized option|broken pipe|server returned/i;
 /** Lines that are noise at any log level. */
 const NOISE = /^-vsync is deprecated|^Press \[q\] to stop|^\s*$/;
 

@@ -16,7 +16,11 @@ export interface FrameSpec {
  * filter from `letterboxFilter` (round half up of src × min(W/src_w, H/src_h); pad offsets
  * floored), so the recorded geometry matches the pixels exactly.
  */
-export function letterboxGeometry(srcWidth: number, srcHeight: number, spec: Pick<FrameSpec, "width" | "height" | "letterbox">): Frame["letterbox"] & { scaled_width: number; scaled_height: number } {
+export function letterboxGeometry(
+  srcWidth: number,
+  srcHeight: number,
+  spec: Pick<FrameSpec, "width" | "height" | "letterbox">,
+): Frame["letterbox"] & { scaled_width: number; scaled_height: number } {
   const scale = Math.min(spec.width / srcWidth, spec.height / srcHeight);
   const sw = Math.min(spec.width, Math.max(1, Math.round(srcWidth * scale)));
   const sh = Math.min(spec.height, Math.max(1, Math.round(srcHeight * scale)));

@@ -184,7 +184,10 @@ export class LiveView implements Part {
       if (this.#stopped || feed.viewers.size === 0) return;
       if (Date.now() - startedAt > 60_000) feed.backoff.reset();
       const delay = feed.backoff.next();
-      this.#log.warn({ camera: feed.id, code, signal, error: feed.lastError, retry_in_ms: delay }, "live view ffmpeg ended while watched; restarting");
+      this.#log.warn(
+        { camera: feed.id, code, signal, error: feed.lastError, retry_in_ms: delay },
+        "live view ffmpeg ended while watched; restarting",
+      );
       feed.retry = setTimeout(() => void this.#startFeed(feed), delay);
     });
   }

@@ -9,7 +9,6 @@ import { ReplayMeter } from "./replay.js";
 import type { RtuLines } from "./rtuLine.js";
 import { SimulatedMeter } from "./simulated.js";
 
-
 export interface DriverDeps {
   log: Logger;
   /** Directory relative file paths (replay CSVs) are resolved against. */

@@ -13,4 +13,3 @@ export { ModbusTcpMeter } from "./modbusTcp.js";
 export { MqttInMeter } from "./mqttIn.js";
 export { ReplayMeter } from "./replay.js";
 export { SimulatedMeter, loadShape } from "./simulated.js";
-

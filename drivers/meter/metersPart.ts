@@ -68,7 +68,8 @@ export class MetersPart implements Part {
       try {
         if (cfg.driver === "replay" || cfg.driver === "simulated") {
           const forgotten = this.#opts.history?.forget(meterSeries(cfg.id, ""));
-          if (forgotten) this.#log.info({ meter: cfg.id, rows: forgotten }, "history of the replayed/simulated meter cleared: it starts on its own clock again");
+          if (forgotten)
+            this.#log.info({ meter: cfg.id, rows: forgotten }, "history of the replayed/simulated meter cleared: it starts on its own clock again");
         }
         driver = createMeterDriver(cfg, { log: this.#log, baseDir: this.#opts.baseDir, rtuLines: this.#rtuLines });
         this.#drivers.push(driver);
@@ -94,10 +95,18 @@ export class MetersPart implements Part {
 
   health(): PartHealth {
     const meters: Record<string, PartHealth> = {};
-    for (const d of this.#drivers) meters[d.id] = this.#failed.has(d.id) ? { state: "failed", error: this.#failed.get(d.id) } : { ...d.health(), readings: this.#counts.get(d.id) ?? 0 };
+    for (const d of this.#drivers)
+      meters[d.id] = this.#failed.has(d.id)
+        ? { state: "failed", error: this.#failed.get(d.id) }
+        : { ...d.health(), readings: this.#counts.get(d.id) ?? 0 };
     for (const [id, error] of this.#failed) meters[id] ??= { state: "failed", error };
     const states = Object.values(meters).map((m) => m.state);
-    const state = states.some((s) => s === "failed" || s === "degraded") || this.#historyError !== undefined ? "degraded" : states.includes("starting") ? "starting" : "running";
+    const state =
+      states.some((s) => s === "failed" || s === "degraded") || this.#historyError !== undefined
+        ? "degraded"
+        : states.includes("starting")
+          ? "starting"
+          : "running";
     return { state, meters, ...(this.#historyError !== undefined ? { error: `history: ${this.#historyError}` } : {}) };
   }
 

@@ -11,7 +11,9 @@ export type { ModbusClient };
 /** The preset's registers, replaced or extended by the configured ones, with orders resolved. */
 export function resolveRegisters(cfg: ModbusMeterConfig): ResolvedRegister[] {
   const byName = new Map<string, ResolvedRegister>();
-  const resolve = (r: Omit<ResolvedRegister, "word_order" | "byte_order"> & { word_order?: "big" | "little" | undefined; byte_order?: "big" | "little" | undefined }): ResolvedRegister => ({
+  const resolve = (
+    r: Omit<ResolvedRegister, "word_order" | "byte_order"> & { word_order?: "big" | "little" | undefined; byte_order?: "big" | "little" | undefined },
+  ): ResolvedRegister => ({
     ...r,
     word_order: r.word_order ?? cfg.word_order,
     byte_order: r.byte_order ?? cfg.byte_order,
@@ -48,7 +50,10 @@ export interface BlockResult {
 }
 
 async function readBlock(client: ModbusClient, block: Block): Promise<number[]> {
-  const res = block.function === "holding" ? await client.readHoldingRegisters(block.start, block.count) : await client.readInputRegisters(block.start, block.count);
+  const res =
+    block.function === "holding"
+      ? await client.readHoldingRegisters(block.start, block.count)
+      : await client.readInputRegisters(block.start, block.count);
   return res.data;
 }
 
@@ -56,7 +61,13 @@ async function readBlock(client: ModbusClient, block: Block): Promise<number[]> 
  * Reads every block (retrying each failed one up to `retries` more times), decodes, scales and
  * checks each register. A failed block flags its registers and leaves the others good.
  */
-export async function readBlocks(client: ModbusClient, blocks: readonly Block[], retries: number, checker: ValueChecker, ts: number): Promise<BlockResult> {
+export async function readBlocks(
+  client: ModbusClient,
+  blocks: readonly Block[],
+  retries: number,
+  checker: ValueChecker,
+  ts: number,
+): Promise<BlockResult> {
   const out: BlockResult = { values: {} };
   for (const block of blocks) {
     let words: number[] | undefined;

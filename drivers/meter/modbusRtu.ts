@@ -31,7 +31,11 @@ export class ModbusRtuMeter implements MeterDriver {
 
   async start(onReading: ReadingListener): Promise<void> {
     this.#blocks = planMeter(this.#cfg);
-    this.#loop = new PollLoop(this.#cfg.interval_ms, () => this.#poll(onReading), (err) => this.#log.error({ err }, "poll failed"));
+    this.#loop = new PollLoop(
+      this.#cfg.interval_ms,
+      () => this.#poll(onReading),
+      (err) => this.#log.error({ err }, "poll failed"),
+    );
     this.#loop.start(phaseFor(this.id, this.#cfg.interval_ms));
   }
 

@@ -49,7 +49,11 @@ export class ModbusTcpMeter implements MeterDriver {
   async start(onReading: ReadingListener): Promise<void> {
     this.#blocks = planMeter(this.#cfg);
     this.#checker = new ValueChecker(this.#cfg.limits, this.#cfg.stale_after_ms);
-    this.#loop = new PollLoop(this.#cfg.interval_ms, () => this.#poll(onReading), (err) => this.#log.error({ err }, "poll failed"));
+    this.#loop = new PollLoop(
+      this.#cfg.interval_ms,
+      () => this.#poll(onReading),
+      (err) => this.#log.error({ err }, "poll failed"),
+    );
     this.#loop.start(phaseFor(this.id, this.#cfg.interval_ms));
   }
 
@@ -72,7 +76,11 @@ export class ModbusTcpMeter implements MeterDriver {
   async #connect(): Promise<ModbusClient> {
     const client = new ModbusRTU();
     try {
-      await deadline(client.connectTCP(this.#cfg.host, { port: this.#cfg.port }), Math.max(this.#cfg.timeout_ms, 1000), `connecting to ${this.#cfg.host}:${this.#cfg.port}`);
+      await deadline(
+        client.connectTCP(this.#cfg.host, { port: this.#cfg.port }),
+        Math.max(this.#cfg.timeout_ms, 1000),
+        `connecting to ${this.#cfg.host}:${this.#cfg.port}`,
+      );
     } catch (err) {
       client.destroy(() => this.#log.debug("failed connection closed"));
       throw err;
@@ -96,7 +104,8 @@ export class ModbusTcpMeter implements MeterDriver {
       this.#failures++;
       this.#retryAt = Date.now() + Math.min(this.#cfg.interval_ms * 2 ** (this.#failures - 1), MAX_BACKOFF_MS);
     }
-    if (this.#lastError !== message) this.#log.warn({ quality, error: message, retry_in_ms: connectionLost ? this.#retryAt - Date.now() : undefined }, "meter read failed");
+    if (this.#lastError !== message)
+      this.#log.warn({ quality, error: message, retry_in_ms: connectionLost ? this.#retryAt - Date.now() : undefined }, "meter read failed");
     this.#lastError = message;
     this.#lastQuality = quality;
   }
@@ -114,7 +123,9 @@ export class ModbusTcpMeter implements MeterDriver {
       } catch (err) {
         const message = `cannot connect to ${this.#cfg.host}:${this.#cfg.port}: ${(err as Error).message}`;
         this.#noteFailure("error", message, true);
-        const values = Object.fromEntries(this.#blocks.flatMap((b) => b.registers).map((r) => [r.name, { value: null, unit: r.unit, quality: "error" as const }]));
+        const values = Object.fromEntries(
+          this.#blocks.flatMap((b) => b.registers).map((r) => [r.name, { value: null, unit: r.unit, quality: "error" as const }]),
+        );
         onReading({ meterId: this.id, ts, values, error: message });
         return;
       }

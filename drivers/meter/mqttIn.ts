@@ -78,7 +78,12 @@ export class MqttInMeter implements MeterDriver {
 
   health(): PartHealth {
     const connected = this.#client?.connected === true;
-    return { state: connected ? "running" : "degraded", connected, messages: this.#messages, ...(this.#lastError !== undefined ? { error: this.#lastError } : {}) };
+    return {
+      state: connected ? "running" : "degraded",
+      connected,
+      messages: this.#messages,
+      ...(this.#lastError !== undefined ? { error: this.#lastError } : {}),
+    };
   }
 
   #parse(payload: Buffer): ReturnType<typeof this.toReading> {
@@ -112,7 +117,13 @@ export class MqttInMeter implements MeterDriver {
       const v = this.#checker.check(name, num * f.scale, f.unit, ts);
       values[name] = stale && v.quality === "good" ? { ...v, quality: "stale" } : v;
     }
-    const why = error ?? (missing.length > 0 ? `message has no number at ${missing.map((p) => `"${p}"`).join(", ")}` : stale ? "message is older than stale_after_ms" : undefined);
+    const why =
+      error ??
+      (missing.length > 0
+        ? `message has no number at ${missing.map((p) => `"${p}"`).join(", ")}`
+        : stale
+          ? "message is older than stale_after_ms"
+          : undefined);
     if (why !== undefined && why !== this.#lastError) this.#log.warn({ error: why }, "mqtt meter: bad message");
     this.#lastError = why;
     return { meterId: this.id, ts, values, ...(why !== undefined ? { error: why } : {}) };

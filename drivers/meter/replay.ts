@@ -125,7 +125,8 @@ export class ReplayMeter implements MeterDriver {
       const ts = parseCsvTime(cells[tsCol] ?? "", offsetAt);
       if (Number.isNaN(ts)) throw new Error(`${this.#file}:${i + 2}: timestamp "${cells[tsCol] ?? ""}" is not ISO 8601`);
       const prev = out.at(-1);
-      if (prev && ts <= prev.ts) throw new Error(`${this.#file}:${i + 2}: timestamps must rise (${cells[tsCol]} follows ${new Date(prev.ts).toISOString()})`);
+      if (prev && ts <= prev.ts)
+        throw new Error(`${this.#file}:${i + 2}: timestamps must rise (${cells[tsCol]} follows ${new Date(prev.ts).toISOString()})`);
       out.push({ ts, cells: cols.map((c) => cells[c]) });
     });
     if (out.length === 0) throw new Error(`meter "${this.id}": ${this.#file} has no data rows`);

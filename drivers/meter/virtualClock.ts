@@ -53,9 +53,12 @@ export class VirtualTicker {
     const due = this.#nextDue();
     if (due === undefined) return;
     // A floor of 1 ms keeps a very fast replay from starving the event loop.
-    this.#timer = setTimeout(() => {
-      this.#emitDue(this.#clock.now());
-      this.#arm();
-    }, Math.max(1, this.#clock.delayUntil(due)));
+    this.#timer = setTimeout(
+      () => {
+        this.#emitDue(this.#clock.now());
+        this.#arm();
+      },
+      Math.max(1, this.#clock.delayUntil(due)),
+    );
   }
 }

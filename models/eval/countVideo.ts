@@ -51,7 +51,24 @@ async function* frames(video: string, m: DetectorManifest, srcW: number, srcH: n
   const w = Math.round(srcW * lb.scale);
   const h = Math.round(srcH * lb.scale);
   const pad = m.input.letterbox_pad.toString(16).padStart(2, "0").repeat(3);
-  const ff = spawn("ffmpeg", ["-hide_banner", "-loglevel", "error", "-i", video, "-vf", `scale=${w}:${h}:flags=bilinear,pad=${m.input.width}:${m.input.height}:0:0:color=0x${pad}`, "-f", "rawvideo", "-pix_fmt", m.input.color === "rgb" ? "rgb24" : "bgr24", "pipe:1"], { stdio: ["ignore", "pipe", "inherit"] });
+  const ff = spawn(
+    "ffmpeg",
+    [
+      "-hide_banner",
+      "-loglevel",
+      "error",
+      "-i",
+      video,
+      "-vf",
+      `scale=${w}:${h}:flags=bilinear,pad=${m.input.width}:${m.input.height}:0:0:color=0x${pad}`,
+      "-f",
+      "rawvideo",
+      "-pix_fmt",
+      m.input.color === "rgb" ? "rgb24" : "bgr24",
+      "pipe:1",
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   const size = m.input.width * m.input.height * 3;
   let buf = Buffer.alloc(0);
   for await (const chunk of ff.stdout) {
@@ -71,7 +88,12 @@ async function* frames(video: string, m: DetectorManifest, srcW: number, srcH: n
  * higher-scoring ones, so filtering these at any threshold >= the floor gives exactly what the
  * runtime would have kept at that threshold.
  */
-export async function detectVideo(modelFile: string, m: DetectorManifest, gtFile: string, opts: { threads?: number; scoreFloor?: number } = {}): Promise<{ gt: GroundTruth; frames: Detection[][] }> {
+export async function detectVideo(
+  modelFile: string,
+  m: DetectorManifest,
+  gtFile: string,
+  opts: { threads?: number; scoreFloor?: number } = {},
+): Promise<{ gt: GroundTruth; frames: Detection[][] }> {
   const gt = JSON.parse(readFileSync(gtFile, "utf8")) as GroundTruth;
   const video = path.join(path.dirname(gtFile), gt.video);
   const session = await ort.InferenceSession.create(modelFile, { intraOpNumThreads: opts.threads ?? 2 });
@@ -87,7 +109,12 @@ export async function detectVideo(modelFile: string, m: DetectorManifest, gtFile
       }
       const res = await session.run({ [m.input.name]: new ort.Tensor("float32", data, [1, 3, m.input.height, m.input.width]) });
       const t = res[m.output.name]!;
-      const raw = decodeYolov8(t.data as Float32Array, t.dims, 0, { inputWidth: m.input.width, inputHeight: m.input.height, numClasses: m.labels.length, scoreThreshold: floor });
+      const raw = decodeYolov8(t.data as Float32Array, t.dims, 0, {
+        inputWidth: m.input.width,
+        inputHeight: m.input.height,
+        numClasses: m.labels.length,
+        scoreThreshold: floor,
+      });
       const mapped: Detection[] = [];
       for (const d of nms(raw, m.thresholds.nms_iou)) {
         const s = toSourceNormalized(d, lb);
@@ -105,9 +132,16 @@ export async function detectVideo(modelFile: string, m: DetectorManifest, gtFile
 export function countDetections(frames: readonly Detection[][], gt: GroundTruth, m: DetectorManifest, score = m.thresholds.score): CountResult {
   // The runtime's defaults (runtime/config/sections/detection.ts, runtime/detect/cameraPipeline.ts).
   const tracker = new Tracker({ iouMatch: 0.3, maxMissed: 15, minHits: 2, highScore: Math.min(0.95, score + 0.2) });
-  const counter = new Counter(gt.lines.map((l) => ({ id: l.id, from: l.from, to: l.to })), [], (c) => m.labels[c] ?? String(c));
+  const counter = new Counter(
+    gt.lines.map((l) => ({ id: l.id, from: l.from, to: l.to })),
+    [],
+    (c) => m.labels[c] ?? String(c),
+  );
   frames.forEach((dets, k) => {
-    const upd = tracker.update(dets.filter((d) => d.score >= score), Math.round((k * 1000) / gt.fps));
+    const upd = tracker.update(
+      dets.filter((d) => d.score >= score),
+      Math.round((k * 1000) / gt.fps),
+    );
     counter.observe(
       upd.matched.map((x) => x.track),
       upd.ended.map((x) => x.id),
@@ -116,7 +150,8 @@ export function countDetections(frames: readonly Detection[][], gt: GroundTruth,
   const taken = counter.take();
   const counted: CountResult["counted"] = {};
   for (const l of taken.lines) counted[l.line_id] = l.counts;
-  const sum = (c: CountResult["counted"]): number => Object.values(c).reduce((s, per) => s + Object.values(per).reduce((a, v) => a + v.in + v.out, 0), 0);
+  const sum = (c: CountResult["counted"]): number =>
+    Object.values(c).reduce((s, per) => s + Object.values(per).reduce((a, v) => a + v.in + v.out, 0), 0);
   const totalCounted = sum(counted);
   const totalTrue = sum(gt.counts);
   let absErr = 0;
@@ -127,7 +162,13 @@ export function countDetections(frames: readonly Detection[][], gt: GroundTruth,
       for (const dir of ["in", "out"] as const) absErr += Math.abs((c[label]?.[dir] ?? 0) - (t[label]?.[dir] ?? 0));
     }
   }
-  return { frames: frames.length, counted, truth: gt.counts, total_counted: totalCounted, total_true: totalTrue, total_error_pct: Number(((100 * Math.abs(totalCounted - totalTrue)) / totalTrue).toFixed(2)),
+  return {
+    frames: frames.length,
+    counted,
+    truth: gt.counts,
+    total_counted: totalCounted,
+    total_true: totalTrue,
+    total_error_pct: Number(((100 * Math.abs(totalCounted - totalTrue)) / totalTrue).toFixed(2)),
     class_direction_error_pct: Number(((100 * absErr) / totalTrue).toFixed(2)),
   };
 }
@@ -149,7 +190,12 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const gt = arg("--gt");
   if (gt !== undefined && process.argv.includes("--write")) throw new Error("--write records the demo video's figures: drop --gt");
   const m = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as DetectorManifest & { variants: Record<string, { file: string }> };
-  const r = await countVideo(path.join(dir, m.variants[variant]!.file), m, gt !== undefined ? path.resolve(gt) : path.join(ROOT, "models/synthetic/demo.gt.json"), threads !== undefined ? { threads: Number(threads) } : {});
+  const r = await countVideo(
+    path.join(dir, m.variants[variant]!.file),
+    m,
+    gt !== undefined ? path.resolve(gt) : path.join(ROOT, "models/synthetic/demo.gt.json"),
+    threads !== undefined ? { threads: Number(threads) } : {},
+  );
   console.log(JSON.stringify({ variant, ...(gt !== undefined ? { gt: path.relative(ROOT, path.resolve(gt)) } : {}), ...r }, null, 2));
   if (process.argv.includes("--write")) {
     const file = path.join(dir, `counting.${variant}.json`);

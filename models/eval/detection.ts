@@ -173,7 +173,12 @@ export function meanAP(dets: Det[][], labels: Label[][], nc: number, iouThr = 0.
 }
 
 /** Runs a model over the whole held-out set in batches and scores it. */
-export async function evaluateDetector(file: string, m: DetectorManifest, set: HeldoutSet, opts: { batch?: number; threads?: number } = {}): Promise<{ map: number; ap: (number | null)[] }> {
+export async function evaluateDetector(
+  file: string,
+  m: DetectorManifest,
+  set: HeldoutSet,
+  opts: { batch?: number; threads?: number } = {},
+): Promise<{ map: number; ap: (number | null)[] }> {
   const session = await ort.InferenceSession.create(file, { intraOpNumThreads: opts.threads ?? 1, graphOptimizationLevel: "all" });
   const batch = opts.batch ?? 8;
   const per = 3 * m.input.width * m.input.height;

@@ -23,7 +23,9 @@ const arg = (name: string, dflt: number): number => {
 const threads = arg("--threads", 1);
 const runs = arg("--runs", 60);
 
-const manifest = JSON.parse(readFileSync(path.join(DIR, "manifest.json"), "utf8")) as DetectorManifest & { variants: Record<string, { file: string }> };
+const manifest = JSON.parse(readFileSync(path.join(DIR, "manifest.json"), "utf8")) as DetectorManifest & {
+  variants: Record<string, { file: string }>;
+};
 const set = readHeldout(path.join(DIR, "heldout"));
 const round = (v: number, d: number): number => Number(v.toFixed(d));
 
@@ -34,7 +36,10 @@ writeInput(one, 0, await heldoutPixels(set, 0), set.width, set.height, manifest)
 for (const [variant, v] of Object.entries(manifest.variants)) {
   const file = path.join(DIR, v.file);
   const r = await evaluateDetector(file, manifest, set, { threads: 2 });
-  accuracy[variant] = { map50: round(r.map, 4), ap50: Object.fromEntries(manifest.labels.map((l, i) => [l, r.ap[i] === null ? null : round(r.ap[i]!, 4)])) };
+  accuracy[variant] = {
+    map50: round(r.map, 4),
+    ap50: Object.fromEntries(manifest.labels.map((l, i) => [l, r.ap[i] === null ? null : round(r.ap[i]!, 4)])),
+  };
   const s = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: "all" });
   const feeds = { [manifest.input.name]: new ort.Tensor("float32", one, [1, 3, manifest.input.height, manifest.input.width]) };
   for (let i = 0; i < 5; i++) await s.run(feeds);

@@ -17,7 +17,9 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const DIR = path.join(ROOT, "models/demand_lstm");
 const data = path.resolve(ROOT, process.env.CITYEDGE_SHARED_DATA ?? "../shared/data", "timeseries/taylor_uk_demand_halfhourly_2000.csv");
 
-const manifest = JSON.parse(readFileSync(path.join(DIR, "manifest.json"), "utf8")) as ForecastManifest & { variants: Record<string, { file: string }> };
+const manifest = JSON.parse(readFileSync(path.join(DIR, "manifest.json"), "utf8")) as ForecastManifest & {
+  variants: Record<string, { file: string }>;
+};
 const { times, values } = readSeriesCsv(data);
 const H = manifest.output.horizon;
 const starts = testIssueStarts(values.length, H);
@@ -25,7 +27,10 @@ const batch = buildBatch(times, values, starts, manifest);
 
 const round = (v: number, d: number): number => Number(v.toFixed(d));
 const results: Record<string, { mae: number; mape: number }> = {};
-for (const [lag, name] of [[336, "seasonal_naive_week"], [48, "naive_day"]] as const) {
+for (const [lag, name] of [
+  [336, "seasonal_naive_week"],
+  [48, "naive_day"],
+] as const) {
   const s = score(laggedForecast(values, starts, H, lag), values, starts, H);
   results[name] = { mae: round(s.mae, 1), mape: round(s.mape, 3) };
 }
@@ -43,7 +48,10 @@ const summary = {
   horizon: H,
   results,
   improvement_over_seasonal_naive_pct: Object.fromEntries(
-    Object.keys(manifest.variants).map((k) => [k, { mae: round(100 * (1 - results[k]!.mae / week.mae), 1), mape: round(100 * (1 - results[k]!.mape / week.mape), 1) }]),
+    Object.keys(manifest.variants).map((k) => [
+      k,
+      { mae: round(100 * (1 - results[k]!.mae / week.mae), 1), mape: round(100 * (1 - results[k]!.mape / week.mape), 1) },
+    ]),
   ),
 };
 console.log(JSON.stringify(summary, null, 2));

@@ -50,7 +50,14 @@ export function calendarFeatures(t: LocalTime): Record<string, number> {
  * Writes one window [history_steps, features] into `out` at `offset`: rows are the steps
  * `start - history_steps .. start - 1`, oldest first; the forecast is for `start .. start + horizon - 1`.
  */
-export function writeWindow(out: Float32Array, offset: number, times: readonly LocalTime[], values: ArrayLike<number>, start: number, m: ForecastManifest): void {
+export function writeWindow(
+  out: Float32Array,
+  offset: number,
+  times: readonly LocalTime[],
+  values: ArrayLike<number>,
+  start: number,
+  m: ForecastManifest,
+): void {
   const steps = m.input.history_steps;
   const feats = m.input.features;
   if (start < steps) throw new Error(`forecast at step ${start} needs ${steps} steps of history`);
@@ -68,7 +75,12 @@ export function writeWindow(out: Float32Array, offset: number, times: readonly L
 }
 
 /** A batch of windows, one per issue step, as the model's input [B, history_steps, features]. */
-export function buildBatch(times: readonly LocalTime[], values: ArrayLike<number>, starts: readonly number[], m: ForecastManifest): { data: Float32Array; dims: number[] } {
+export function buildBatch(
+  times: readonly LocalTime[],
+  values: ArrayLike<number>,
+  starts: readonly number[],
+  m: ForecastManifest,
+): { data: Float32Array; dims: number[] } {
   const per = m.input.history_steps * m.input.features.length;
   const data = new Float32Array(starts.length * per);
   starts.forEach((s, b) => writeWindow(data, b * per, times, values, s, m));

@@ -40,11 +40,30 @@ for (const variant of variants) {
       within += c.total_error_pct <= 5 ? 1 : 0;
       truth += c.total_true;
     }
-    console.log(JSON.stringify({ variant, threshold: thr, true_crossings: truth, sum_abs_total_error: total, sum_abs_class_direction_error: classDir, videos_within_5pct: `${within}/${runs.length}` }));
+    console.log(
+      JSON.stringify({
+        variant,
+        threshold: thr,
+        true_crossings: truth,
+        sum_abs_total_error: total,
+        sum_abs_class_direction_error: classDir,
+        videos_within_5pct: `${within}/${runs.length}`,
+      }),
+    );
   }
   runs.forEach((r, i) => {
     const c = countDetections(r.frames, r.gt, m);
     const video = path.relative(ROOT, gts[i]!);
-    console.log(JSON.stringify({ variant, threshold: m.thresholds.score, video, counted: c.total_counted, true: c.total_true, total_error_pct: c.total_error_pct, class_direction_error_pct: c.class_direction_error_pct }));
+    console.log(
+      JSON.stringify({
+        variant,
+        threshold: m.thresholds.score,
+        video,
+        counted: c.total_counted,
+        true: c.total_true,
+        total_error_pct: c.total_error_pct,
+        class_direction_error_pct: c.class_direction_error_pct,
+      }),
+    );
   });
 }

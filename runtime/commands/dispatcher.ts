@@ -66,7 +66,13 @@ export class CommandDispatcher implements Part {
   health(): PartHealth {
     const problems = this.#opts.problems ?? [];
     const state = !this.#unsubscribe ? "stopped" : problems.length > 0 ? "degraded" : "running";
-    return { state, ...(problems.length > 0 ? { error: problems.join("; ") } : {}), handled: this.#handled, running: [...this.#running.keys()], ...(this.#lastError ? { last_error: this.#lastError } : {}) };
+    return {
+      state,
+      ...(problems.length > 0 ? { error: problems.join("; ") } : {}),
+      handled: this.#handled,
+      running: [...this.#running.keys()],
+      ...(this.#lastError ? { last_error: this.#lastError } : {}),
+    };
   }
 
   /** Handles one message from the command subscription. Returns when its response is in the outbox. */
@@ -95,11 +101,15 @@ export class CommandDispatcher implements Part {
     } catch (err) {
       return fail("malformed", `payload is not JSON: ${(err as Error).message}`);
     }
-    if (body === null || typeof body !== "object" || Array.isArray(body)) return fail("malformed", "payload must be a JSON object with an \"id\"");
+    if (body === null || typeof body !== "object" || Array.isArray(body)) return fail("malformed", 'payload must be a JSON object with an "id"');
     const fields = { ...(body as Record<string, unknown>) };
     const id = fields.id;
     if (typeof id === "string" && id.length > 0 && id.length <= MAX_ID) requestId = id;
-    else return fail("malformed", `"id" must be a string of 1..${MAX_ID} characters, got ${id === undefined ? "none" : JSON.stringify(id).slice(0, 80)}`);
+    else
+      return fail(
+        "malformed",
+        `"id" must be a string of 1..${MAX_ID} characters, got ${id === undefined ? "none" : JSON.stringify(id).slice(0, 80)}`,
+      );
     for (const k of ENVELOPE) delete fields[k];
 
     const command = this.#commands.get(name);

@@ -111,7 +111,9 @@ export function commandSourceOf(conn: { subscribe(filter: string, handler: (topi
 /**
  * update_model's view of the detectors: each `detector:<model id>` part swaps its own session.
  */
-export function swapTargetOf(detectors: readonly (Part & { swapModel(version: ModelVersion | null): Promise<{ provider: string }> })[]): ModelSwapTarget {
+export function swapTargetOf(
+  detectors: readonly (Part & { swapModel(version: ModelVersion | null): Promise<{ provider: string }> })[],
+): ModelSwapTarget {
   const byId = new Map(detectors.map((d) => [d.name.replace(/^detector:/, ""), d]));
   return {
     modelIds: () => [...byId.keys()],

@@ -37,7 +37,8 @@ export function reloadConfigCommand(opts: ReloadConfigOptions): CommandHandler<R
     },
     after(_params, ctx) {
       opts.reload().then(
-        (applied) => ctx.log.info({ applied }, applied ? "config reload applied" : "config reload not applied (the file changed since it was checked)"),
+        (applied) =>
+          ctx.log.info({ applied }, applied ? "config reload applied" : "config reload not applied (the file changed since it was checked)"),
         (err: unknown) => ctx.log.error({ err }, "config reload failed"),
       );
     },

@@ -50,7 +50,11 @@ export interface CommandSource {
 export interface BoundCommand {
   readonly name: CommandName;
   /** Validates the fields; on success returns the bound work, on failure every problem found. */
-  bind(fields: Record<string, unknown>): { ok: true; run: (ctx: CommandContext) => Promise<Record<string, unknown>>; after: (ctx: CommandContext) => void } | { ok: false; problems: string[] };
+  bind(
+    fields: Record<string, unknown>,
+  ):
+    | { ok: true; run: (ctx: CommandContext) => Promise<Record<string, unknown>>; after: (ctx: CommandContext) => void }
+    | { ok: false; problems: string[] };
 }
 
 export function bindCommand<P>(h: CommandHandler<P>): BoundCommand {
@@ -63,7 +67,9 @@ export function bindCommand<P>(h: CommandHandler<P>): BoundCommand {
           ok: false,
           problems: parsed.error.issues.map((i) => {
             const where = i.path.length > 0 ? i.path.join(".") : "(payload)";
-            return i.code === "unrecognized_keys" ? `${where}: unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}` : `${where}: ${i.message}`;
+            return i.code === "unrecognized_keys"
+              ? `${where}: unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`
+              : `${where}: ${i.message}`;
           }),
         };
       }

@@ -7,7 +7,10 @@ const PARAMS = z.strictObject({
   model: z.string().min(1),
   url: z.string().regex(/^https?:\/\/\S+$/, "must be an http:// or https:// URL"),
   sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 64 hex digits"),
-  signature: z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/, "must be base64").optional(),
+  signature: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]+={0,2}$/, "must be base64")
+    .optional(),
   variant: z.enum(VARIANTS).optional(),
 });
 

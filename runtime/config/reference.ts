@@ -61,7 +61,12 @@ function walk(s: JsonSchema, prefix: string, rows: Row[], required: boolean): vo
     return;
   }
   if (s.type === "array" && s.items && (s.items.properties || s.items.oneOf || s.items.anyOf)) {
-    rows.push({ key: prefix, type: "list", def: s.default !== undefined ? `\`${JSON.stringify(s.default)}\`` : "", description: s.description ?? "" });
+    rows.push({
+      key: prefix,
+      type: "list",
+      def: s.default !== undefined ? `\`${JSON.stringify(s.default)}\`` : "",
+      description: s.description ?? "",
+    });
     walk(s.items, `${prefix}[]`, rows, false);
     return;
   }

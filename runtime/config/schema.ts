@@ -14,7 +14,10 @@ const OBJECT_SCHEMA = z.strictObject({
   device_id: id("device_id").describe("This device's id; the second level of every MQTT topic"),
   topic_prefix: z
     .string()
-    .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'must be topic levels of letters, digits, "_", "." or "-" separated by "/" (no "+", "#" or empty levels)')
+    .regex(
+      /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/,
+      'must be topic levels of letters, digits, "_", "." or "-" separated by "/" (no "+", "#" or empty levels)',
+    )
     .default("cityedge")
     .describe("First level(s) of every MQTT topic"),
   log_level: z.enum(LOG_LEVELS).default("info").describe("Log level; CITYEDGE__LOG_LEVEL overrides it"),
@@ -25,7 +28,11 @@ const OBJECT_SCHEMA = z.strictObject({
   http: HTTP_SCHEMA.prefault({}),
   commands: COMMANDS_SCHEMA.prefault({}),
   cameras: CAMERAS_SCHEMA,
-  ffmpeg_path: z.string().min(1).optional().describe("ffmpeg binary for the cameras (default: `ffmpeg` on PATH, else the one from the @ffmpeg-installer/ffmpeg package)"),
+  ffmpeg_path: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("ffmpeg binary for the cameras (default: `ffmpeg` on PATH, else the one from the @ffmpeg-installer/ffmpeg package)"),
   live_view: LIVE_VIEW_SCHEMA.prefault({}),
   models: MODELS_SCHEMA,
   meters: METERS_SCHEMA,
@@ -85,7 +92,8 @@ function crossCheck(cfg: Raw, ctx: z.RefinementCtx): void {
       http?.enabled !== false && http?.port === live.port ? "http.port" : undefined,
       broker?.enabled === true && broker.port === live.port ? "broker.port" : undefined,
     ].filter((k) => k !== undefined);
-    if (taken.length > 0) ctx.addIssue({ code: "custom", path: ["live_view", "port"], message: `port ${live.port} is also ${taken.join(" and ")}; pick another` });
+    if (taken.length > 0)
+      ctx.addIssue({ code: "custom", path: ["live_view", "port"], message: `port ${live.port} is also ${taken.join(" and ")}; pick another` });
   }
   if (typeof mqtt.reconnect_min_ms === "number" && typeof mqtt.reconnect_max_ms === "number" && mqtt.reconnect_min_ms > mqtt.reconnect_max_ms) {
     ctx.addIssue({
@@ -96,7 +104,11 @@ function crossCheck(cfg: Raw, ctx: z.RefinementCtx): void {
   }
   const tls = mqtt.tls && typeof mqtt.tls === "object" ? mqtt.tls : undefined;
   if (tls && (tls.cert === undefined) !== (tls.key === undefined)) {
-    ctx.addIssue({ code: "custom", path: ["mqtt", "tls", tls.cert === undefined ? "key" : "cert"], message: "cert and key go together for mutual TLS; set both or neither" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["mqtt", "tls", tls.cert === undefined ? "key" : "cert"],
+      message: "cert and key go together for mutual TLS; set both or neither",
+    });
   }
   if (tls && typeof mqtt.url === "string" && /^(mqtt|ws):/.test(mqtt.url)) {
     ctx.addIssue({ code: "custom", path: ["mqtt", "tls"], message: `TLS settings need an mqtts:// or wss:// url, got "${mqtt.url}"` });
@@ -107,7 +119,9 @@ function crossCheck(cfg: Raw, ctx: z.RefinementCtx): void {
  * The one source of truth for the config file: the TypeScript type, the defaults, the
  * validation and the reference in docs/configuration.md all come from here.
  */
-export const CONFIG_SCHEMA = OBJECT_SCHEMA.superRefine(crossCheck, { when: (payload) => payload.value !== null && typeof payload.value === "object" });
+export const CONFIG_SCHEMA = OBJECT_SCHEMA.superRefine(crossCheck, {
+  when: (payload) => payload.value !== null && typeof payload.value === "object",
+});
 
 export type Config = z.output<typeof CONFIG_SCHEMA>;
 export type ConfigInput = z.input<typeof CONFIG_SCHEMA>;

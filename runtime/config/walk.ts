@@ -31,7 +31,8 @@ export function schemaAt(root: z.ZodType, path: readonly PropertyKey[]): z.ZodTy
     if (d.type === "object" && d.shape && typeof seg === "string") s = d.shape[seg];
     else if (d.type === "array" && d.element && typeof seg === "number") s = d.element;
     // A union (meters by driver): the first option that has the key; shared keys have one schema.
-    else if (d.type === "union" && d.options && typeof seg === "string") s = d.options.map((o) => def(unwrap(o)).shape?.[seg]).find((x) => x !== undefined);
+    else if (d.type === "union" && d.options && typeof seg === "string")
+      s = d.options.map((o) => def(unwrap(o)).shape?.[seg]).find((x) => x !== undefined);
     else return undefined;
     s = s ? unwrap(s) : undefined;
   }

@@ -80,7 +80,12 @@ export class CameraPipeline {
     }
     this.#score = d.score_threshold ?? m.thresholds.score;
     this.#iou = d.nms_iou ?? m.thresholds.nms_iou;
-    this.#tracker = new Tracker({ iouMatch: d.tracker.iou_match, maxMissed: d.tracker.max_missed, minHits: d.tracker.min_hits, highScore: Math.min(0.95, this.#score + 0.2) });
+    this.#tracker = new Tracker({
+      iouMatch: d.tracker.iou_match,
+      maxMissed: d.tracker.max_missed,
+      minHits: d.tracker.min_hits,
+      highScore: Math.min(0.95, this.#score + 0.2),
+    });
     const lines: LineSpec[] = d.lines.map((l, i) => ({
       id: l.id,
       from: l.from,
@@ -123,7 +128,10 @@ export class CameraPipeline {
     const trackOf = new Map<Detection, number>();
     for (const { track, detection } of upd.matched) trackOf.set(detection, track.id);
     const visible = upd.matched.map((x) => x.track);
-    this.#counter.observe(visible, upd.ended.map((t) => t.id));
+    this.#counter.observe(
+      visible,
+      upd.ended.map((t) => t.id),
+    );
     this.#road.observe(visible, upd.born);
     const objects: ObjectOut[] = mapped.map((d) => {
       const id = trackOf.get(d);
@@ -195,6 +203,12 @@ export class CameraPipeline {
   }
 
   health(): Record<string, unknown> {
-    return { published: this.#published, rate_limited: this.#rateLimited, last_frame_ms: this.#lastFrameMs, tracks: this.#tracker.tracks.length, ...(this.#o.snapshots ? { snapshots: this.#o.snapshots.health() } : {}) };
+    return {
+      published: this.#published,
+      rate_limited: this.#rateLimited,
+      last_frame_ms: this.#lastFrameMs,
+      tracks: this.#tracker.tracks.length,
+      ...(this.#o.snapshots ? { snapshots: this.#o.snapshots.health() } : {}),
+    };
   }
 }

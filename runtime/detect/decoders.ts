@@ -24,7 +24,9 @@ function checkDims(dims: readonly number[], expectChannels: number, layout: stri
   if (dims.length !== 3) throw new Error(`${layout} output must have 3 dimensions, got [${dims.join(", ")}]`);
   const channels = dims[channelAxis]!;
   if (channels !== expectChannels) {
-    throw new Error(`${layout} output has ${channels} values per box, the manifest's ${expectChannels - (layout === "yolov8" ? 4 : 5)} labels need ${expectChannels}`);
+    throw new Error(
+      `${layout} output has ${channels} values per box, the manifest's ${expectChannels - (layout === "yolov8" ? 4 : 5)} labels need ${expectChannels}`,
+    );
   }
   return [dims[0]!, dims[channelAxis === 1 ? 2 : 1]!];
 }
@@ -52,7 +54,14 @@ export const decodeYolov8: Decoder = (out, dims, b, o) => {
 };
 
 /** Shared by YOLOX and YOLOv5: [B, N, 5 + C] rows of box, objectness, class scores; score = obj × class. */
-function decodeRows(out: Float32Array, dims: readonly number[], b: number, o: DecodeOptions, layout: string, box: (row: number, i: number) => [number, number, number, number]): Detection[] {
+function decodeRows(
+  out: Float32Array,
+  dims: readonly number[],
+  b: number,
+  o: DecodeOptions,
+  layout: string,
+  box: (row: number, i: number) => [number, number, number, number],
+): Detection[] {
   const [, n] = checkDims(dims, 5 + o.numClasses, layout, 2);
   const width = 5 + o.numClasses;
   const dets: Detection[] = [];
@@ -78,7 +87,8 @@ function decodeRows(out: Float32Array, dims: readonly number[], b: number, o: De
 }
 
 /** YOLOv5: [B, N, 5 + C], cx cy w h already in input pixels. */
-export const decodeYolov5: Decoder = (out, dims, b, o) => decodeRows(out, dims, b, o, "yolov5", (row) => [out[row]!, out[row + 1]!, out[row + 2]!, out[row + 3]!]);
+export const decodeYolov5: Decoder = (out, dims, b, o) =>
+  decodeRows(out, dims, b, o, "yolov5", (row) => [out[row]!, out[row + 1]!, out[row + 2]!, out[row + 3]!]);
 
 /** The YOLOX anchor grid, built once per input size and strides: per anchor its cell x, y and stride. */
 const GRIDS = new Map<string, Float32Array>();
@@ -103,7 +113,9 @@ export const decodeYolox: Decoder = (out, dims, b, o) => {
   const grid = yoloxGrid(o.inputWidth, o.inputHeight, o.strides ?? [8, 16, 32]);
   const n = dims[1];
   if (n !== grid.length / 3) {
-    throw new Error(`yolox output has ${String(n)} anchors, strides [${(o.strides ?? [8, 16, 32]).join(", ")}] on ${o.inputWidth}x${o.inputHeight} give ${grid.length / 3}`);
+    throw new Error(
+      `yolox output has ${String(n)} anchors, strides [${(o.strides ?? [8, 16, 32]).join(", ")}] on ${o.inputWidth}x${o.inputHeight} give ${grid.length / 3}`,
+    );
   }
   return decodeRows(out, dims, b, o, "yolox", (row, i) => {
     const s = grid[i * 3 + 2]!;

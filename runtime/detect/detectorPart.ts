@@ -198,7 +198,16 @@ export class DetectorPart implements Part {
     this.#cams = o.cameras.map((cam) => {
       const snapshots = cam.snapshots ? new SnapshotStore(cam.snapshots, this.#log) : undefined;
       const pipeline = new CameraPipeline(
-        { cameraId: cam.id, modelId: o.modelId, manifest, detection: cam.detection, sink: o.sink, topics: o.topics, log: this.#log, ...(snapshots ? { snapshots } : {}) },
+        {
+          cameraId: cam.id,
+          modelId: o.modelId,
+          manifest,
+          detection: cam.detection,
+          sink: o.sink,
+          topics: o.topics,
+          log: this.#log,
+          ...(snapshots ? { snapshots } : {}),
+        },
         now,
       );
       return { cam, pipeline, ...(snapshots ? { snapshots } : {}), nextDue: 0, frames: 0, fpsWindow: [], busy: false };
@@ -293,7 +302,10 @@ export class DetectorPart implements Part {
       await Promise.allSettled([lane.inFlight]);
       await prev.release();
     }
-    this.#log.info({ model: this.#o.modelId, provider: next[0]!.provider, instances: next.length, version: version?.sha256 ?? "shipped" }, "model swapped");
+    this.#log.info(
+      { model: this.#o.modelId, provider: next[0]!.provider, instances: next.length, version: version?.sha256 ?? "shipped" },
+      "model swapped",
+    );
     return { provider: next[0]!.provider };
   }
 
@@ -385,7 +397,9 @@ export class DetectorPart implements Part {
         const inferMs = performance.now() - t0;
         lane.runs++;
         lane.inferMsSum += inferMs;
-        this.#o.metrics?.histogram("cityedge_inference_seconds", "Inference time per run", [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2]).observe(inferMs / 1000, { model: this.#o.modelId, provider: model.provider });
+        this.#o.metrics
+          ?.histogram("cityedge_inference_seconds", "Inference time per run", [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2])
+          .observe(inferMs / 1000, { model: this.#o.modelId, provider: model.provider });
         const out = result[outputName];
         if (!out) throw new Error(`model ${this.#o.modelId}: no output "${outputName}" (outputs: ${Object.keys(result).join(", ")})`);
         this.#setStage(lane, "postprocess");
@@ -406,7 +420,10 @@ export class DetectorPart implements Part {
         this.#error = (err as Error).message;
         // One bad frame must not flood the log at frame rate.
         if (this.#errors <= 3 || this.#errors % 100 === 0)
-          this.#log.error({ err, model: this.#o.modelId, instance: lane.index, errors: this.#errors, stage: lane.stage, cameras: batch.map((c) => c.cam.id) }, "detection failed for a frame");
+          this.#log.error(
+            { err, model: this.#o.modelId, instance: lane.index, errors: this.#errors, stage: lane.stage, cameras: batch.map((c) => c.cam.id) },
+            "detection failed for a frame",
+          );
         // Yield so a persistent failure cannot starve the event loop.
         await new Promise((r) => setImmediate(r));
       } finally {

@@ -28,5 +28,7 @@ export function boxesSvg(objects: readonly ObjectOut[], width: number, height: n
 /** Draws boxes onto a picture (any sharp input) and returns the sharp pipeline, ready for .jpeg()/.png(). */
 export async function drawBoxes(input: sharp.Sharp, objects: readonly ObjectOut[]): Promise<sharp.Sharp> {
   const { data, info } = await input.clone().raw().toBuffer({ resolveWithObject: true });
-  return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).composite([{ input: boxesSvg(objects, info.width, info.height), top: 0, left: 0 }]);
+  return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).composite([
+    { input: boxesSvg(objects, info.width, info.height), top: 0, left: 0 },
+  ]);
 }

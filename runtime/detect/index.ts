@@ -44,7 +44,12 @@ export function detectionFrameSpec(ctx: PartContext): (cam: CameraConfig) => Par
   return (cam) => {
     const m = modelOf(ctx, cam, manifests)?.manifest;
     if (m === undefined || m instanceof Error) return undefined;
-    return { width: m.input.width, height: m.input.height, pixelFormat: m.input.color === "bgr" ? "bgr24" : "rgb24", padValue: m.input.letterbox_pad };
+    return {
+      width: m.input.width,
+      height: m.input.height,
+      pixelFormat: m.input.color === "bgr" ? "bgr24" : "rgb24",
+      padValue: m.input.letterbox_pad,
+    };
   };
 }
 
@@ -67,7 +72,14 @@ export function buildDetection(ctx: PartContext, sink: MessageSink, cameras: Rea
       slot: source.slot,
       detection: cam.detection,
       ...(s.enabled
-        ? { snapshots: { dir: s.dir ? resolvePath(ctx.loaded, s.dir) : path.join(ctx.dataDir, "snapshots", cam.id), intervalMs: s.interval_s * 1000, maxBytes: s.max_bytes, quality: s.quality } }
+        ? {
+            snapshots: {
+              dir: s.dir ? resolvePath(ctx.loaded, s.dir) : path.join(ctx.dataDir, "snapshots", cam.id),
+              intervalMs: s.interval_s * 1000,
+              maxBytes: s.max_bytes,
+              quality: s.quality,
+            },
+          }
         : {}),
     });
     byModel.set(found.model.id, list);

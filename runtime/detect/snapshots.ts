@@ -63,7 +63,12 @@ export class SnapshotStore {
     const w = Math.max(1, Math.min(frame.width - lb.pad_x, Math.round(lb.src_width * lb.scale)));
     const h = Math.max(1, Math.min(frame.height - lb.pad_y, Math.round(lb.src_height * lb.scale)));
     let img = sharp(data, { raw: { width: frame.width, height: frame.height, channels: 3 } });
-    if (frame.format === "bgr24") img = img.recomb([[0, 0, 1], [0, 1, 0], [1, 0, 0]]);
+    if (frame.format === "bgr24")
+      img = img.recomb([
+        [0, 0, 1],
+        [0, 1, 0],
+        [1, 0, 0],
+      ]);
     const cropped = await img.extract({ left: lb.pad_x, top: lb.pad_y, width: w, height: h }).raw().toBuffer();
     const file = path.join(this.#o.dir, `${new Date(nowMs).toISOString().replace(/[:.]/g, "-")}_${frame.index}.jpg`);
     await sharp(cropped, { raw: { width: w, height: h, channels: 3 } })

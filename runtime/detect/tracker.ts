@@ -100,7 +100,12 @@ export class Tracker {
    * the box diagonal of a track seen in the previous frame also match, closest first (fast
    * objects at a low frame rate overlap their last box too little).
    */
-  #match(tracks: Track[], predicted: Map<Track, Box>, dets: Detection[], byDistance = false): { pairs: [Track, Detection][]; tracksLeft: Track[]; detsLeft: Detection[] } {
+  #match(
+    tracks: Track[],
+    predicted: Map<Track, Box>,
+    dets: Detection[],
+    byDistance = false,
+  ): { pairs: [Track, Detection][]; tracksLeft: Track[]; detsLeft: Detection[] } {
     const cand: [number, number, number][] = [];
     tracks.forEach((t, ti) =>
       dets.forEach((d, di) => {
@@ -160,7 +165,11 @@ export class Tracker {
     const low = dets.filter((d) => d.score < this.#o.highScore);
     const first = this.#match(this.#tracks, predicted, high);
     // Weak detections only extend confirmed tracks: a tentative track needs confident sightings.
-    const second = this.#match(first.tracksLeft.filter((t) => t.confirmed), predicted, low);
+    const second = this.#match(
+      first.tracksLeft.filter((t) => t.confirmed),
+      predicted,
+      low,
+    );
     second.tracksLeft.push(...first.tracksLeft.filter((t) => !t.confirmed));
     const third = this.#match(second.tracksLeft, predicted, first.detsLeft, true);
     const out: TrackUpdate = { matched: [], born: [], ended: [] };

@@ -52,7 +52,16 @@ export function utcOffsetMs(ts: number, tz: string): number {
   if (tz === "UTC" || tz === "Etc/UTC") return 0;
   let f = offsetFormatters.get(tz);
   if (!f) {
-    f = new Intl.DateTimeFormat("en-US", { timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    f = new Intl.DateTimeFormat("en-US", {
+      timeZone: tz,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+    });
     offsetFormatters.set(tz, f);
   }
   const p: Record<string, number> = {};

@@ -9,7 +9,10 @@ const FORECAST_FIELDS = z.looseObject({
   input: z.looseObject({
     name: z.string().min(1),
     history_steps: z.number().int().min(1),
-    features: z.array(FEATURE).min(1).refine((f) => f.includes("value"), 'must include "value"'),
+    features: z
+      .array(FEATURE)
+      .min(1)
+      .refine((f) => f.includes("value"), 'must include "value"'),
     time_zone: z.string().min(1).optional(),
   }),
   training: z.looseObject({ time_zone: z.string().min(1).optional() }).optional(),
@@ -37,7 +40,10 @@ export interface ForecastSpec {
 export function forecastSpec(m: ModelManifest): ForecastSpec {
   const parsed = FORECAST_FIELDS.safeParse(m);
   if (!parsed.success) {
-    throw new ManifestError(m.manifest_file, parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`));
+    throw new ManifestError(
+      m.manifest_file,
+      parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`),
+    );
   }
   const d = parsed.data;
   return {

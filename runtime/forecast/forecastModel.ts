@@ -89,7 +89,8 @@ export class ForecastModel {
     const tensor = out[this.spec.outputName];
     if (!tensor) throw new Error(`model ${this.spec.id}: no output "${this.spec.outputName}" (outputs: ${Object.keys(out).join(", ")})`);
     const data = tensor.data as Float32Array;
-    if (data.length !== windows.length * horizon) throw new Error(`model ${this.spec.id}: output has ${data.length} values, expected ${windows.length} x ${horizon}`);
+    if (data.length !== windows.length * horizon)
+      throw new Error(`model ${this.spec.id}: output has ${data.length} values, expected ${windows.length} x ${horizon}`);
     return windows.map((w, b) => {
       const { mean, std } = scaleOf(w, this.spec);
       return Array.from(data.subarray(b * horizon, (b + 1) * horizon), (v) => v * std + mean);

@@ -61,13 +61,29 @@ export function buildMeterParts(ctx: PartContext, sink: MessageSink): MeterWirin
         loadModel: async (id) => {
           const m = cfg.models.find((x) => x.id === id);
           if (!m) throw new Error(`no model "${id}" in models`);
-          return ForecastModel.load({ manifestFile: resolvePath(ctx.loaded, m.manifest), providers: m.providers, threads: m.threads, variant: m.variant, log });
+          return ForecastModel.load({
+            manifestFile: resolvePath(ctx.loaded, m.manifest),
+            providers: m.providers,
+            threads: m.threads,
+            variant: m.variant,
+            log,
+          });
         },
       }),
     );
   }
   if (cfg.meters.length > 0) {
-    parts.push(new MetersPart({ meters: cfg.meters, sink, topics: ctx.topics, history: store, baseDir: ctx.loaded.baseDir, log: ctx.log.child({ module: "meters" }), metrics: ctx.metrics }));
+    parts.push(
+      new MetersPart({
+        meters: cfg.meters,
+        sink,
+        topics: ctx.topics,
+        history: store,
+        baseDir: ctx.loaded.baseDir,
+        log: ctx.log.child({ module: "meters" }),
+        metrics: ctx.metrics,
+      }),
+    );
   }
   const cameraIds = cfg.forecasts.filter((f) => f.source.startsWith("camera:")).map((f) => f.source.split(":")[1]!);
   return { parts, cameraSink: countsTap(sink, ctx.topics, store, [...new Set(cameraIds)], ctx.log.child({ module: "history" })) };

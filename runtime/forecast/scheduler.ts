@@ -179,7 +179,9 @@ export class ForecastScheduler implements Part {
       if (!w.ok) {
         s.skipped++;
         s.lastReason = w.reason;
-        this.#opts.metrics?.counter("cityedge_forecasts_skipped_total", "Forecasts skipped because too much history was missing").inc({ series: s.cfg.id });
+        this.#opts.metrics
+          ?.counter("cityedge_forecasts_skipped_total", "Forecasts skipped because too much history was missing")
+          .inc({ series: s.cfg.id });
         this.#log.warn({ series: s.cfg.id, source: s.cfg.source, issue: iso(issue), reason: w.reason }, `forecast ${s.cfg.id} skipped: ${w.reason}`);
         continue;
       }
@@ -192,7 +194,9 @@ export class ForecastScheduler implements Part {
       const outputs = await model.predict(items.map((i) => i.input));
       const ms = performance.now() - t0;
       this.#batches++;
-      this.#opts.metrics?.histogram("cityedge_forecast_batch_seconds", "Time of one batched forecast run", [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]).observe(ms / 1000, { model: model.spec.id });
+      this.#opts.metrics
+        ?.histogram("cityedge_forecast_batch_seconds", "Time of one batched forecast run", [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5])
+        .observe(ms / 1000, { model: model.spec.id });
       this.#log.debug({ model: model.spec.id, series: items.length, ms: Math.round(ms * 10) / 10 }, "forecast batch ran");
       items.forEach((item, b) => this.#publish(item.s, item.issue, outputs[b]!, item.filled));
     }

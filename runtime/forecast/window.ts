@@ -13,8 +13,7 @@ export interface WindowOptions {
 }
 
 export type WindowResult =
-  | { ok: true; values: number[]; filled: number; longestGap: number }
-  | { ok: false; reason: string; missing: number; longestGap: number };
+  { ok: true; values: number[]; filled: number; longestGap: number } | { ok: false; reason: string; missing: number; longestGap: number };
 
 const iso = (t: number): string => new Date(t).toISOString();
 
@@ -48,7 +47,10 @@ export function stepValues(buckets: readonly Bucket[], opts: Pick<WindowOptions,
  * refuses, with the reason, a window where a gap is longer than maxGapSteps or too much of it
  * is missing.
  */
-export function fillGaps(values: readonly number[], opts: Pick<WindowOptions, "from" | "steps" | "stepMs" | "maxGapSteps" | "maxMissingRatio">): WindowResult {
+export function fillGaps(
+  values: readonly number[],
+  opts: Pick<WindowOptions, "from" | "steps" | "stepMs" | "maxGapSteps" | "maxMissingRatio">,
+): WindowResult {
   let missing = 0;
   let longest = 0;
   let longestAt = 0;
@@ -65,7 +67,12 @@ export function fillGaps(values: readonly number[], opts: Pick<WindowOptions, "f
   });
   const hours = (n: number): string => `${((n * opts.stepMs) / 3_600_000).toFixed(1)} h`;
   if (missing === values.length) {
-    return { ok: false, reason: `no history in the window ${iso(opts.from)} .. ${iso(opts.from + opts.steps * opts.stepMs)}`, missing, longestGap: longest };
+    return {
+      ok: false,
+      reason: `no history in the window ${iso(opts.from)} .. ${iso(opts.from + opts.steps * opts.stepMs)}`,
+      missing,
+      longestGap: longest,
+    };
   }
   if (longest > opts.maxGapSteps) {
     return {

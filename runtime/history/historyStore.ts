@@ -92,7 +92,8 @@ export class HistoryStore implements Part {
     db.pragma("synchronous = NORMAL");
     db.exec(SCHEMA);
     this.#db = db;
-    for (const row of db.prepare("SELECT series, ts FROM watermarks").all() as { series: string; ts: number }[]) this.#watermarks.set(row.series, row.ts);
+    for (const row of db.prepare("SELECT series, ts FROM watermarks").all() as { series: string; ts: number }[])
+      this.#watermarks.set(row.series, row.ts);
     const insertRaw = db.prepare("INSERT INTO raw (series, ts, value, quality) VALUES (?, ?, ?, ?)");
     const upsert = db.prepare(UPSERT);
     const setMark = db.prepare("INSERT INTO watermarks (series, ts) VALUES (?, ?) ON CONFLICT (series) DO UPDATE SET ts = MAX(ts, excluded.ts)");
@@ -219,13 +220,23 @@ export class HistoryStore implements Part {
   buckets(series: string, stepMs: number, from: number, to: number): Bucket[] {
     this.flush();
     this.#require();
-    return this.#selectBuckets!.all(series, stepMs, from, to).map((r) => ({ start: r[0]!, n: r[1]!, sum: r[2]!, first: r[3]!, firstTs: r[4]!, last: r[5]!, lastTs: r[6]! }));
+    return this.#selectBuckets!.all(series, stepMs, from, to).map((r) => ({
+      start: r[0]!,
+      n: r[1]!,
+      sum: r[2]!,
+      first: r[3]!,
+      firstTs: r[4]!,
+      last: r[5]!,
+      lastTs: r[6]!,
+    }));
   }
 
   /** Raw readings of a series in [from, to), for tools and tests. */
   raw(series: string, from: number, to: number): { ts: number; value: number | null; quality: string }[] {
     this.flush();
-    return this.#require().prepare("SELECT ts, value, quality FROM raw WHERE series = ? AND ts >= ? AND ts < ? ORDER BY ts").all(series, from, to) as {
+    return this.#require()
+      .prepare("SELECT ts, value, quality FROM raw WHERE series = ? AND ts >= ? AND ts < ? ORDER BY ts")
+      .all(series, from, to) as {
       ts: number;
       value: number | null;
       quality: string;

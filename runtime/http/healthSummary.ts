@@ -56,7 +56,11 @@ export function summarizeHealth(input: SummaryInput): HealthSummary {
     const m = KIND.exec(name);
     if (m) groups[m[1] as keyof typeof groups][m[2]!] = h;
     else if (name === "mqtt") mqtt = h;
-    for (const [key, kind, group] of [["cameras", "camera", cameras], ["meters", "meter", meters], ["models", "model", models]] as const) {
+    for (const [key, kind, group] of [
+      ["cameras", "camera", cameras],
+      ["meters", "meter", meters],
+      ["models", "model", models],
+    ] as const) {
       for (const [id, item] of Object.entries(nested(h, key))) {
         group[id] = item;
         nestedItems.push([kind, id, item]);

@@ -38,10 +38,21 @@ export function buildHealthParts(ctx: PartContext, sink: MessageSink): Part[] {
   };
   const parts: Part[] = [new ProcessMonitorPart(monitor)];
   if (cfg.enabled) {
-    parts.push(new HttpServer({ host: cfg.host, port: cfg.port, log: ctx.log.child({ module: "http" }), metrics: ctx.metrics, summary, beforeScrape: () => monitor.refresh() }));
+    parts.push(
+      new HttpServer({
+        host: cfg.host,
+        port: cfg.port,
+        log: ctx.log.child({ module: "http" }),
+        metrics: ctx.metrics,
+        summary,
+        beforeScrape: () => monitor.refresh(),
+      }),
+    );
   }
   if (cfg.health_publish_ms > 0) {
-    parts.push(new HealthPublisher({ sink, topic: ctx.topics.health(), everyMs: cfg.health_publish_ms, summary, log: ctx.log.child({ module: "health" }) }));
+    parts.push(
+      new HealthPublisher({ sink, topic: ctx.topics.health(), everyMs: cfg.health_publish_ms, summary, log: ctx.log.child({ module: "health" }) }),
+    );
   }
   return parts;
 }

@@ -30,7 +30,9 @@ export class ProcessMonitor {
     m.gauge("process_resident_memory_bytes", "Resident set size of the daemon process").set(mem.rss);
     m.gauge("nodejs_heap_used_bytes", "V8 heap in use").set(mem.heapUsed);
     m.gauge("nodejs_heap_total_bytes", "V8 heap reserved").set(mem.heapTotal);
-    m.gauge("nodejs_external_memory_bytes", "Memory outside the V8 heap held by JavaScript objects (buffers, typed arrays, native addons)").set(mem.external);
+    m.gauge("nodejs_external_memory_bytes", "Memory outside the V8 heap held by JavaScript objects (buffers, typed arrays, native addons)").set(
+      mem.external,
+    );
     m.gauge("process_uptime_seconds", "Seconds since the daemon process started").set(Math.round(process.uptime()));
     const lag = this.lag();
     const g = m.gauge("cityedge_event_loop_delay_seconds", "Event-loop delay sampled by Node over the last minute, by statistic (p50, p99, max)");

@@ -10,7 +10,10 @@ export type DecoderName = (typeof DECODERS)[number];
 
 const VARIANT_SCHEMA = z.strictObject({
   file: z.string().min(1).describe("The .onnx file: relative to the manifest, absolute, or with ${env:NAME} / ${env:NAME:-default} references"),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits").describe("SHA-256 of the file, checked at load"),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits")
+    .describe("SHA-256 of the file, checked at load"),
 });
 
 const TRIPLE = z.tuple([z.number(), z.number(), z.number()]);
@@ -30,16 +33,20 @@ const DETECTION_INPUT_SCHEMA = z.strictObject({
 const DETECTION_OUTPUT_SCHEMA = z.strictObject({
   name: z.string().min(1).describe("Output tensor name"),
   decoder: z.enum(DECODERS).describe("Output layout: yolov8 [B,4+C,N], yolox [B,N,5+C] grid-relative, yolov5 [B,N,5+C]"),
-  strides: z.array(z.number().int().min(1)).min(1).optional().describe("Anchor grid strides. YOLOX decodes with them (default [8, 16, 32]); yolov8 outputs carry boxes in pixels, so for them the strides only document the grid"),
+  strides: z
+    .array(z.number().int().min(1))
+    .min(1)
+    .optional()
+    .describe(
+      "Anchor grid strides. YOLOX decodes with them (default [8, 16, 32]); yolov8 outputs carry boxes in pixels, so for them the strides only document the grid",
+    ),
 });
 
 const BASE_SCHEMA = z.looseObject({
   id: z.string().min(1),
   version: z.union([z.string().min(1), z.number()]),
   task: z.string().min(1),
-  variants: z
-    .partialRecord(z.enum(VARIANTS), VARIANT_SCHEMA)
-    .refine((v) => Object.keys(v).length > 0, "must list at least one of fp32, fp16, int8"),
+  variants: z.partialRecord(z.enum(VARIANTS), VARIANT_SCHEMA).refine((v) => Object.keys(v).length > 0, "must list at least one of fp32, fp16, int8"),
 });
 
 const DETECTION_SCHEMA = BASE_SCHEMA.extend({
@@ -147,7 +154,9 @@ export async function verifySha256(m: ModelManifest, variant: VariantName): Prom
     throw new ManifestError(m.manifest_file, [`variants.${variant}.file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
   }
   if (actual !== expected) {
-    throw new ManifestError(m.manifest_file, [`variants.${variant}.file ${file}: sha256 mismatch (manifest ${expected}, file ${actual}): corrupt or replaced model`]);
+    throw new ManifestError(m.manifest_file, [
+      `variants.${variant}.file ${file}: sha256 mismatch (manifest ${expected}, file ${actual}): corrupt or replaced model`,
+    ]);
   }
   return file;
 }

@@ -72,7 +72,14 @@ export class ModelSession {
   /** Providers that were tried and failed before `provider`, with the reason. */
   readonly skipped: readonly { provider: ProviderName; reason: string }[];
 
-  constructor(manifest: ModelManifest, session: ort.InferenceSession, provider: ProviderName, variant: VariantName, file: string, skipped: { provider: ProviderName; reason: string }[]) {
+  constructor(
+    manifest: ModelManifest,
+    session: ort.InferenceSession,
+    provider: ProviderName,
+    variant: VariantName,
+    file: string,
+    skipped: { provider: ProviderName; reason: string }[],
+  ) {
     this.manifest = manifest;
     this.session = session;
     this.provider = provider;
@@ -186,7 +193,15 @@ export async function createSession(manifest: ModelManifest, opts: SessionOption
           extra: { session: { intra_op: { allow_spinning: opts.allowSpinning === true ? "1" : "0" } } },
         });
         opts.log.info(
-          { model: manifest.id, provider, variant, file, threads: opts.threads, thread: opts.thread ?? "main", skipped: skipped.map((s) => s.provider) },
+          {
+            model: manifest.id,
+            provider,
+            variant,
+            file,
+            threads: opts.threads,
+            thread: opts.thread ?? "main",
+            skipped: skipped.map((s) => s.provider),
+          },
           `model ${manifest.id}: using provider ${provider}`,
         );
         return new ModelSession(manifest, session, provider, variant, file, skipped);
@@ -197,7 +212,9 @@ export async function createSession(manifest: ModelManifest, opts: SessionOption
     skipped.push({ provider, reason });
     opts.log.warn(
       { model: manifest.id, provider, reason, next: next ?? null },
-      next !== undefined ? `provider ${provider} unavailable: ${reason}, falling back to ${next}` : `provider ${provider} unavailable: ${reason}, no provider left`,
+      next !== undefined
+        ? `provider ${provider} unavailable: ${reason}, falling back to ${next}`
+        : `provider ${provider} unavailable: ${reason}, no provider left`,
     );
   }
   throw new Error(`model ${manifest.id}: no execution provider worked (${skipped.map((s) => `${s.provider}: ${s.reason}`).join("; ")})`);

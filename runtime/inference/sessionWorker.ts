@@ -60,7 +60,13 @@ async function main(): Promise<void> {
     port.postMessage({ kind: "error", message: err instanceof Error ? err.message : String(err) });
     return;
   }
-  port.postMessage({ kind: "ready", inputNames: session.inputNames, outputNames: session.outputNames, inputMetadata: session.inputMetadata, outputMetadata: session.outputMetadata });
+  port.postMessage({
+    kind: "ready",
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    inputMetadata: session.inputMetadata,
+    outputMetadata: session.outputMetadata,
+  });
   // One request at a time, in arrival order: a run's input copy must not be overwritten by the
   // next request's while onnxruntime has not started it (its run() defers to setImmediate), and a
   // release waits for the runs before it.

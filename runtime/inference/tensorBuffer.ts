@@ -95,9 +95,12 @@ export class TensorBuffer {
     const o1 = base + plane;
     const o2 = base + (swap ? 0 : 2 * plane);
     // Coefficients are in the model's channel order; source byte 0 goes to output channel (swap ? 2 : 0).
-    const a0 = this.#a[swap ? 2 : 0]!, b0 = this.#b[swap ? 2 : 0]!;
-    const a1 = this.#a[1]!, b1 = this.#b[1]!;
-    const a2 = this.#a[swap ? 0 : 2]!, b2 = this.#b[swap ? 0 : 2]!;
+    const a0 = this.#a[swap ? 2 : 0]!,
+      b0 = this.#b[swap ? 2 : 0]!;
+    const a1 = this.#a[1]!,
+      b1 = this.#b[1]!;
+    const a2 = this.#a[swap ? 0 : 2]!,
+      b2 = this.#b[swap ? 0 : 2]!;
     const out = this.#out;
     const rowBytes = width * 3;
     const uniform = this.#uniformRow;

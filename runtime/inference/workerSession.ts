@@ -24,7 +24,11 @@ function workerEntry(): URL {
   const entry = new URL(`./sessionWorker${EXT}`, import.meta.url);
   if (EXT !== ".ts") return entry;
   // require.resolve finds the CommonJS build; the worker imports its ESM twin next to it.
-  const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs")).href;
+  const tsxApi = pathToFileURL(
+    createRequire(import.meta.url)
+      .resolve("tsx/esm/api")
+      .replace(/\.cjs$/, ".mjs"),
+  ).href;
   const boot = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(entry.href)});`;
   return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
 }
@@ -74,7 +78,8 @@ export class WorkerSession {
         }
         out[name] = new ort.Tensor(t.type, t.data, t.dims);
         // Next time this output is written into memory shared with the worker: no allocation here.
-        if (t.type === "float32" && (this.#outputs.get(name)?.length ?? 0) < t.data.length) this.#outputs.set(name, new Float32Array(new SharedArrayBuffer(t.data.byteLength)));
+        if (t.type === "float32" && (this.#outputs.get(name)?.length ?? 0) < t.data.length)
+          this.#outputs.set(name, new Float32Array(new SharedArrayBuffer(t.data.byteLength)));
       }
       p.resolve(out);
     });

@@ -80,6 +80,8 @@ export function createRootLogger(opts: RootLoggerOptions): Logger {
     },
   };
   const usePretty = opts.pretty ?? process.stdout.isTTY === true;
-  const dest = opts.destination ?? (usePretty ? pretty({ colorize: true, sync: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" }) : pino.destination({ sync: true }));
+  const dest =
+    opts.destination ??
+    (usePretty ? pretty({ colorize: true, sync: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" }) : pino.destination({ sync: true }));
   return pino(options, dest);
 }

@@ -18,7 +18,9 @@ export async function openDetectionSession(manifest: DetectionManifest, version:
     if (!result[manifest.output.name]) throw new Error(`no output "${manifest.output.name}" (outputs: ${Object.keys(result).join(", ")})`);
   } catch (err) {
     await session.release();
-    throw new Error(`model ${manifest.id} (${version ? `update ${version.sha256}` : "shipped file"}) failed its check run: ${(err as Error).message.split("\n")[0]}`);
+    throw new Error(
+      `model ${manifest.id} (${version ? `update ${version.sha256}` : "shipped file"}) failed its check run: ${(err as Error).message.split("\n")[0]}`,
+    );
   }
   return session;
 }

@@ -32,7 +32,8 @@ export async function download(url: string, dest: string, opts: DownloadOptions)
   } catch {
     throw new Error(`download: "${shown}" is not a URL`);
   }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error(`download: ${shown}: only http:// and https:// are supported, got ${parsed.protocol}`);
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+    throw new Error(`download: ${shown}: only http:// and https:// are supported, got ${parsed.protocol}`);
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
   const hash = createHash("sha256");
@@ -41,7 +42,8 @@ export async function download(url: string, dest: string, opts: DownloadOptions)
     const res = await fetch(url, { signal, redirect: "follow" });
     if (!res.ok || !res.body) throw new Error(`HTTP ${res.status} ${res.statusText}`);
     const declared = Number(res.headers.get("content-length") ?? NaN);
-    if (Number.isFinite(declared) && declared > opts.maxBytes) throw new Error(`${declared} bytes is over the limit of ${opts.maxBytes} (commands.model_update.max_bytes)`);
+    if (Number.isFinite(declared) && declared > opts.maxBytes)
+      throw new Error(`${declared} bytes is over the limit of ${opts.maxBytes} (commands.model_update.max_bytes)`);
     const total = Number.isFinite(declared) ? declared : undefined;
     opts.log.info({ url: shown, bytes: total ?? null }, "model download started");
     const out = createWriteStream(dest, { flags: "wx", mode: 0o640 });
@@ -59,7 +61,10 @@ export async function download(url: string, dest: string, opts: DownloadOptions)
         if (!out.write(chunk)) await new Promise<void>((resolve) => out.once("drain", resolve));
         if (Date.now() - lastLog >= every) {
           lastLog = Date.now();
-          opts.log.info({ url: shown, bytes, total: total ?? null, percent: total ? Math.floor((100 * bytes) / total) : null }, "model download progress");
+          opts.log.info(
+            { url: shown, bytes, total: total ?? null, percent: total ? Math.floor((100 * bytes) / total) : null },
+            "model download progress",
+          );
         }
       }
     } finally {

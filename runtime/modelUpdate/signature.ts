@@ -22,7 +22,8 @@ export function loadPublicKey(value: string, baseDir: string): KeyObject {
   } catch (err) {
     throw new Error(`commands.model_update.public_key: not a PEM public key: ${(err as Error).message}`);
   }
-  if (key.asymmetricKeyType !== "ed25519") throw new Error(`commands.model_update.public_key: must be an ed25519 key, got ${key.asymmetricKeyType ?? "unknown"}`);
+  if (key.asymmetricKeyType !== "ed25519")
+    throw new Error(`commands.model_update.public_key: must be an ed25519 key, got ${key.asymmetricKeyType ?? "unknown"}`);
   return key;
 }
 

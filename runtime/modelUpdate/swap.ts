@@ -44,7 +44,10 @@ export async function loadWithFallback<T>(
       if (version === null) throw err;
       const reason = (err as Error).message;
       const next = store.rollback(modelId, reason);
-      log.error({ model: modelId, failed_sha256: version.sha256, reason, now: next.current?.sha256 ?? "shipped" }, "updated model failed to load; rolled back");
+      log.error(
+        { model: modelId, failed_sha256: version.sha256, reason, now: next.current?.sha256 ?? "shipped" },
+        "updated model failed to load; rolled back",
+      );
     }
   }
 }

@@ -85,7 +85,8 @@ export class ModelUpdater {
       throw new CommandError("rejected", `${why}; the running model is unchanged`);
     };
     if (got.sha256 !== expected) reject(`sha256 mismatch: expected ${expected}, downloaded ${got.sha256}`);
-    if (this.#o.publicKey && !verifyFileSignature(staged, req.signature!, this.#o.publicKey)) reject("signature does not verify with commands.model_update.public_key");
+    if (this.#o.publicKey && !verifyFileSignature(staged, req.signature!, this.#o.publicKey))
+      reject("signature does not verify with commands.model_update.public_key");
 
     const before = store.state(req.model);
     const file = store.install(req.model, staged, got.sha256);
@@ -105,7 +106,10 @@ export class ModelUpdater {
       if (before.current?.file !== file && before.previous?.file !== file) rmSync(file, { force: true });
       counter.inc({ model: req.model, outcome: "rolled_back" });
       log.error({ model: req.model, sha256: got.sha256, reason }, "new model failed to load or run; the previous one keeps running");
-      throw new CommandError("rejected", `the new model failed to load or run (${reason}); rolled back to ${before.current ? `version ${before.current.sha256}` : "the shipped model"}`);
+      throw new CommandError(
+        "rejected",
+        `the new model failed to load or run (${reason}); rolled back to ${before.current ? `version ${before.current.sha256}` : "the shipped model"}`,
+      );
     }
     const failure = await this.#probation(req.model, log);
     if (failure !== undefined) {
@@ -114,12 +118,18 @@ export class ModelUpdater {
       if (before.current?.file !== file && before.previous?.file !== file) rmSync(file, { force: true });
       counter.inc({ model: req.model, outcome: "rolled_back" });
       log.error({ model: req.model, sha256: got.sha256, reason: failure }, "new model failed on real frames; rolled back");
-      throw new CommandError("rejected", `the new model failed to run (${failure}); rolled back to ${before.current ? `version ${before.current.sha256}` : "the shipped model"}`);
+      throw new CommandError(
+        "rejected",
+        `the new model failed to run (${failure}); rolled back to ${before.current ? `version ${before.current.sha256}` : "the shipped model"}`,
+      );
     }
     const state = store.commit(req.model, version);
     const pruned = store.prune(req.model, this.#o.keepVersions);
     counter.inc({ model: req.model, outcome: "ok" });
-    log.info({ model: req.model, sha256: got.sha256, provider, previous: state.previous?.sha256 ?? "shipped", pruned: pruned.length }, "model updated");
+    log.info(
+      { model: req.model, sha256: got.sha256, provider, previous: state.previous?.sha256 ?? "shipped", pruned: pruned.length },
+      "model updated",
+    );
     return { model: req.model, sha256: got.sha256, bytes: got.bytes, provider, previous_sha256: state.previous?.sha256 ?? null };
   }
 
@@ -137,7 +147,8 @@ export class ModelUpdater {
       await new Promise((r) => setTimeout(r, 50));
       const now = stats(modelId);
       if (!now) return undefined;
-      if (now.errors > start.errors) return `${now.errors - start.errors} run${now.errors - start.errors === 1 ? "" : "s"} on real frames failed: ${now.lastError ?? "no reason given"}`;
+      if (now.errors > start.errors)
+        return `${now.errors - start.errors} run${now.errors - start.errors === 1 ? "" : "s"} on real frames failed: ${now.lastError ?? "no reason given"}`;
       if (now.runs >= start.runs + PROBATION_RUNS) return undefined;
     }
     log.warn({ model: modelId, probation_ms: ms }, "no frames during the probation; keeping the new model on its check run alone");

@@ -16,7 +16,8 @@ function pem(key: string, value: string | undefined, baseDir: string): Buffer | 
   } catch (err) {
     throw new Error(`mqtt.tls.${key}: cannot read "${file}": ${(err as Error).message}`, { cause: err });
   }
-  if (!PEM.test(text.toString("latin1", 0, 64).trimStart())) throw new Error(`mqtt.tls.${key}: "${file}" is not a PEM file (it does not start with "-----BEGIN ")`);
+  if (!PEM.test(text.toString("latin1", 0, 64).trimStart()))
+    throw new Error(`mqtt.tls.${key}: "${file}" is not a PEM file (it does not start with "-----BEGIN ")`);
   return text;
 }
 
@@ -62,14 +63,19 @@ export function clientOptions(cfg: Config["mqtt"], deviceId: string, baseDir: st
 export function explainConnectError(err: Error & { code?: unknown }): string {
   const code = typeof err.code === "string" ? err.code : "";
   const msg = err.message;
-  if (/SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|CERT_|ERR_TLS_CERT_ALTNAME/.test(code) || /self[- ]signed|unable to verify|certificate/i.test(msg) && !/alert/i.test(msg)) {
+  if (
+    /SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|CERT_|ERR_TLS_CERT_ALTNAME/.test(code) ||
+    (/self[- ]signed|unable to verify|certificate/i.test(msg) && !/alert/i.test(msg))
+  ) {
     return "the broker's certificate is not trusted by mqtt.tls.ca (wrong CA, or a host name mismatch); refusing to connect";
   }
   if (/alert certificate required|alert handshake failure|alert bad certificate|alert unknown ca|certificate required/i.test(msg)) {
     return "the broker refused our client certificate (missing or not signed by a CA it trusts): check mqtt.tls.cert and mqtt.tls.key";
   }
-  if (/wrong version number|packet length too long|EPROTO/i.test(msg + code)) return "TLS handshake failed: is the URL's port a TLS port (mqtts://) of the broker?";
+  if (/wrong version number|packet length too long|EPROTO/i.test(msg + code))
+    return "TLS handshake failed: is the URL's port a TLS port (mqtts://) of the broker?";
   if (code === "ECONNREFUSED") return "connection refused: is the broker running and listening at mqtt.url?";
-  if (/Not authorized|Bad User Name or Password|bad user|not authorized/i.test(msg)) return "the broker refused our credentials (mqtt.username / mqtt.password)";
+  if (/Not authorized|Bad User Name or Password|bad user|not authorized/i.test(msg))
+    return "the broker refused our credentials (mqtt.username / mqtt.password)";
   return "connection failed";
 }

@@ -166,7 +166,10 @@ export class MqttPublisher implements Part {
       const receiveMax = connack.properties?.receiveMaximum;
       this.#window = Math.max(1, Math.min(this.#opts.inflight, receiveMax ?? Infinity));
       this.#opts.metrics?.gauge("cityedge_mqtt_connected", "1 while the MQTT uplink is connected").set(1);
-      this.#log.info({ url: redactUrl(this.#opts.mqtt.url), connection: k, window: this.#window, outbox: this.#opts.outbox.stats().depth }, "MQTT connected");
+      this.#log.info(
+        { url: redactUrl(this.#opts.mqtt.url), connection: k, window: this.#window, outbox: this.#opts.outbox.stats().depth },
+        "MQTT connected",
+      );
       void this.#publishStatus(client, "online", 0);
       for (const filter of this.#handlers.keys()) this.#subscribe(client, filter);
       // Everything still in the outbox was not acknowledged: send it all again, oldest first.
@@ -210,7 +213,12 @@ export class MqttPublisher implements Part {
     const delay = this.#backoff.next();
     this.#reconnects++;
     this.#opts.metrics?.counter("cityedge_mqtt_reconnects_total", "MQTT reconnect attempts").inc();
-    const fields = { url: redactUrl(this.#opts.mqtt.url), retry_in_ms: delay, attempt: this.#backoff.failures, outbox: this.#opts.outbox.stats().depth };
+    const fields = {
+      url: redactUrl(this.#opts.mqtt.url),
+      retry_in_ms: delay,
+      attempt: this.#backoff.failures,
+      outbox: this.#opts.outbox.stats().depth,
+    };
     if (wasConnected) this.#log.warn({ ...fields, error: this.#lastError }, "MQTT connection lost; messages stay in the outbox");
     else this.#log.error({ ...fields, error: this.#lastError ?? "closed before CONNACK" }, "MQTT connect failed");
     this.#retry = setTimeout(() => {

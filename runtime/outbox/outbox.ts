@@ -122,7 +122,8 @@ export class Outbox implements MessageSink, Part {
     this.#tick = undefined;
     this.#retry = undefined;
     this.#ackTimer = undefined;
-    if (this.#pending.length > 0) this.#log.error({ lost: this.#pending.length, error: this.#error }, "outbox stopped with messages it could not commit");
+    if (this.#pending.length > 0)
+      this.#log.error({ lost: this.#pending.length, error: this.#error }, "outbox stopped with messages it could not commit");
     this.#store?.close();
     this.#store = undefined;
     this.rewind();
@@ -132,7 +133,8 @@ export class Outbox implements MessageSink, Part {
     assertPublishable(topic);
     if (body === null || typeof body !== "object" || Array.isArray(body)) throw new Error(`publish to "${topic}": body must be a JSON object`);
     for (const k of ENVELOPE_KEYS) {
-      if (Object.hasOwn(body, k)) throw new Error(`publish to "${topic}": body must not set envelope key "${k}" (the outbox sets ${ENVELOPE_KEYS.join(", ")})`);
+      if (Object.hasOwn(body, k))
+        throw new Error(`publish to "${topic}": body must not set envelope key "${k}" (the outbox sets ${ENVELOPE_KEYS.join(", ")})`);
     }
     const bodyJson = JSON.stringify(body);
     const max = this.#opts.maxMessageBytes ?? 262_144;
@@ -299,7 +301,13 @@ export class Outbox implements MessageSink, Part {
   }
 
   stats(): OutboxStats {
-    return { depth: this.#store?.rows ?? 0, bytes: this.#store?.bytes ?? 0, dropped: this.#dropped, pending: this.#pending.length, hot: this.#hot.length - this.#hotHead };
+    return {
+      depth: this.#store?.rows ?? 0,
+      bytes: this.#store?.bytes ?? 0,
+      dropped: this.#dropped,
+      pending: this.#pending.length,
+      hot: this.#hot.length - this.#hotHead,
+    };
   }
 
   health(): PartHealth {
@@ -341,7 +349,10 @@ export class Outbox implements MessageSink, Part {
     }
     const t0 = performance.now();
     this.#fsyncing = store.syncWal().then(
-      () => this.#opts.metrics?.histogram("cityedge_outbox_fsync_seconds", "Background fsync of the outbox's WAL", [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1]).observe((performance.now() - t0) / 1000),
+      () =>
+        this.#opts.metrics
+          ?.histogram("cityedge_outbox_fsync_seconds", "Background fsync of the outbox's WAL", [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1])
+          .observe((performance.now() - t0) / 1000),
       (err: unknown) => this.#log.error({ err }, "outbox: background fsync of the WAL failed; the next commit retries"),
     );
     try {
@@ -369,7 +380,9 @@ export class Outbox implements MessageSink, Part {
   #countDrops(n: number, why: string): void {
     this.#dropped += n;
     this.#droppedSinceLog += n;
-    this.#opts.metrics?.counter("cityedge_outbox_dropped_total", "Messages dropped by the outbox quota or while it could not commit").inc(undefined, n);
+    this.#opts.metrics
+      ?.counter("cityedge_outbox_dropped_total", "Messages dropped by the outbox quota or while it could not commit")
+      .inc(undefined, n);
     try {
       this.#store?.setCounter("dropped", this.#dropped);
     } catch (err) {
@@ -377,7 +390,10 @@ export class Outbox implements MessageSink, Part {
     }
     const now = Date.now();
     if (now - this.#lastDropLog >= DROP_LOG_EVERY_MS) {
-      this.#log.warn({ dropped: this.#droppedSinceLog, dropped_total: this.#dropped, max_rows: this.#opts.maxRows, max_bytes: this.#opts.maxBytes }, why);
+      this.#log.warn(
+        { dropped: this.#droppedSinceLog, dropped_total: this.#dropped, max_rows: this.#opts.maxRows, max_bytes: this.#opts.maxBytes },
+        why,
+      );
       this.#lastDropLog = now;
       this.#droppedSinceLog = 0;
     }

@@ -102,7 +102,9 @@ export class OutboxStore {
     }
     this.#insert = this.#db.prepare("INSERT INTO messages (topic, payload, retain, bytes) VALUES (?, ?, ?, ?)");
     // One statement per INSERT_CHUNK rows: crossing into SQLite once per row is most of the cost.
-    this.#insertMany = this.#db.prepare(`INSERT INTO messages (topic, payload, retain, bytes) VALUES ${Array(INSERT_CHUNK).fill("(?, ?, ?, ?)").join(", ")}`);
+    this.#insertMany = this.#db.prepare(
+      `INSERT INTO messages (topic, payload, retain, bytes) VALUES ${Array(INSERT_CHUNK).fill("(?, ?, ?, ?)").join(", ")}`,
+    );
     this.#setSeq = this.#db.prepare("INSERT INTO seqs (topic, seq) VALUES (?, ?) ON CONFLICT(topic) DO UPDATE SET seq = excluded.seq");
     this.#after = this.#db.prepare("SELECT id, topic, payload, retain FROM messages WHERE id > ? ORDER BY id LIMIT ?");
     this.#rangeTotals = this.#db.prepare("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM messages WHERE id BETWEEN ? AND ?");

@@ -42,7 +42,9 @@ export class NotifySocket {
   /** Throws when the address cannot be used: abstract sockets are not supported by unix-dgram. */
   open(): void {
     if (this.path.startsWith("@")) {
-      throw new Error(`NOTIFY_SOCKET "${this.path}" is an abstract socket, which cityedge cannot send to; run it under a service manager that gives a socket path`);
+      throw new Error(
+        `NOTIFY_SOCKET "${this.path}" is an abstract socket, which cityedge cannot send to; run it under a service manager that gives a socket path`,
+      );
     }
     if (!this.path.startsWith("/")) throw new Error(`NOTIFY_SOCKET "${this.path}" must be an absolute socket path`);
     const socket = unixDgram().createSocket("unix_dgram");

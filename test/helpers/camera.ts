@@ -145,7 +145,9 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 30_
 /** Runs ffmpeg to make a fixture; rejects with its stderr. */
 export function ffmpeg(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", ...args], { timeout: 120_000 }, (err, _out, stderr) => (err ? reject(new Error(`ffmpeg ${args.join(" ")}: ${stderr}`)) : resolve()));
+    execFile("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", ...args], { timeout: 120_000 }, (err, _out, stderr) =>
+      err ? reject(new Error(`ffmpeg ${args.join(" ")}: ${stderr}`)) : resolve(),
+    );
   });
 }
 

@@ -47,7 +47,10 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProces
     const seen = [...stdout, ...stderr].find((l) => re.test(l));
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms; output:\n${[...stdout, ...stderr].join("\n")}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no line matching ${re} within ${timeoutMs} ms; output:\n${[...stdout, ...stderr].join("\n")}`)),
+        timeoutMs,
+      );
       waiters.push({
         re,
         resolve: (l) => {

@@ -33,7 +33,11 @@ export class DaemonProcess {
     this.log = "";
     this.exitCode = null;
     this.exitSignal = null;
-    const child = spawn(process.execPath, ["--import", "tsx", ...this.#args], { cwd: REPO_ROOT, env: { ...process.env, ...this.#env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", ...this.#args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...this.#env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     this.#child = child;
     child.stdout?.on("data", (d: Buffer) => (this.log += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (this.log += d.toString()));
@@ -65,7 +69,8 @@ export class DaemonProcess {
   async waitForLog(re: RegExp, timeoutMs = 60_000, from = 0): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!re.test(this.log.slice(from))) {
-      if (!this.running) throw new Error(`daemon exited (${this.exitCode ?? this.exitSignal}) before its log matched ${re}:\n${this.log.slice(-3000)}`);
+      if (!this.running)
+        throw new Error(`daemon exited (${this.exitCode ?? this.exitSignal}) before its log matched ${re}:\n${this.log.slice(-3000)}`);
       if (Date.now() > deadline) throw new Error(`daemon log did not match ${re} within ${timeoutMs} ms:\n${this.log.slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -31,14 +31,32 @@ export function makeConstModel(dir: string, name: string, spec: ConstModelSpec):
 export const sha256Of = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 
 /** Writes a detection manifest next to the model with the model's real SHA-256 (override with `patch`). */
-export function writeManifest(dir: string, name: string, model: string, decoder: "yolov8" | "yolox" | "yolov5", input: { width: number; height: number }, labels: string[], patch: Record<string, unknown> = {}): string {
+export function writeManifest(
+  dir: string,
+  name: string,
+  model: string,
+  decoder: "yolov8" | "yolox" | "yolov5",
+  input: { width: number; height: number },
+  labels: string[],
+  patch: Record<string, unknown> = {},
+): string {
   const file = path.join(dir, `${name}.manifest.json`);
   const manifest = {
     id: name,
     version: "test",
     task: "detection",
     variants: { fp32: { file: path.basename(model), sha256: sha256Of(model) } },
-    input: { name: "images", layout: "NCHW", width: input.width, height: input.height, color: "rgb", scale: 1, mean: [0, 0, 0], std: [1, 1, 1], letterbox_pad: 114 },
+    input: {
+      name: "images",
+      layout: "NCHW",
+      width: input.width,
+      height: input.height,
+      color: "rgb",
+      scale: 1,
+      mean: [0, 0, 0],
+      std: [1, 1, 1],
+      letterbox_pad: 114,
+    },
     output: { name: "output", decoder },
     labels,
     thresholds: { score: 0.3, nms_iou: 0.45 },

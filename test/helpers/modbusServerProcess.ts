@@ -14,7 +14,11 @@ export class ModbusServerProcess {
   }
 
   static async start(port = 0, unitId = 1): Promise<ModbusServerProcess> {
-    const child = fork(SCRIPT, [String(port), String(unitId)], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"], cwd: REPO_ROOT });
+    const child = fork(SCRIPT, [String(port), String(unitId)], {
+      execArgv: ["--import", "tsx"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      cwd: REPO_ROOT,
+    });
     const srv = new ModbusServerProcess(child);
     srv.port = await new Promise<number>((resolve, reject) => {
       child.once("error", reject);

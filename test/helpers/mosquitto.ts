@@ -63,7 +63,12 @@ export class Mosquitto {
       "log_type notice",
       "max_queued_messages 100000",
       ...(tls
-        ? [`cafile ${tls.cafile}`, `certfile ${tls.certfile}`, `keyfile ${tls.keyfile}`, `require_certificate ${tls.requireCertificate ? "true" : "false"}`]
+        ? [
+            `cafile ${tls.cafile}`,
+            `certfile ${tls.certfile}`,
+            `keyfile ${tls.keyfile}`,
+            `require_certificate ${tls.requireCertificate ? "true" : "false"}`,
+          ]
         : []),
       ...(this.#opts.extra ?? []),
     ];

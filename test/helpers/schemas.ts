@@ -69,7 +69,8 @@ export function validateMessage(topic: string, payload: unknown): void {
   const route = ROUTES.find((r) => r.pattern.test(topic));
   if (!route) throw new Error(`no schema route for topic "${topic}" (not a topic of the MQTT contract)`);
   const name = route.names.find((n) => existsSync(path.join(SCHEMA_DIR, `${n}.schema.json`)));
-  if (name === undefined) throw new Error(`no schema for topic "${topic}": expected ${route.names.map((n) => `${n}.schema.json`).join(" or ")} in ${SCHEMA_DIR}`);
+  if (name === undefined)
+    throw new Error(`no schema for topic "${topic}": expected ${route.names.map((n) => `${n}.schema.json`).join(" or ")} in ${SCHEMA_DIR}`);
   if (route.envelope) validateEnvelope(topic, payload);
   check(validator(name)!, `${name}.schema.json`, topic, payload);
 }

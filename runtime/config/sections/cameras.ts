@@ -44,7 +44,12 @@ export const CAMERA_SCHEMA = z.strictObject({
       "Where frames come from: rtsp(s)://[user:pass@]host[:port]/path, http(s):// (MJPEG stream or snapshot), file://PATH (relative paths are from the config file) or /dev/videoN",
     ),
   enabled: z.boolean().default(true).describe("Set false to keep a camera configured but not running"),
-  fps: z.number().min(0.1).max(60).default(10).describe("Frames per second taken from the stream (never more than the stream has; no frames are duplicated)"),
+  fps: z
+    .number()
+    .min(0.1)
+    .max(60)
+    .default(10)
+    .describe("Frames per second taken from the stream (never more than the stream has; no frames are duplicated)"),
   model: z.string().optional().describe("Id of the model (in `models`) that runs on this camera"),
   detection: DETECTION_SCHEMA.prefault({}),
   input_size: z
@@ -60,11 +65,28 @@ export const CAMERA_SCHEMA = z.strictObject({
   read_as_consumed: z
     .boolean()
     .default(false)
-    .describe("file:// sources with realtime false: read a frame only when detection has taken the last one, instead of decoding frames only to drop them (batch runs over recordings, benchmarks)"),
-  http_mode: z.enum(["stream", "snapshot"]).default("stream").describe("http(s):// sources: a stream (MJPEG, …) or a still image fetched again for every frame"),
-  v4l2_format: z.string().regex(/^[a-z0-9_]+$/, "must be a V4L2 input format name such as mjpeg or yuyv422").optional().describe("/dev/videoN sources: input format asked of the device"),
-  v4l2_size: z.string().regex(/^\d+x\d+$/, "must be WIDTHxHEIGHT").optional().describe("/dev/videoN sources: capture size asked of the device, e.g. 1280x720"),
-  hwaccel: z.string().regex(/^[a-z0-9_]+$/, "must be an ffmpeg -hwaccel name such as cuda or vaapi").optional().describe("ffmpeg -hwaccel for decoding (default: software decode)"),
+    .describe(
+      "file:// sources with realtime false: read a frame only when detection has taken the last one, instead of decoding frames only to drop them (batch runs over recordings, benchmarks)",
+    ),
+  http_mode: z
+    .enum(["stream", "snapshot"])
+    .default("stream")
+    .describe("http(s):// sources: a stream (MJPEG, …) or a still image fetched again for every frame"),
+  v4l2_format: z
+    .string()
+    .regex(/^[a-z0-9_]+$/, "must be a V4L2 input format name such as mjpeg or yuyv422")
+    .optional()
+    .describe("/dev/videoN sources: input format asked of the device"),
+  v4l2_size: z
+    .string()
+    .regex(/^\d+x\d+$/, "must be WIDTHxHEIGHT")
+    .optional()
+    .describe("/dev/videoN sources: capture size asked of the device, e.g. 1280x720"),
+  hwaccel: z
+    .string()
+    .regex(/^[a-z0-9_]+$/, "must be an ffmpeg -hwaccel name such as cuda or vaapi")
+    .optional()
+    .describe("ffmpeg -hwaccel for decoding (default: software decode)"),
   decoder: z
     .string()
     .regex(/^[a-z0-9_]+$/, "must be an ffmpeg decoder name such as h264_nvv4l2dec or h264_cuvid")

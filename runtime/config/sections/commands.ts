@@ -11,7 +11,13 @@ export const MODEL_UPDATE_SCHEMA = z
       .min(1)
       .optional()
       .describe("Ed25519 public key (PEM text or a path to a PEM file); when set, update_model requires a valid `signature` of the model file"),
-    max_bytes: z.number().int().min(1024).max(16 * 1024 ** 3).default(1024 ** 3).describe("Largest model file update_model downloads"),
+    max_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(16 * 1024 ** 3)
+      .default(1024 ** 3)
+      .describe("Largest model file update_model downloads"),
     download_timeout_ms: z.number().int().min(1000).max(3_600_000).default(600_000).describe("Longest a model download may take"),
     probation_ms: z
       .number()
@@ -19,8 +25,16 @@ export const MODEL_UPDATE_SCHEMA = z
       .min(0)
       .max(600_000)
       .default(10_000)
-      .describe("After a swap, how long the new model's first runs on real frames are watched; a failed run rolls back to the previous version (0: off)"),
-    keep_versions: z.number().int().min(2).max(20).default(3).describe("Model versions kept per model under <data_dir>/models (the current and previous are always kept)"),
+      .describe(
+        "After a swap, how long the new model's first runs on real frames are watched; a failed run rolls back to the previous version (0: off)",
+      ),
+    keep_versions: z
+      .number()
+      .int()
+      .min(2)
+      .max(20)
+      .default(3)
+      .describe("Model versions kept per model under <data_dir>/models (the current and previous are always kept)"),
   })
   .describe("Remote model updates (the update_model command)");
 

@@ -27,8 +27,18 @@ export const SNAPSHOT_SCHEMA = z
   .strictObject({
     enabled: z.boolean().default(false).describe("Keep JPEG snapshots with the boxes drawn"),
     interval_s: z.number().min(1).max(86_400).default(60).describe("Seconds between snapshots of one camera"),
-    dir: z.string().min(1).optional().describe("Where snapshots go; default <data_dir>/snapshots/<camera_id> (relative paths are from the config file)"),
-    max_bytes: z.number().int().min(65_536).max(1e12).default(64 * 1024 * 1024).describe("Size quota of the camera's snapshot folder; the oldest snapshots are deleted past it"),
+    dir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Where snapshots go; default <data_dir>/snapshots/<camera_id> (relative paths are from the config file)"),
+    max_bytes: z
+      .number()
+      .int()
+      .min(65_536)
+      .max(1e12)
+      .default(64 * 1024 * 1024)
+      .describe("Size quota of the camera's snapshot folder; the oldest snapshots are deleted past it"),
     quality: z.number().int().min(10).max(100).default(80).describe("JPEG quality"),
   })
   .describe("JPEG snapshots with the detections drawn, kept locally under a size quota");
@@ -50,7 +60,12 @@ export const DETECTION_SCHEMA = z
       .optional()
       .describe('Labels to keep, e.g. ["person", "car", "bus", "truck"]; default: every label of the model'),
     score_threshold: z.number().min(0.01).max(1).optional().describe("Least score a detection needs; default: the model manifest's thresholds.score"),
-    nms_iou: z.number().min(0.05).max(1).optional().describe("IoU above which a box of the same class is suppressed; default: the manifest's thresholds.nms_iou"),
+    nms_iou: z
+      .number()
+      .min(0.05)
+      .max(1)
+      .optional()
+      .describe("IoU above which a box of the same class is suppressed; default: the manifest's thresholds.nms_iou"),
     lines: z.array(COUNT_LINE_SCHEMA).max(32).default([]).describe("Counting lines"),
     zones: z.array(ZONE_SCHEMA).max(32).default([]).describe("Counting zones (polygons)"),
     counts_interval_s: z.number().int().min(1).max(86_400).default(60).describe("Seconds per counts message on cameras/<id>/counts"),

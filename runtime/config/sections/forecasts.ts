@@ -14,7 +14,9 @@ export const FORECAST_SCHEMA = z.strictObject({
   aggregate: z
     .enum(["mean", "delta", "sum"])
     .optional()
-    .describe("How readings become one value per model step: mean (power), delta (rise of an energy counter) or sum (counts); default: sum for camera counts, mean for meters"),
+    .describe(
+      "How readings become one value per model step: mean (power), delta (rise of an energy counter) or sum (counts); default: sum for camera counts, mean for meters",
+    ),
   timezone: z
     .string()
     .min(1)
@@ -23,9 +25,22 @@ export const FORECAST_SCHEMA = z.strictObject({
   scaling: z
     .enum(["model", "window"])
     .default("model")
-    .describe("model: normalize with the manifest's mean/std (series like the training data); window: with the window's own mean/std (other magnitudes)"),
-  max_gap_steps: z.number().int().min(0).max(1000).default(6).describe("Longest run of missing steps that is filled by interpolation; a longer gap skips the forecast"),
-  max_missing_ratio: z.number().min(0).max(1).default(0.1).describe("Largest share of missing steps in a window that is still filled; more skips the forecast"),
+    .describe(
+      "model: normalize with the manifest's mean/std (series like the training data); window: with the window's own mean/std (other magnitudes)",
+    ),
+  max_gap_steps: z
+    .number()
+    .int()
+    .min(0)
+    .max(1000)
+    .default(6)
+    .describe("Longest run of missing steps that is filled by interpolation; a longer gap skips the forecast"),
+  max_missing_ratio: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.1)
+    .describe("Largest share of missing steps in a window that is still filled; more skips the forecast"),
 });
 
 export type ForecastConfig = z.output<typeof FORECAST_SCHEMA>;
@@ -73,7 +88,8 @@ export function checkForecastSources(
     const [kind, ref, value] = f.source.split(":") as [string, string, string];
     const path = ["forecasts", i, "source"];
     if (kind === "camera") {
-      if (!cameraIds.has(ref)) ctx.addIssue({ code: "custom", path, message: `unknown camera "${ref}" (cameras: ${[...cameraIds].join(", ") || "none defined"})` });
+      if (!cameraIds.has(ref))
+        ctx.addIssue({ code: "custom", path, message: `unknown camera "${ref}" (cameras: ${[...cameraIds].join(", ") || "none defined"})` });
       return;
     }
     const meter = byId.get(ref);

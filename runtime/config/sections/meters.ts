@@ -54,7 +54,10 @@ const POLLED = {
 
 const MODBUS = {
   unit_id: z.number().int().min(0).max(255).default(1).describe("Modbus unit (slave) id"),
-  preset: z.enum(["sdm630", "sdm120", "generic", "none"]).default("none").describe("Built-in register map: Eastron SDM630 (three-phase), SDM120 (single-phase), or a generic power/energy map"),
+  preset: z
+    .enum(["sdm630", "sdm120", "generic", "none"])
+    .default("none")
+    .describe("Built-in register map: Eastron SDM630 (three-phase), SDM120 (single-phase), or a generic power/energy map"),
   registers: z.array(REGISTER_SCHEMA).default([]).describe("Registers to read; entries with a preset's name replace the preset's entry"),
   word_order: ORDER.default("big").describe("Default word order of 32/64-bit values (big: high word first)"),
   byte_order: ORDER.default("big").describe("Default byte order inside a word (big: Modbus standard)"),
@@ -110,7 +113,12 @@ const REPLAY_COLUMN = z.strictObject({
 
 const TIMED = {
   speed: z.number().min(0.01).max(1_000_000).default(1).describe("Time acceleration: seconds of meter time per wall-clock second"),
-  backfill_s: z.number().min(0).max(400 * 86_400).default(0).describe("Meter time emitted at once on start (into history only, not MQTT), so forecasts can start at once"),
+  backfill_s: z
+    .number()
+    .min(0)
+    .max(400 * 86_400)
+    .default(0)
+    .describe("Meter time emitted at once on start (into history only, not MQTT), so forecasts can start at once"),
 };
 
 export const REPLAY_METER = z.strictObject({
@@ -119,11 +127,7 @@ export const REPLAY_METER = z.strictObject({
   ...TIMED,
   file: z.string().min(1).describe("CSV file with a header row (relative paths are from the config file)"),
   timestamp_column: z.string().min(1).default("timestamp").describe("Column with ISO 8601 timestamps"),
-  timezone: z
-    .string()
-    .min(1)
-    .default("UTC")
-    .describe('IANA time zone of timestamps without an offset (a local-clock file, e.g. "Europe/London")'),
+  timezone: z.string().min(1).default("UTC").describe('IANA time zone of timestamps without an offset (a local-clock file, e.g. "Europe/London")'),
   values: z.record(valueName(), REPLAY_COLUMN).describe("Values to take from each row, by name"),
   align: z
     .enum(["original", "now"])
@@ -157,7 +161,12 @@ export const METERS_SCHEMA = z.array(METER_SCHEMA).default([]).describe("Utility
 
 export const HISTORY_SCHEMA = z
   .strictObject({
-    raw_retention_h: z.number().min(0).max(24 * 366).default(6).describe("Hours of raw readings kept (0: none kept)"),
+    raw_retention_h: z
+      .number()
+      .min(0)
+      .max(24 * 366)
+      .default(6)
+      .describe("Hours of raw readings kept (0: none kept)"),
     retention_days: z.number().min(1).max(3660).default(60).describe("Days of per-step (downsampled) history kept for forecasting"),
   })
   .describe("The SQLite history of readings that forecasts are built from");

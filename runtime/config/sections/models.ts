@@ -24,8 +24,16 @@ export const MODEL_SCHEMA = z.strictObject({
   inference_thread: z
     .enum(["worker", "main"])
     .default("worker")
-    .describe('Where inference runs: "worker" (a worker thread, so frames, the outbox and MQTT keep flowing during a run) or "main" (the event loop)'),
-  warmup_runs: z.number().int().min(0).max(100).default(1).describe("Inference runs on a blank input before the first frame, so the first real frame is not slow"),
+    .describe(
+      'Where inference runs: "worker" (a worker thread, so frames, the outbox and MQTT keep flowing during a run) or "main" (the event loop)',
+    ),
+  warmup_runs: z
+    .number()
+    .int()
+    .min(0)
+    .max(100)
+    .default(1)
+    .describe("Inference runs on a blank input before the first frame, so the first real frame is not slow"),
   max_batch: z
     .number()
     .int()
@@ -41,7 +49,9 @@ export const MODEL_SCHEMA = z.strictObject({
         .string()
         .min(1)
         .optional()
-        .describe("Engine and timing cache directory; default <data_dir>/trt-cache/<model id>. The first build takes minutes on a Jetson; later starts reuse it"),
+        .describe(
+          "Engine and timing cache directory; default <data_dir>/trt-cache/<model id>. The first build takes minutes on a Jetson; later starts reuse it",
+        ),
     })
     .prefault({})
     .describe("TensorRT execution provider options"),

@@ -15,7 +15,7 @@ export const MQTT_SCHEMA = z
   .strictObject({
     url: z
       .string()
-      .regex(/^(mqtts?|wss?):\/\/[^\s]+$/, 'must be a URL starting with mqtt://, mqtts://, ws:// or wss://')
+      .regex(/^(mqtts?|wss?):\/\/[^\s]+$/, "must be a URL starting with mqtt://, mqtts://, ws:// or wss://")
       .default("mqtt://127.0.0.1:1883")
       .describe("Broker URL"),
     protocol_version: z.literal([4, 5]).default(4).describe("MQTT protocol: 4 = 3.1.1, 5 = MQTT 5"),
@@ -40,8 +40,20 @@ export const BROKER_SCHEMA = z
 
 export const OUTBOX_SCHEMA = z
   .strictObject({
-    max_rows: z.number().int().min(100).max(100_000_000).default(1_000_000).describe("Most messages kept while the uplink is down; past it the oldest are dropped and counted"),
-    max_bytes: z.number().int().min(65536).max(1e12).default(512 * 1024 * 1024).describe("Most payload bytes kept in the outbox"),
+    max_rows: z
+      .number()
+      .int()
+      .min(100)
+      .max(100_000_000)
+      .default(1_000_000)
+      .describe("Most messages kept while the uplink is down; past it the oldest are dropped and counted"),
+    max_bytes: z
+      .number()
+      .int()
+      .min(65536)
+      .max(1e12)
+      .default(512 * 1024 * 1024)
+      .describe("Most payload bytes kept in the outbox"),
     inflight: z.number().int().min(1).max(65535).default(256).describe("Most messages handed to MQTT and not yet acknowledged"),
     max_message_bytes: z
       .number()
@@ -49,7 +61,9 @@ export const OUTBOX_SCHEMA = z
       .min(1024)
       .max(268_435_455)
       .default(262_144)
-      .describe("Largest message accepted (envelope included); larger ones are refused at publish, since a broker that refuses them would stall the queue. AWS IoT Core allows 128 KB"),
+      .describe(
+        "Largest message accepted (envelope included); larger ones are refused at publish, since a broker that refuses them would stall the queue. AWS IoT Core allows 128 KB",
+      ),
     file: z.string().min(1).default("outbox.sqlite").describe("The outbox's SQLite file (relative paths are from data_dir)"),
     synchronous: z
       .enum(["background", "full", "normal"])
