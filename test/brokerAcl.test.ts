@@ -7,12 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MOSQUITTO_BIN, Mosquitto } from "./helpers/mosquitto.js";
 import { REPO_ROOT } from "./helpers/sharedData.js";
 
-/** The acl_file the README gives under "Broker ACL", taken from the README itself. */
+/** The acl_file docs/operations.md gives under "Broker ACL", taken from the document itself. */
 function readmeAcl(): string {
-  const readme = readFileSync(path.join(REPO_ROOT, "README.md"), "utf8");
+  const readme = readFileSync(path.join(REPO_ROOT, "docs", "operations.md"), "utf8");
   const section = readme.slice(readme.indexOf("**Broker ACL.**"));
   const m = /```text\n([\s\S]*?)```/.exec(section);
-  if (!m) throw new Error("README has no acl_file block after **Broker ACL.**");
+  if (!m) throw new Error("docs/operations.md has no acl_file block after **Broker ACL.**");
   return m[1]!;
 }
 
@@ -20,7 +20,7 @@ function readmeAcl(): string {
  * The README's broker ACL on a real mosquitto: only the operations console can put a command in
  * front of a device; a device cannot command itself or another one, and answers only its own.
  */
-describe.skipIf(!MOSQUITTO_BIN)("the README's broker ACL", () => {
+describe.skipIf(!MOSQUITTO_BIN)("the documented broker ACL", () => {
   let broker: Mosquitto;
   let dir: string;
   const clients: MqttClient[] = [];
