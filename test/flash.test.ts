@@ -291,6 +291,30 @@ describe("the systemd unit", () => {
     expect(one("ExecReload")).toBe("/bin/kill -HUP $MAINPID");
   });
 
+  it("leaves the GPU, V4L2 and serial device nodes reachable on systemd 249 (JetPack 6)", () => {
+    // Each of these confines /dev to an allow-list on systemd < 252 (ProtectClock=yes implies
+    // DeviceAllow=char-rtc r, and any DeviceAllow= a closed policy), so each needs the devices listed.
+    const confining = [
+      ["ProtectClock", (v: string) => v === "yes" || v === "true"],
+      ["PrivateDevices", (v: string) => v === "yes" || v === "true"],
+      ["DevicePolicy", (v: string) => v === "closed" || v === "strict"],
+      ["DeviceAllow", () => true],
+    ] as const;
+    const needed = ["/dev/nvmap", "/dev/nvhost-", "/dev/nvgpu/", "char-video4linux", "char-ttyUSB", "char-ttyACM"];
+    const allowed = directives.get("DeviceAllow") ?? [];
+    for (const [key, confines] of confining) {
+      for (const value of directives.get(key) ?? []) {
+        if (!confines(value)) continue;
+        for (const dev of needed)
+          expect({ key, value, dev, allowed: allowed.some((a) => a.includes(dev)) }).toEqual({ key, value, dev, allowed: true });
+      }
+    }
+    // Device access is by group; the clock stays protected without ProtectClock.
+    expect(one("SupplementaryGroups")?.split(/\s+/)).toEqual(expect.arrayContaining(["video", "dialout"]));
+    expect(directives.get("SystemCallFilter")).toContain("~@clock");
+    expect(one("CapabilityBoundingSet")).toBe("");
+  });
+
   it("points at the data directory of the production config", () => {
     expect(readFileSync(path.join(REPO_ROOT, "config/jetson-production.yaml"), "utf8")).toMatch(/^data_dir: \/var\/lib\/cityedge$/m);
   });
