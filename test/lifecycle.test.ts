@@ -47,7 +47,7 @@ describe("the cityedge CLI", () => {
   });
 
   it("answers --help for every command with its own usage and exit 0, running nothing", async () => {
-    for (const cmd of ["run", "check-config", "version", "bench", "config-reference"]) {
+    for (const cmd of ["run", "check-config", "version", "bench", "config-reference", "forecast"]) {
       const r = await runCli([cmd, "--help"]);
       expect(r.code, cmd).toBe(0);
       expect(r.stdout, cmd).toContain(`Usage: cityedge ${cmd}`);

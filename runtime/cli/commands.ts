@@ -2,8 +2,16 @@ import { benchCommand } from "./bench.js";
 import { checkConfigCommand } from "./checkConfig.js";
 import type { CliCommand } from "./command.js";
 import { configReferenceCommand } from "./configReference.js";
+import { forecastCommand } from "./forecast.js";
 import { runCommand } from "./run.js";
 import { versionCommand } from "./version.js";
 
 /** Every `cityedge` sub-command, in the order `cityedge --help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [runCommand, checkConfigCommand, versionCommand, benchCommand, configReferenceCommand];
+export const COMMANDS: readonly CliCommand[] = [
+  runCommand,
+  checkConfigCommand,
+  versionCommand,
+  benchCommand,
+  configReferenceCommand,
+  forecastCommand,
+];

@@ -19,6 +19,10 @@ const FORECAST_FIELDS = z.looseObject({
   output: z.looseObject({ name: z.string().min(1), horizon: z.number().int().min(1) }),
   step_seconds: z.number().int().min(1),
   unit: z.string().optional(),
+  value_range: z
+    .strictObject({ min: z.number(), max: z.number() })
+    .refine((r) => r.max > r.min, "max must be greater than min")
+    .optional(),
   normalization: z.strictObject({ mean: z.number(), std: z.number().positive() }),
 });
 
@@ -35,6 +39,10 @@ export interface ForecastSpec {
   timeZone: string;
   mean: number;
   std: number;
+  /** The unit of the values it was trained on ("" when the manifest does not say). */
+  unit: string;
+  /** The range of the values it was trained on, when the manifest declares it. */
+  valueRange: { min: number; max: number } | undefined;
 }
 
 export function forecastSpec(m: ModelManifest): ForecastSpec {
@@ -58,5 +66,7 @@ export function forecastSpec(m: ModelManifest): ForecastSpec {
     timeZone: d.input.time_zone ?? d.training?.time_zone ?? "UTC",
     mean: d.normalization.mean,
     std: d.normalization.std,
+    unit: d.unit ?? "",
+    valueRange: d.value_range,
   };
 }

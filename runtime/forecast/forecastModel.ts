@@ -24,6 +24,44 @@ export interface ModelLoadOptions {
   log: Logger;
 }
 
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split("\n")[0]!.trim();
+}
+
+const dimOk = (d: number | string | undefined, want: number): boolean => typeof d === "string" || d === undefined || d < 0 || d === want;
+
+/**
+ * Reads the model's declared input and output shapes and checks them against the manifest:
+ * [batch, history_steps, features] in, [batch, horizon] out. Returns the fixed batch size, or
+ * Infinity for a dynamic one. Throws, naming the model, for a shape the manifest does not fit.
+ */
+export function checkShapes(spec: ForecastSpec, session: ModelSession): number {
+  const shape = session.inputShape(spec.inputName);
+  const problems: string[] = [];
+  if (shape.length !== 3)
+    problems.push(`input "${spec.inputName}" has ${shape.length} dimensions [${shape.join(", ")}], a forecaster takes 3 [batch, steps, features]`);
+  else {
+    if (!dimOk(shape[1], spec.historySteps))
+      problems.push(`input "${spec.inputName}" takes ${String(shape[1])} history steps, the manifest's input.history_steps is ${spec.historySteps}`);
+    if (!dimOk(shape[2], spec.features.length))
+      problems.push(
+        `input "${spec.inputName}" takes ${String(shape[2])} features, the manifest lists ${spec.features.length} (${spec.features.join(", ")})`,
+      );
+  }
+  const outMeta = session.session.outputMetadata.find((m) => m.name === spec.outputName);
+  if (!outMeta) problems.push(`has no output "${spec.outputName}" (outputs: ${session.session.outputNames.join(", ")})`);
+  else if (outMeta.isTensor) {
+    const o = outMeta.shape;
+    if (o.length !== 2)
+      problems.push(`output "${spec.outputName}" has ${o.length} dimensions [${o.join(", ")}], a forecaster gives 2 [batch, horizon]`);
+    else if (!dimOk(o[1], spec.horizon))
+      problems.push(`output "${spec.outputName}" gives ${String(o[1])} steps, the manifest's output.horizon is ${spec.horizon}`);
+  }
+  if (problems.length > 0) throw new Error(`model ${spec.id} (${session.file}) does not fit its manifest: ${problems.join("; ")}`);
+  const b = shape[0];
+  return typeof b === "number" && b >= 1 ? b : Number.POSITIVE_INFINITY;
+}
+
 function scaleOf(w: WindowInput, spec: ForecastSpec): { mean: number; std: number } {
   if (w.scaling === "model") return { mean: spec.mean, std: spec.std };
   const n = w.values.length;
@@ -40,17 +78,28 @@ function scaleOf(w: WindowInput, spec: ForecastSpec): { mean: number; std: numbe
 export class ForecastModel {
   readonly spec: ForecastSpec;
   readonly session: ModelSession;
+  /** Windows one run takes: the input's fixed batch size, or Infinity when the batch is dynamic. */
+  readonly batch: number;
 
-  constructor(spec: ForecastSpec, session: ModelSession) {
+  constructor(spec: ForecastSpec, session: ModelSession, batch = Number.POSITIVE_INFINITY) {
     this.spec = spec;
     this.session = session;
+    this.batch = batch;
   }
 
   static async load(opts: ModelLoadOptions): Promise<ForecastModel> {
     const manifest = loadManifest(opts.manifestFile);
     const spec = forecastSpec(manifest);
     const session = await createSession(manifest, { providers: opts.providers, threads: opts.threads, variant: opts.variant, log: opts.log });
-    return new ForecastModel(spec, session);
+    let batch: number;
+    try {
+      batch = checkShapes(spec, session);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+    if (Number.isFinite(batch)) opts.log.info({ model: spec.id, batch }, `model ${spec.id}: fixed batch of ${batch}; windows run ${batch} at a time`);
+    return new ForecastModel(spec, session, batch);
   }
 
   /** The [N, history_steps, features] input, row-major. */
@@ -80,12 +129,32 @@ export class ForecastModel {
     return data;
   }
 
-  /** One batched run for every window; returns each window's horizon in the series' units. */
+  /**
+   * Every window's horizon in the series' units: one run for all of them when the batch is
+   * dynamic, else runs of the model's fixed batch (the last one padded with copies).
+   */
   async predict(windows: readonly WindowInput[]): Promise<number[][]> {
     if (windows.length === 0) return [];
+    const size = Number.isFinite(this.batch) ? this.batch : windows.length;
+    const out: number[][] = [];
+    for (let a = 0; a < windows.length; a += size) {
+      const part = windows.slice(a, a + size);
+      while (Number.isFinite(this.batch) && part.length < size) part.push(part.at(-1)!);
+      const got = await this.#run(part);
+      out.push(...got.slice(0, Math.min(size, windows.length - a)));
+    }
+    return out;
+  }
+
+  async #run(windows: readonly WindowInput[]): Promise<number[][]> {
     const { historySteps, features, horizon } = this.spec;
     const input = new ort.Tensor("float32", this.buildInput(windows), [windows.length, historySteps, features.length]);
-    const out = await this.session.run({ [this.spec.inputName]: input });
+    let out: ort.InferenceSession.ReturnType;
+    try {
+      out = await this.session.run({ [this.spec.inputName]: input });
+    } catch (err) {
+      throw new Error(`model ${this.spec.id}: run of ${windows.length} windows failed: ${firstLine(err)}`);
+    }
     const tensor = out[this.spec.outputName];
     if (!tensor) throw new Error(`model ${this.spec.id}: no output "${this.spec.outputName}" (outputs: ${Object.keys(out).join(", ")})`);
     const data = tensor.data as Float32Array;
