@@ -2,15 +2,13 @@ import type { MeterConfig } from "../../runtime/config/sections/meters.js";
 import type { HistoryStore } from "../../runtime/history/historyStore.js";
 import type { Logger } from "../../runtime/log/logger.js";
 import type { Metrics } from "../../runtime/metrics.js";
+import { READINGS, type ReadingsBody } from "../../runtime/contract/index.js";
 import type { MessageSink } from "../../runtime/mqtt/sink.js";
 import type { Topics } from "../../runtime/mqtt/topics.js";
 import type { Part, PartHealth } from "../../runtime/part.js";
 import { createMeterDriver } from "./createDriver.js";
 import type { MeterDriver, Reading } from "./meter.js";
 import { RtuLines } from "./rtuLine.js";
-
-/** Version of the readings payload (runtime/contract/schemas/readings.schema.json). */
-export const READINGS_V = 1;
 
 export interface MetersPartOptions {
   meters: readonly MeterConfig[];
@@ -27,7 +25,7 @@ export interface MetersPartOptions {
 export const meterSeries = (meterId: string, value: string): string => `meter:${meterId}:${value}`;
 
 /** The `meters/<id>/readings` payload (without the envelope the outbox adds). */
-export function readingPayload(r: Reading): Record<string, unknown> {
+export function readingPayload(r: Reading): ReadingsBody {
   const qualities = Object.values(r.values).map((v) => v.quality);
   const good = qualities.filter((q) => q === "good").length;
   return {
@@ -113,7 +111,7 @@ export class MetersPart implements Part {
   #onReading(r: Reading, counter: ReturnType<Metrics["counter"]> | undefined): void {
     try {
       if (!r.backfill) {
-        this.#opts.sink.publish(this.#opts.topics.readings(r.meterId), readingPayload(r), { v: READINGS_V });
+        READINGS.publish(this.#opts.sink, this.#opts.topics, readingPayload(r));
         this.#counts.set(r.meterId, (this.#counts.get(r.meterId) ?? 0) + 1);
       }
     } catch (err) {

@@ -3,6 +3,7 @@ import { checkConfigCommand } from "./checkConfig.js";
 import type { CliCommand } from "./command.js";
 import { configReferenceCommand } from "./configReference.js";
 import { forecastCommand } from "./forecast.js";
+import { contractCommand } from "./contract.js";
 import { runCommand } from "./run.js";
 import { versionCommand } from "./version.js";
 
@@ -14,4 +15,5 @@ export const COMMANDS: readonly CliCommand[] = [
   benchCommand,
   configReferenceCommand,
   forecastCommand,
+  contractCommand,
 ];

@@ -1,4 +1,5 @@
 import { COMMAND_NAMES, type CommandName } from "../config/sections/commands.js";
+import { COMMAND_RESPONSE, MAX_REQUEST_ID, SENDER_ENVELOPE_KEYS, type CommandResponseBody } from "../contract/index.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
 import type { MessageSink } from "../mqtt/sink.js";
@@ -21,12 +22,8 @@ export interface DispatcherOptions {
   onStop?: () => void;
 }
 
-/** Longest request id echoed back; longer ones are refused as malformed. */
-const MAX_ID = 128;
 /** Largest command payload accepted; commands carry parameters, never data. */
 const MAX_PAYLOAD = 64 * 1024;
-/** Envelope fields a sender may add (the cloud's own envelope); they are not parameters. */
-const ENVELOPE = new Set(["id", "v", "ts", "device_id", "seq"]);
 
 /**
  * Answers `<base>/cmd/<name>` on `<base>/cmd/<name>/response`: validates the request, runs the
@@ -90,7 +87,12 @@ export class CommandDispatcher implements Part {
       this.#lastError = `${name}: ${message}`;
       this.#log.warn({ command: name, request_id: requestId, code, details }, `command ${name} refused: ${message}`);
       counter.inc({ command: COMMAND_NAMES.includes(name as CommandName) ? name : "unknown", outcome: code });
-      this.#respond(name, { request_id: requestId, command: name, ok: false, error: { code, message, ...(details ? { details } : {}) } });
+      this.#respond(name, {
+        request_id: requestId,
+        command: name,
+        ok: false,
+        error: { code, message, ...(details ? { details: [...details] } : {}) },
+      });
       return Promise.resolve();
     };
 
@@ -104,13 +106,13 @@ export class CommandDispatcher implements Part {
     if (body === null || typeof body !== "object" || Array.isArray(body)) return fail("malformed", 'payload must be a JSON object with an "id"');
     const fields = { ...(body as Record<string, unknown>) };
     const id = fields.id;
-    if (typeof id === "string" && id.length > 0 && id.length <= MAX_ID) requestId = id;
+    if (typeof id === "string" && id.length > 0 && id.length <= MAX_REQUEST_ID) requestId = id;
     else
       return fail(
         "malformed",
-        `"id" must be a string of 1..${MAX_ID} characters, got ${id === undefined ? "none" : JSON.stringify(id).slice(0, 80)}`,
+        `"id" must be a string of 1..${MAX_REQUEST_ID} characters, got ${id === undefined ? "none" : JSON.stringify(id).slice(0, 80)}`,
       );
-    for (const k of ENVELOPE) delete fields[k];
+    for (const k of SENDER_ENVELOPE_KEYS) delete fields[k];
 
     const command = this.#commands.get(name);
     if (!command) return fail("unknown_command", `unknown command "${name}" (known: ${[...this.#commands.keys()].join(", ")})`);
@@ -149,9 +151,9 @@ export class CommandDispatcher implements Part {
     return work;
   }
 
-  #respond(name: string, body: Record<string, unknown>): void {
+  #respond(name: string, body: CommandResponseBody): void {
     try {
-      this.#opts.sink.publish(this.#opts.topics.commandResponse(name), body);
+      COMMAND_RESPONSE.publish(this.#opts.sink, this.#opts.topics, body);
     } catch (err) {
       this.#log.error({ err, command: name }, "cannot queue the command response");
     }

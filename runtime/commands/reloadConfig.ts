@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { COMMAND_PARAMS } from "../contract/index.js";
 import { ConfigError, formatProblem } from "../config/errors.js";
 import { loadConfig } from "../config/load.js";
 import { CommandError, type CommandHandler } from "./types.js";
@@ -19,7 +19,7 @@ export interface ReloadConfigOptions {
 export function reloadConfigCommand(opts: ReloadConfigOptions): CommandHandler<Record<string, never>> {
   return {
     name: "reload_config",
-    params: z.strictObject({}),
+    params: COMMAND_PARAMS.reload_config,
     async run() {
       try {
         const next = loadConfig(opts.configFile, opts.env ?? process.env);

@@ -1,4 +1,5 @@
-import { z } from "zod";
+import type { z } from "zod";
+import { COMMAND_PARAMS } from "../contract/index.js";
 import { CommandError, type CommandHandler } from "./types.js";
 
 /** What restart_pipeline needs from the cameras. */
@@ -8,7 +9,7 @@ export interface PipelineControl {
   restartPipeline(cameraId: string): Promise<void>;
 }
 
-const PARAMS = z.strictObject({ camera: z.string().min(1) });
+const PARAMS = COMMAND_PARAMS.restart_pipeline;
 
 /** `restart_pipeline`: restarts one camera's pipeline without touching the others. */
 export function restartPipelineCommand(control: PipelineControl): CommandHandler<z.output<typeof PARAMS>> {

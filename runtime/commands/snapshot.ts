@@ -1,5 +1,6 @@
 import sharp from "sharp";
-import { z } from "zod";
+import type { z } from "zod";
+import { COMMAND_PARAMS } from "../contract/index.js";
 import type { Frame } from "../../drivers/camera/frame.js";
 import { CommandError, type CommandHandler } from "./types.js";
 
@@ -9,10 +10,7 @@ export interface FrameSource {
   latestFrame(cameraId: string): Frame | undefined;
 }
 
-const PARAMS = z.strictObject({
-  camera: z.string().min(1),
-  quality: z.number().int().min(10).max(100).default(80),
-});
+const PARAMS = COMMAND_PARAMS.snapshot;
 
 /** Encodes the picture part of a frame (without the letterbox padding) as a JPEG. */
 export async function frameToJpeg(frame: Frame, quality: number): Promise<{ jpeg: Buffer; width: number; height: number }> {

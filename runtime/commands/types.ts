@@ -2,8 +2,9 @@ import type { z } from "zod";
 import type { CommandName } from "../config/sections/commands.js";
 import type { Logger } from "../log/logger.js";
 
-/** Why a command failed, as the response's `error.code`. */
-export type CommandErrorCode = "malformed" | "unknown_command" | "not_allowed" | "busy" | "rejected" | "not_found" | "failed";
+import type { CommandErrorCode } from "../contract/index.js";
+
+export type { CommandErrorCode };
 
 /** An expected failure of a command: becomes an error response with this code, message and details. */
 export class CommandError extends Error {

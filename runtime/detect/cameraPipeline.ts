@@ -2,6 +2,7 @@ import type { Frame } from "../../drivers/camera/frame.js";
 import type { DetectionConfig } from "../config/sections/detection.js";
 import type { DetectionManifest } from "../inference/manifest.js";
 import type { Logger } from "../log/logger.js";
+import { COUNTS, DETECTIONS, type CountsBody } from "../contract/index.js";
 import type { MessageSink } from "../mqtt/sink.js";
 import type { Topics } from "../mqtt/topics.js";
 import { Counter, type LineSpec, type ZoneSpec } from "./counting.js";
@@ -12,10 +13,6 @@ import { RoadConditionEstimator } from "./roadCondition.js";
 import type { SnapshotStore } from "./snapshots.js";
 import { Tracker } from "./tracker.js";
 import type { Detection, ObjectOut } from "./types.js";
-
-/** Payload schema versions of the messages this pipeline publishes. */
-export const DETECTIONS_V = 1;
-export const COUNTS_V = 1;
 
 export interface CameraPipelineOptions {
   cameraId: string;
@@ -151,35 +148,31 @@ export class CameraPipeline {
     }
     this.#lastPublished = nowMs;
     this.#published++;
-    this.#o.sink.publish(
-      this.#o.topics.detections(this.cameraId),
-      {
-        camera_id: this.cameraId,
-        model: this.#o.modelId,
-        frame: frame.index,
-        frame_ts: new Date(frame.arrival_ms).toISOString(),
-        ...(frame.pts_ms !== undefined ? { pts_ms: Math.round(frame.pts_ms) } : {}),
-        width: frame.letterbox.src_width,
-        height: frame.letterbox.src_height,
-        inference_ms: Math.round(inferenceMs * 100) / 100,
-        objects: objects.map((o) => ({
-          label: o.label,
-          class_id: o.class_id,
-          score: round4(o.score),
-          box: [round4(o.x1), round4(o.y1), round4(o.x2), round4(o.y2)],
-          ...(o.track_id !== undefined ? { track_id: o.track_id } : {}),
-        })),
-      },
-      { v: DETECTIONS_V },
-    );
+    DETECTIONS.publish(this.#o.sink, this.#o.topics, {
+      camera_id: this.cameraId,
+      model: this.#o.modelId,
+      frame: frame.index,
+      frame_ts: new Date(frame.arrival_ms).toISOString(),
+      ...(frame.pts_ms !== undefined ? { pts_ms: Math.round(frame.pts_ms) } : {}),
+      width: frame.letterbox.src_width,
+      height: frame.letterbox.src_height,
+      inference_ms: Math.round(inferenceMs * 100) / 100,
+      objects: objects.map((o) => ({
+        label: o.label,
+        class_id: o.class_id,
+        score: round4(o.score),
+        box: [round4(o.x1), round4(o.y1), round4(o.x2), round4(o.y2)],
+        ...(o.track_id !== undefined ? { track_id: o.track_id } : {}),
+      })),
+    });
   }
 
   /** Publishes the counts of the interval that ends now and starts the next one. */
-  flushCounts(nowMs = Date.now()): Record<string, unknown> {
+  flushCounts(nowMs = Date.now()): CountsBody {
     const counts = this.#counter.take();
     const intervalMs = nowMs - this.#intervalStart;
     const road = this.#road.take(intervalMs, this.#counter.hasLines ? this.#crossedFor(counts.lines) : undefined);
-    const body = {
+    const body: CountsBody = {
       camera_id: this.cameraId,
       interval_start: new Date(this.#intervalStart).toISOString(),
       interval_end: new Date(nowMs).toISOString(),
@@ -190,7 +183,7 @@ export class CameraPipeline {
     };
     this.#intervalStart = nowMs;
     this.#frames = 0;
-    this.#o.sink.publish(this.#o.topics.counts(this.cameraId), body, { v: COUNTS_V });
+    COUNTS.publish(this.#o.sink, this.#o.topics, body);
     return body;
   }
 

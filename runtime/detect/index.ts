@@ -14,7 +14,7 @@ import { ModelStore } from "../modelUpdate/store.js";
 import type { MessageSink } from "../mqtt/sink.js";
 import { DetectorPart, type DetectorCamera } from "./detectorPart.js";
 
-export { CameraPipeline, COUNTS_V, DETECTIONS_V } from "./cameraPipeline.js";
+export { CameraPipeline } from "./cameraPipeline.js";
 export { DetectorPart, type DetectorCamera, type DetectorOptions } from "./detectorPart.js";
 
 /** The model config and manifest a camera's detection uses, or undefined when it runs none. */

@@ -15,7 +15,7 @@ import { ForecastScheduler } from "./scheduler.js";
 
 export { ForecastModel, type WindowInput } from "./forecastModel.js";
 export { forecastSpec, type ForecastSpec } from "./forecastManifest.js";
-export { ForecastScheduler, FORECAST_V, type ForecastSchedulerOptions } from "./scheduler.js";
+export { ForecastScheduler, type ForecastSchedulerOptions } from "./scheduler.js";
 export { buildWindow, fillGaps, stepValues, type WindowResult } from "./window.js";
 export { countsSeries, countsTap, totalCrossings } from "./countsTap.js";
 

@@ -3,6 +3,7 @@ import type { MeterConfig } from "../config/sections/meters.js";
 import type { HistoryStore } from "../history/historyStore.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
+import { FORECASTS, type ForecastBody } from "../contract/index.js";
 import type { MessageSink } from "../mqtt/sink.js";
 import type { Topics } from "../mqtt/topics.js";
 import type { Part, PartHealth } from "../part.js";
@@ -10,9 +11,6 @@ import { checkTimeZone } from "./calendar.js";
 import type { ForecastModel, WindowInput } from "./forecastModel.js";
 import { sourceUnit } from "./sourceUnit.js";
 import { buildWindow } from "./window.js";
-
-/** Version of the forecast payload (runtime/contract/schemas/forecasts.schema.json). */
-export const FORECAST_V = 1;
 
 export interface ForecastSchedulerOptions {
   forecasts: readonly ForecastConfig[];
@@ -204,7 +202,7 @@ export class ForecastScheduler implements Part {
 
   #publish(s: SeriesState, issue: number, horizon: number[], filled: number): void {
     const spec = s.model.spec;
-    const body = {
+    const body: ForecastBody = {
       series_id: s.cfg.id,
       source: s.cfg.source,
       model: { id: spec.id, version: spec.version, variant: s.model.session.variant, provider: s.model.session.provider },
@@ -216,7 +214,7 @@ export class ForecastScheduler implements Part {
       window: { from: iso(issue - spec.historySteps * spec.stepMs), steps: spec.historySteps, filled },
     };
     try {
-      this.#opts.sink.publish(this.#opts.topics.forecast(s.cfg.id), body, { v: FORECAST_V });
+      FORECASTS.publish(this.#opts.sink, this.#opts.topics, body);
       s.published++;
       s.lastReason = undefined;
       this.#opts.metrics?.counter("cityedge_forecasts_total", "Forecasts published").inc({ series: s.cfg.id });

@@ -1,11 +1,13 @@
+import { HEALTH } from "../contract/index.js";
 import type { Logger } from "../log/logger.js";
 import type { MessageSink } from "../mqtt/sink.js";
+import type { Topics } from "../mqtt/topics.js";
 import type { Part, PartHealth } from "../part.js";
 import type { HealthSummary } from "./healthSummary.js";
 
 export interface HealthPublisherOptions {
   sink: MessageSink;
-  topic: string;
+  topics: Topics;
   everyMs: number;
   summary: () => HealthSummary;
   log: Logger;
@@ -33,7 +35,7 @@ export class HealthPublisher implements Part {
     try {
       // The envelope carries device_id; the outbox refuses a body that sets it.
       const { device_id: _deviceId, ...body } = this.#o.summary();
-      this.#o.sink.publish(this.#o.topic, body);
+      HEALTH.publish(this.#o.sink, this.#o.topics, body);
       this.#published++;
     } catch (err) {
       this.#o.log.error({ err }, "cannot publish the health summary");

@@ -50,9 +50,7 @@ export function buildHealthParts(ctx: PartContext, sink: MessageSink): Part[] {
     );
   }
   if (cfg.health_publish_ms > 0) {
-    parts.push(
-      new HealthPublisher({ sink, topic: ctx.topics.health(), everyMs: cfg.health_publish_ms, summary, log: ctx.log.child({ module: "health" }) }),
-    );
+    parts.push(new HealthPublisher({ sink, topics: ctx.topics, everyMs: cfg.health_publish_ms, summary, log: ctx.log.child({ module: "health" }) }));
   }
   return parts;
 }

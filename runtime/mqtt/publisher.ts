@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { Config } from "../config/schema.js";
+import { statusMessage, type StatusState } from "../contract/index.js";
 import { redactUrl, type Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Outbox } from "../outbox/outbox.js";
@@ -9,7 +10,7 @@ import { Backoff } from "./backoff.js";
 import { clientOptions, explainConnectError } from "./clientOptions.js";
 import type { Topics } from "./topics.js";
 
-export type StatusState = "online" | "offline" | "stopped";
+export type { StatusState };
 
 export interface PublisherOptions {
   mqtt: Config["mqtt"];
@@ -288,8 +289,10 @@ export class MqttPublisher implements Part {
   }
 
   #statusPayload(state: StatusState, seq: number): string {
-    const envelope = { v: 1, id: randomUUID(), device_id: this.#opts.deviceId, ts: new Date().toISOString(), seq };
-    return JSON.stringify({ ...envelope, state, connection: seq === 0 ? 0 : Math.ceil(seq / 2) });
+    return statusMessage(
+      { id: randomUUID(), device_id: this.#opts.deviceId, ts: new Date().toISOString(), seq },
+      { state, connection: Math.ceil(seq / 2) },
+    );
   }
 
   /** Publishes a retained status; with `waitMs` > 0 waits (bounded) for the PUBACK. */

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { ENVELOPE_KEYS } from "../contract/fields.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
 import type { MessageSink } from "../mqtt/sink.js";
@@ -33,9 +34,6 @@ export interface OutboxStats {
   /** Committed messages the reader has not passed yet, kept in memory. */
   hot: number;
 }
-
-/** Envelope keys: a body that sets one of them would silently lose its value, so it is refused. */
-export const ENVELOPE_KEYS = ["v", "id", "device_id", "ts", "seq"] as const;
 
 interface Pending {
   topic: string;

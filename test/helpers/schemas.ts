@@ -74,3 +74,10 @@ export function validateMessage(topic: string, payload: unknown): void {
   if (route.envelope) validateEnvelope(topic, payload);
   check(validator(name)!, `${name}.schema.json`, topic, payload);
 }
+
+/** The validator of one command's request (`cmd.schema.json#/definitions/<name>`). */
+export function commandRequestValidator(name: string): ValidateFunction {
+  const v = compiler().getSchema(`cmd.schema.json#/definitions/${name}`);
+  if (!v) throw new Error(`cmd.schema.json has no definition "${name}"`);
+  return v;
+}

@@ -1,0 +1,45 @@
+import { z } from "zod";
+import { defineMessage } from "../message.js";
+
+export const COMMAND_ERROR_CODES = ["malformed", "unknown_command", "not_allowed", "busy", "rejected", "not_found", "failed"] as const;
+export type CommandErrorCode = (typeof COMMAND_ERROR_CODES)[number];
+
+const COMMON = {
+  request_id: z.string().nullable().describe("The command's id; null when the payload had no usable id"),
+  command: z.string().describe("The <name> level of the command topic"),
+};
+
+export const COMMAND_RESPONSE = defineMessage({
+  name: "cmd-response",
+  channel: "commandResponse",
+  operation: "answerCommand",
+  title: "Command response",
+  description:
+    "The answer to a command, on <base>/cmd/<name>/response: ok with a result, or an error. Every command gets exactly one answer, a malformed or unknown one included.",
+  summary: "The answer to a command.",
+  v: 1,
+  address: "{topic_prefix}/{device_id}/cmd/{name}/response",
+  body: z.discriminatedUnion("ok", [
+    z.strictObject({
+      ...COMMON,
+      ok: z.literal(true),
+      result: z
+        .record(z.string(), z.unknown())
+        .describe(
+          "What the command did (e.g. update_model: model, sha256, bytes, provider, previous_sha256; snapshot: camera, width, height, content_type, jpeg_base64)",
+        ),
+    }),
+    z.strictObject({
+      ...COMMON,
+      ok: z.literal(false),
+      error: z.strictObject({
+        code: z.enum(COMMAND_ERROR_CODES),
+        message: z.string(),
+        details: z.array(z.string()).optional().describe("Every problem, e.g. each config error as FILE:LINE:COL key: message"),
+      }),
+    }),
+  ]),
+  topic: (t, b) => t.commandResponse(b.command),
+});
+
+export type CommandResponseBody = z.output<typeof COMMAND_RESPONSE.body>;

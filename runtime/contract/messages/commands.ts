@@ -1,0 +1,65 @@
+import { z } from "zod";
+import type { CommandName } from "../../config/sections/commands.js";
+import { VARIANTS } from "../../inference/manifest.js";
+
+/** Longest request id echoed back; longer ones are refused as malformed. */
+export const MAX_REQUEST_ID = 128;
+
+/** Envelope fields a sender may add (the cloud's own envelope); they are accepted and ignored, not parameters. */
+export const SENDER_ENVELOPE_KEYS = ["id", "v", "ts", "device_id", "seq"] as const;
+
+/**
+ * The parameters of every command (a request's fields other than its envelope), each a strict
+ * object: unknown fields are refused. The command handlers validate with these.
+ */
+export const COMMAND_PARAMS = {
+  reload_config: z
+    .strictObject({})
+    .describe("Re-read the config file: validate, then apply (as SIGHUP) or reject with every problem. No parameters."),
+  update_model: z
+    .strictObject({
+      model: z.string().min(1).describe("A model id from the config's models"),
+      url: z.string().regex(/^https?:\/\/\S+$/, "must be an http:// or https:// URL"),
+      sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "must be 64 hex digits"),
+      signature: z
+        .string()
+        .regex(/^[A-Za-z0-9+/]+={0,2}$/, "must be base64")
+        .optional()
+        .describe("Base64 Ed25519 signature of the file's bytes; required when commands.model_update.public_key is set"),
+      variant: z.enum(VARIANTS).optional().describe("The manifest variant the file stands for (default fp32)"),
+    })
+    .describe("Download, verify, warm up and swap in a model file; the previous version is kept and restored when the new one fails."),
+  snapshot: z
+    .strictObject({
+      camera: z.string().min(1),
+      quality: z.number().int().min(10).max(100).default(80).describe("JPEG quality, default 80"),
+    })
+    .describe("A JPEG of a camera's newest frame."),
+  restart_pipeline: z.strictObject({ camera: z.string().min(1) }).describe("Restart one camera's pipeline."),
+} satisfies Record<CommandName, z.ZodObject>;
+
+export type CommandParams<N extends CommandName> = z.output<(typeof COMMAND_PARAMS)[N]>;
+
+const requestId = () => z.string().min(1).max(MAX_REQUEST_ID).describe("Chosen by the sender; echoed as request_id in the response");
+
+/** The fields every request has: its id, and the sender's own envelope fields (ignored). */
+export const COMMAND_REQUEST = z.looseObject({ id: requestId() });
+
+/** A whole request of one command, as a sender writes it. */
+export function commandRequestSchema(name: CommandName): z.ZodObject {
+  const ignored = { v: z.unknown().optional(), ts: z.unknown().optional(), device_id: z.unknown().optional(), seq: z.unknown().optional() };
+  const params = COMMAND_PARAMS[name];
+  return z.strictObject({ id: requestId(), ...ignored, ...params.shape }).describe(params.description ?? name);
+}
+
+/** The inbound command channel, for the generated AsyncAPI document and `schemas/cmd.schema.json`. */
+export const COMMAND = {
+  name: "cmd",
+  channel: "command",
+  operation: "receiveCommand",
+  title: "Command",
+  description:
+    "A command the cloud sends on <base>/cmd/<name>. It has no envelope (the daemon does not make it); `v`, `ts`, `device_id` and `seq` are accepted and ignored. Every other field is a parameter of the command; unknown parameters are refused. Payloads over 64 KiB are refused.",
+  summary: "A command to the device (the daemon subscribes to `<base>/cmd/+` at QoS 1).",
+  address: "{topic_prefix}/{device_id}/cmd/{name}",
+} as const;
