@@ -3,8 +3,32 @@ import type { Config } from "./config/schema.js";
 import type { Logger } from "./log/logger.js";
 import type { Metrics } from "./metrics.js";
 import type { Topics } from "./mqtt/topics.js";
+import type { LastReload, ReloadOptions, ReloadResult } from "./supervise/reload.js";
 
-export type PartState = "starting" | "running" | "degraded" | "failed" | "stopped";
+/**
+ * `retrying`: the part failed (to start, or while running) and the daemon starts it again at
+ * `supervisor.retry_at`; `failed`: it failed more often than the restart policy allows within its
+ * window (it is still retried, at the longest delay).
+ */
+export type PartState = "starting" | "running" | "degraded" | "retrying" | "failed" | "stopped";
+
+/** What a part is; health is grouped by it. Parts built outside `parts.ts` (tests) may be "other". */
+export type PartKind =
+  | "broker"
+  | "outbox"
+  | "mqtt"
+  | "camera"
+  | "detector"
+  | "pipeline"
+  | "history"
+  | "forecast"
+  | "meters"
+  | "live-view"
+  | "http"
+  | "health-publisher"
+  | "process"
+  | "commands"
+  | "other";
 
 /** What a part says about itself in health reports. */
 export interface PartHealth {
@@ -14,20 +38,50 @@ export interface PartHealth {
   [detail: string]: unknown;
 }
 
+/** Given to a part at start: how it tells the daemon that it died after a successful start. */
+export interface PartSignals {
+  /** The part can no longer do its work; the daemon stops it and starts it again by its restart policy. */
+  died(error: Error): void;
+}
+
 /**
  * Anything with a lifecycle that the daemon builds and runs. The constructor only stores its
  * arguments; `start()` acquires resources and `stop()` releases every timer, child process and
- * socket that `start()` made.
+ * socket that `start()` made. `stop()` is also called after a failed `start()`, to release what
+ * it got before it failed, and a part may be started again after `stop()`.
  */
 export interface Part {
   readonly name: string;
-  start(): Promise<void>;
+  readonly kind?: PartKind;
+  start(signals?: PartSignals): Promise<void>;
   stop(): Promise<void>;
   health?(): PartHealth;
 }
 
 export interface PartLogger {
   log: Logger;
+}
+
+/**
+ * How a part is known across reloads. `slice` is everything of the config the part reads: when
+ * it is deep-equal in the new config and none of `deps` was replaced, the running part is kept
+ * and the one just built is dropped (constructors only store their arguments, so that costs
+ * nothing). `device_id`, `topic_prefix` and `data_dir` belong to every part's slice.
+ */
+export interface PartIdentity {
+  slice: unknown;
+  /** The parts this one holds (its sink, its frame source …): when one is replaced, so is this one. */
+  deps?: readonly Part[];
+}
+
+/** The running parts, as they are now (across reloads); for parts that look others up when they act. */
+export interface PartRegistry {
+  /** The running part of that name, if any. */
+  get(name: string): Part | undefined;
+  /** Every part of a kind, in start order. */
+  ofKind(kind: PartKind): Part[];
+  /** Stops and starts one part (restart_pipeline); rejects when no part has that name. */
+  restart(name: string): Promise<void>;
 }
 
 /** What every part factory receives: the config it runs on, its logger and the shared services. */
@@ -44,6 +98,16 @@ export interface PartContext {
   metrics: Metrics;
   /** The state of every part, for health reports. */
   health: () => Record<string, PartHealth>;
-  /** Re-reads and applies the config file (as SIGHUP does); resolves true when applied. */
-  reload: () => Promise<boolean>;
+  /** Re-reads and applies the config file (as SIGHUP does), restarting only the parts whose slice changed. */
+  reload: (opts?: ReloadOptions) => Promise<ReloadResult>;
+  /** The last reload's outcome (applied, rejected, rolled back …), for health; undefined before the first. */
+  lastReload: () => LastReload | undefined;
+  /**
+   * Declares a freshly built part with its identity: returns the running part of the same name
+   * when it can be kept (see {@link PartIdentity}), else `made`. Build a part's dependencies
+   * through this before the part itself, so that it is wired to the ones that will run.
+   */
+  part<T extends Part>(made: T, identity: PartIdentity): T;
+  /** The running parts, for lookups at the time of use (commands find cameras and models here). */
+  parts: PartRegistry;
 }

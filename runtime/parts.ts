@@ -1,44 +1,64 @@
+import { buildCameras, buildLiveView, Camera } from "../drivers/camera/index.js";
 import { buildCommandParts, cameraControlOf, commandSourceOf, swapTargetOf } from "./commands/index.js";
-import { buildCameras, buildLiveView } from "../drivers/camera/index.js";
-import { buildDetection, detectionFrameSpec } from "./detect/index.js";
-import type { PartContext } from "./part.js";
-import { buildHealthParts } from "./http/index.js";
+import { buildDetection, detectionFrameSpec, DetectorPart } from "./detect/index.js";
 import { buildMeterParts } from "./forecast/index.js";
+import { buildHealthParts } from "./http/index.js";
 import { buildMqtt } from "./mqtt/index.js";
-import type { Part } from "./part.js";
+import type { Part, PartContext } from "./part.js";
 
 /**
  * The composition root's wiring: which parts a config asks for, in start order (stopped in
- * reverse). Each feature adds its parts here and nowhere else.
+ * reverse), and what each depends on. Each part is declared with `ctx.part(made, { slice, deps })`:
+ * on a reload a part whose slice and dependencies are unchanged keeps running. Each feature adds
+ * its parts here and nowhere else.
  */
 export function buildParts(ctx: PartContext): Part[] {
-  // MQTT first: every later part publishes to `sink` (the durable outbox), and stopping in
-  // reverse order lets the pipelines' last messages reach the outbox before it closes.
+  // MQTT first: every later part publishes to the outbox, and stopping in reverse order lets the
+  // pipelines' last messages reach the outbox before it closes.
   // `publisher.subscribe(filter, handler)` is how a part receives MQTT commands.
-  const { sink, publisher, parts: mqttParts } = buildMqtt(ctx);
+  const { outbox, publisher, parts: mqttParts } = buildMqtt(ctx);
   const parts: Part[] = [...mqttParts];
-  void sink;
-  void publisher;
-  // Cameras: one ffmpeg-driven part per enabled camera, keyed by id; detection takes
-  // frames from `cameras.get(id).slot`. The live view (when enabled) serves the same cameras.
-  const cameras = buildCameras(ctx, detectionFrameSpec(ctx));
+  // Cameras: one ffmpeg-driven part per enabled camera, keyed by id, delivering frames at the
+  // input size of the model it runs (detectionFrameSpec). Its slice is its config without the
+  // detection settings, which belong to its pipeline.
+  const frameSpec = detectionFrameSpec(ctx);
+  const cameras = new Map<string, Camera>();
+  for (const [id, made] of buildCameras(ctx, frameSpec)) {
+    const cfg = ctx.config.cameras.find((c) => c.id === id)!;
+    const { detection: _detection, model: _model, ...own } = cfg;
+    cameras.set(id, ctx.part(made, { slice: { camera: own, frame: frameSpec(cfg) ?? null, ffmpeg: ctx.config.ffmpeg_path ?? null } }));
+  }
   parts.push(...cameras.values());
-  // Detection: one detector per model, sharing its session among the model's cameras;
-  // cameras deliver frames at that model's input size (detectionFrameSpec).
   // Meters and forecasts are built here so detection's counts can also feed history
   // (cameraSink = the outbox, plus counts of the cameras a forecast names); started below.
-  const meters = buildMeterParts(ctx, sink);
-  const detectors = buildDetection(ctx, meters.cameraSink, cameras);
-  parts.push(...detectors);
+  const meters = buildMeterParts(ctx, outbox);
+  // Detection: one detector per model, sharing its sessions among the model's cameras, then one
+  // pipeline per camera joining it.
+  const detection = buildDetection(ctx, { sink: meters.cameraSink, identity: meters.cameraSinkIdentity }, cameras);
+  parts.push(...detection.detectors, ...detection.pipelines);
   // Meters and forecasts: history store, forecast scheduler, then the meters.
   parts.push(...meters.parts);
   const liveView = buildLiveView(ctx);
-  if (liveView) parts.push(liveView);
+  if (liveView) {
+    const watched = ctx.config.cameras.filter((c) => c.enabled).map(({ detection: _d, model: _m, ...own }) => own);
+    parts.push(ctx.part(liveView, { slice: { live_view: ctx.config.live_view, cameras: watched, ffmpeg: ctx.config.ffmpeg_path ?? null } }));
+  }
   // Operating the device: /healthz, /metrics, <base>/health, and <base>/cmd/<name>.
   // Last, so that /healthz and commands come up once the parts they report on and act on exist.
-  parts.push(...buildHealthParts(ctx, sink));
+  parts.push(...buildHealthParts(ctx, outbox));
+  // Commands find the cameras and detectors when they act, so a reload that rebuilds one of
+  // those does not rebuild the commands.
   parts.push(
-    ...buildCommandParts(ctx, { sink, source: commandSourceOf(publisher), models: swapTargetOf(detectors), cameras: cameraControlOf(cameras) }),
+    ...buildCommandParts(ctx, {
+      sink: outbox,
+      source: commandSourceOf(publisher),
+      models: swapTargetOf(() => ctx.parts.ofKind("detector").filter((p) => p instanceof DetectorPart)),
+      cameras: cameraControlOf(
+        () => ctx.parts.ofKind("camera").filter((p) => p instanceof Camera),
+        (name) => ctx.parts.restart(name),
+      ),
+      holds: [outbox, publisher],
+    }),
   );
   return parts;
 }

@@ -90,6 +90,20 @@ describe.skipIf(!CLIP)("live view", () => {
     expect(await lingeringZombies()).toEqual([]);
   });
 
+  it("restarts a watched feed whose ffmpeg dies, with the camera's backoff, and the viewer gets data again", async () => {
+    const v = await startView();
+    const a = await watch(v.port, 1024);
+    const pid = v.feedPid("gate-3")!;
+    process.kill(pid, "SIGKILL");
+    await waitFor(() => v.feedPid("gate-3") !== undefined && v.feedPid("gate-3") !== pid, "a new live ffmpeg", 10_000);
+    const more = await new Promise<number>((resolve) => a.ws.once("message", (d: Buffer) => resolve(d.length)));
+    expect(more).toBeGreaterThan(0);
+    expect(isAlive(pid)).toBe(false);
+    a.ws.close();
+    await closed(a.ws);
+    expect(await lingeringZombies()).toEqual([]);
+  });
+
   it("refuses an unknown camera", async () => {
     const v = await startView();
     const ws = new WebSocket(`ws://127.0.0.1:${v.port}/cameras/nope`);

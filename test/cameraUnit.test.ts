@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Backoff, RateMeter } from "../drivers/camera/backoff.js";
+import { RateMeter } from "../drivers/camera/rateMeter.js";
 import { createSource, filePath } from "../drivers/camera/createSource.js";
 import { resolveFfmpeg, ffmpegCaps } from "../drivers/camera/ffmpegBinary.js";
 import { LineSplitter, parseStderrLine } from "../drivers/camera/ffmpegLog.js";
@@ -17,6 +17,7 @@ import { stopFfmpeg } from "../drivers/camera/stopFfmpeg.js";
 import { ConfigError } from "../runtime/config/errors.js";
 import { loadConfig } from "../runtime/config/load.js";
 import { CAMERA_SCHEMA } from "../runtime/config/sections/cameras.js";
+import { Backoff } from "../runtime/supervise/backoff.js";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "cityedge-camera-unit-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -112,6 +112,17 @@ describe("config validation", () => {
     ]);
   });
 
+  it("rejects restart delays whose first step is longer than their cap", () => {
+    expect(
+      problems(
+        "device_id: j1\nsupervision:\n  initial_ms: 5000\n  max_ms: 1000\ncameras:\n  - id: a\n    url: rtsp://x/1\n    backoff:\n      initial_ms: 9000\n      max_ms: 2000\n",
+      ),
+    ).toEqual([
+      "F:3:3 supervision.initial_ms: must not exceed supervision.max_ms (1000), got 5000",
+      "F:9:7 cameras[0].backoff.initial_ms: must not exceed backoff.max_ms (2000), got 9000",
+    ]);
+  });
+
   it("rejects a TLS section on a plain mqtt:// url and a cert without a key", () => {
     expect(problems("device_id: j1\nmqtt:\n  url: mqtt://b:1883\n  tls:\n    cert: /c.pem\n")).toEqual([
       'F:4:3 mqtt.tls: TLS settings need an mqtts:// or wss:// url, got "mqtt://b:1883"',

@@ -8,7 +8,7 @@ import { CONFIG_SCHEMA } from "../runtime/config/schema.js";
 import { Daemon } from "../runtime/daemon.js";
 import { SecretScrubber } from "../runtime/log/logger.js";
 import { EmbeddedBroker } from "../runtime/broker/embeddedBroker.js";
-import { Backoff } from "../runtime/mqtt/backoff.js";
+import { Backoff } from "../runtime/supervise/backoff.js";
 import { explainConnectError } from "../runtime/mqtt/clientOptions.js";
 import { buildMqtt } from "../runtime/mqtt/index.js";
 import { matches } from "../runtime/mqtt/publisher.js";
@@ -25,13 +25,13 @@ afterEach(async () => {
 
 describe("Backoff", () => {
   it("doubles from the minimum, stays under the cap, jitters within the upper half, and resets", () => {
-    const lo = new Backoff(100, 1000, () => 0);
+    const lo = new Backoff({ initial_ms: 100, max_ms: 1000, jitter: "equal", random: () => 0 });
     expect([lo.next(), lo.next(), lo.next(), lo.next(), lo.next(), lo.next()]).toEqual([50, 100, 200, 400, 500, 500]);
-    const hi = new Backoff(100, 1000, () => 1);
+    const hi = new Backoff({ initial_ms: 100, max_ms: 1000, jitter: "equal", random: () => 1 });
     expect([hi.next(), hi.next(), hi.next(), hi.next(), hi.next()]).toEqual([100, 200, 400, 800, 1000]);
     hi.reset();
     expect(hi.next()).toBe(100);
-    expect(() => new Backoff(0, 10)).toThrow("backoff: need 0 < min <= max, got min 0 ms, max 10 ms");
+    expect(() => new Backoff({ initial_ms: 0, max_ms: 10 })).toThrow("backoff: need 0 < initial <= max, got initial 0 ms, max 10 ms");
   });
 });
 
@@ -129,7 +129,12 @@ describe("embedded broker", () => {
     const busy = await occupiedPort();
     const failing = await run(busy);
     const h = failing.health();
-    expect(h.broker).toMatchObject({ state: "failed", error: expect.stringContaining(`127.0.0.1:${busy} is already in use`) });
+    // Failed to start: contained, reported, and retried by the restart policy.
+    expect(h.broker).toMatchObject({
+      state: "retrying",
+      error: expect.stringContaining(`127.0.0.1:${busy} is already in use`),
+      supervisor: { restarts: 1, retry_at: expect.any(String) },
+    });
     expect(h.outbox?.state).toBe("running");
     expect(h.probe?.state).toBe("running");
   });

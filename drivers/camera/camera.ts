@@ -1,12 +1,12 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import type { CameraConfig } from "../../runtime/config/sections/cameras.js";
 import { redactUrl, type Logger } from "../../runtime/log/logger.js";
 import type { Metrics } from "../../runtime/metrics.js";
 import type { Part, PartHealth, PartState } from "../../runtime/part.js";
-import { Backoff, RateMeter } from "./backoff.js";
+import { RateMeter } from "./rateMeter.js";
 import { cameraMetrics, type CameraMetrics } from "./cameraMetrics.js";
 import { ffmpegCaps, resolveFfmpeg, type FfmpegBinary, type FfmpegCaps } from "./ffmpegBinary.js";
-import { LineSplitter, parseStderrLine } from "./ffmpegLog.js";
+import type { StderrLine } from "./ffmpegLog.js";
+import { FfmpegRunner, type FfmpegEnd, type FfmpegRun, type RetryDecision } from "./ffmpegRunner.js";
 import { LatestFrameSlot, type Frame } from "./frame.js";
 import { FifoReader } from "./fifoReader.js";
 import { FrameCutter } from "./frameCutter.js";
@@ -15,7 +15,7 @@ import { FrameInfos } from "./frameInfos.js";
 import { letterboxFilter, letterboxGeometry, type FrameSpec } from "./letterbox.js";
 import { probeTcp } from "./probe.js";
 import type { CameraSource } from "./source.js";
-import { stopFfmpeg, type StopOutcome } from "./stopFfmpeg.js";
+import { stopFfmpeg } from "./stopFfmpeg.js";
 
 export type CameraState = "starting" | "streaming" | "reconnecting" | "failed" | "stopped";
 
@@ -30,27 +30,26 @@ export interface CameraOptions extends FrameSpec {
   stop?: { quitMs?: number; termMs?: number };
 }
 
-/** The stream ffmpeg's frames arrive on: the run's FIFO, else its stdout. */
-function frameStream(run: Run): NodeJS.ReadableStream | null {
-  return run.fifo?.socket ?? run.child.stdout;
-}
-
-/** One ffmpeg run: its process, its frame cutter and what showinfo said about its frames. */
-interface Run {
+/** What the camera keeps per ffmpeg run: its frame cutter and what showinfo said about its frames. */
+interface RunState {
   /** Where ffmpeg's frames arrive: a FIFO read into one reused buffer, else the child's stdout. */
   fifo?: FifoReader;
-  child: ChildProcess;
   cutter: FrameCutter;
   infos: FrameInfos;
   frames: number;
-  startedAt: number;
   lastFrameAt?: number;
   /** Reading paused because the slot is full (file sources not paced in real time). */
   paused?: boolean;
   stalled: boolean;
-  ended: boolean;
   /** A frame whose showinfo line has not been read yet. */
   pending?: { n: number; data: Buffer; arrival: number; timer: NodeJS.Timeout };
+}
+
+type Run = FfmpegRun<RunState>;
+
+/** The stream ffmpeg's frames arrive on: the run's FIFO, else its stdout. */
+function frameStream(run: Run): NodeJS.ReadableStream | null {
+  return run.state.fifo?.socket ?? run.child.stdout;
 }
 
 const STATE_OF: Record<CameraState, PartState> = {
@@ -63,19 +62,20 @@ const STATE_OF: Record<CameraState, PartState> = {
 /** ffmpeg messages that mean the config or the build is wrong, not that the camera is away. */
 const PERMANENT =
   /Unknown decoder|Unrecognized option|No such filter|Unknown input format|Option \S+ not found|Device or resource busy|Permission denied|not an executable|ENOENT|EACCES/i;
-const ERROR_LINES_KEPT = 5;
 
 const FIRST_FRAME_GRACE_MS = 10_000;
 /** How long a frame waits for its showinfo line before it goes out without a timestamp. */
 const INFO_WAIT_MS = 250;
 
 /**
- * A camera: one ffmpeg child that decodes, rate-limits, scales and letterboxes the stream to raw
- * frames, and a latest-frame slot that always holds the newest one. It reconnects with backoff,
- * restarts a stalled stream, and reports its state in health; it never throws after start().
+ * A camera: one ffmpeg child (run by the {@link FfmpegRunner}) that decodes, rate-limits, scales
+ * and letterboxes the stream to raw frames, and a latest-frame slot that always holds the newest
+ * one. It reconnects with backoff, restarts a stalled stream, and reports its state and its next
+ * retry in health; it never throws after start().
  */
 export class Camera implements Part {
   readonly name: string;
+  readonly kind = "camera";
   readonly id: string;
   /** The newest frame; consumers take() from here. */
   readonly slot = new LatestFrameSlot();
@@ -84,23 +84,22 @@ export class Camera implements Part {
   readonly #log: Logger;
   readonly #frameBytes: number;
   readonly #pool: FramePool;
-  readonly #backoff: Backoff;
+  #runner: FfmpegRunner<RunState> | undefined;
   #bin: FfmpegBinary | undefined;
   #metrics: CameraMetrics | undefined;
   #labels: { camera: string } = { camera: "" };
   #caps: FfmpegCaps | undefined;
-  #run: Run | undefined;
   #state: CameraState = "stopped";
   #stopping = false;
-  #retryTimer: NodeJS.Timeout | undefined;
   #probeTimer: NodeJS.Timeout | undefined;
   #watchdog: NodeJS.Timeout | undefined;
   #frameIndex = 0;
   #corrupt = 0;
+  /** ffmpeg runs after the first, over the camera's life (a stop and start is one more). */
   #restarts = 0;
-  #spawns = 0;
   #lastError: string | undefined;
-  #errorLines: string[] = [];
+  /** How the last run ended, for the retry's log line. */
+  #lastEnd: { code: number | null; signal: NodeJS.Signals | null; frames: number } | undefined;
   #streamingSince: number | undefined;
   #src: { width: number; height: number } | undefined;
   readonly #inRate = new RateMeter();
@@ -115,7 +114,6 @@ export class Camera implements Part {
     this.#frameBytes = opts.width * opts.height * 3;
     this.#pool = new FramePool(this.#frameBytes);
     this.slot.setRecycler((data) => this.#pool.recycle(data));
-    this.#backoff = new Backoff({ initial_ms: cfg.backoff.initial_ms, max_ms: cfg.backoff.max_ms });
   }
 
   get state(): CameraState {
@@ -124,7 +122,7 @@ export class Camera implements Part {
 
   /** The running ffmpeg's pid, if one runs. */
   get pid(): number | undefined {
-    return this.#run?.child.pid;
+    return this.#runner?.current?.child.pid;
   }
 
   async start(): Promise<void> {
@@ -150,25 +148,40 @@ export class Camera implements Part {
     clearInterval(this.#watchdog);
     const tick = Math.min(250, Math.floor(this.#cfg.stall_timeout_ms / 4));
     this.#watchdog = setInterval(() => this.#tick(), tick);
-    this.#spawn();
+    // The runner (and its backoff) lives as long as the part: a restart of the part is one more ffmpeg restart.
+    this.#runner ??= new FfmpegRunner<RunState>({
+      bin: this.#bin.path,
+      log: this.#log,
+      backoff: { initial_ms: this.#cfg.backoff.initial_ms, max_ms: this.#cfg.backoff.max_ms },
+      ...(this.#opts.stop ? { stop: this.#opts.stop } : {}),
+      prepare: (restart) => this.#prepare(restart),
+      onStdout: (run, chunk) => run.state.cutter.push(chunk),
+      onStderr: (run, line) => this.#onStderr(run, line),
+      onExit: (run) => {
+        // A paused pipe never ends, and "close" waits for it: drain it once ffmpeg has exited.
+        run.state.paused = false;
+        frameStream(run)?.resume();
+        run.state.fifo?.writerOpened();
+      },
+      onClose: (run) => this.#flushPending(run),
+      onEnd: (run, end) => this.#onEnd(run, end),
+      onRetry: (delay) => this.#onRetry(delay),
+    });
+    await this.#runner.start();
   }
 
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#watchdog);
-    clearTimeout(this.#retryTimer);
     clearInterval(this.#probeTimer);
-    this.#watchdog = this.#retryTimer = this.#probeTimer = undefined;
-    const run = this.#run;
-    if (run) {
-      const how = await this.#stopChild(run.child);
-      this.#log.debug({ how }, "ffmpeg stopped");
-    }
-    this.#run = undefined;
+    this.#watchdog = this.#probeTimer = undefined;
+    const how = await this.#runner?.stop();
+    if (how) this.#log.debug({ how }, "ffmpeg stopped");
     this.#state = "stopped";
   }
 
   health(): PartHealth {
+    const retryAt = this.#runner?.retryAt;
     const h: PartHealth = {
       state: STATE_OF[this.#state],
       stream: this.#state,
@@ -182,6 +195,7 @@ export class Camera implements Part {
       corrupt: this.#corrupt,
       restarts: this.#restarts,
     };
+    if (retryAt !== undefined && !this.#stopping) h.retry_at = new Date(retryAt).toISOString();
     if (this.#src) h.src_size = `${this.#src.width}x${this.#src.height}`;
     if (this.#lastError !== undefined) {
       h.last_error = this.#lastError;
@@ -218,81 +232,36 @@ export class Camera implements Part {
     ];
   }
 
-  #spawn(): void {
-    if (this.#stopping || !this.#bin) return;
+  /** A new run's frame cutter and FIFO; ffmpeg writes to the FIFO when one could be made, else to stdout. */
+  #prepare(restart: boolean): { args: string[]; state: RunState; output?: NodeJS.EventEmitter; release?: () => void } {
     clearInterval(this.#probeTimer);
     this.#probeTimer = undefined;
-    this.#retryTimer = undefined;
-    if (this.#spawns++ > 0) {
+    if (restart) {
       this.#restarts++;
       this.#metrics?.restarts.inc(this.#labels);
     }
-    // `run` is set below, before any frame can arrive.
-    const cutter = new FrameCutter(
-      this.#frameBytes,
-      (d) => this.#onFrame(run, d),
-      () => this.#pool.acquire(),
-    );
-    const fifo = FifoReader.create((chunk) => cutter.push(chunk));
-    const args = this.#args(fifo?.path);
-    let child: ChildProcess;
-    try {
-      child = spawn(this.#bin.path, args, { stdio: ["pipe", "pipe", "pipe"] });
-    } catch (err) {
-      fifo?.close();
-      this.#onEnd(undefined, null, null, (err as Error).message);
-      return;
-    }
-    const run: Run = { child, cutter, infos: new FrameInfos(), frames: 0, startedAt: Date.now(), stalled: false, ended: false };
-    if (fifo) run.fifo = fifo;
-    this.#run = run;
-    this.#log.debug({ pid: child.pid, args: args.map(redactUrl).join(" ") }, "ffmpeg spawned");
-    const lines = new LineSplitter((line) => this.#onStderr(run, line));
-    if (!fifo) child.stdout!.on("data", (chunk: Buffer) => run.cutter.push(chunk));
-    child.stderr!.on("data", (chunk: Buffer) => lines.push(chunk));
-    child.stdin!.on("error", (err) => this.#log.debug({ err: err.message }, "ffmpeg stdin closed"));
-    child.on("error", (err) => {
-      fifo?.close();
-      this.#onEnd(run, null, null, `cannot run ffmpeg: ${err.message}`);
-    });
-    // A paused pipe never ends, and "close" waits for it: drain it once ffmpeg has exited.
-    child.on("exit", () => {
-      run.paused = false;
-      frameStream(run)?.resume();
-      fifo?.writerOpened();
-    });
-    // The run ends once ffmpeg has closed and every frame it wrote has been read.
-    let fifoDone = !fifo;
-    let closed: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-    const finish = () => {
-      if (!closed || !fifoDone) return;
-      fifo?.close();
-      lines.flush();
-      this.#onEnd(run, closed.code, closed.signal);
+    // `state` is complete before any frame can arrive (ffmpeg has not been spawned yet).
+    const state: RunState = {
+      cutter: new FrameCutter(
+        this.#frameBytes,
+        (d) => this.#onFrame(state, d),
+        () => this.#pool.acquire(),
+      ),
+      infos: new FrameInfos(),
+      frames: 0,
+      stalled: false,
     };
-    fifo?.socket.once("close", () => {
-      fifoDone = true;
-      finish();
-    });
-    fifo?.socket.on("error", (err) => this.#log.debug({ err: err.message }, "ffmpeg frame pipe failed"));
-    child.on("close", (code: number | null, signal: NodeJS.Signals | null) => {
-      closed = { code, signal };
-      finish();
-      // A FIFO that does not end within 2 s of ffmpeg's exit (it cannot, but never hang on it).
-      if (!fifoDone)
-        setTimeout(() => {
-          fifoDone = true;
-          finish();
-        }, 2000).unref();
-    });
+    const fifo = FifoReader.create((chunk) => state.cutter.push(chunk));
+    if (!fifo) return { args: this.#args(), state };
+    state.fifo = fifo;
+    return { args: this.#args(fifo.path), state, output: fifo.socket, release: () => fifo.close() };
   }
 
-  #onStderr(run: Run, line: string): void {
-    const parsed = parseStderrLine(line);
+  #onStderr(run: Run, parsed: StderrLine): void {
     switch (parsed.kind) {
       case "frame": {
-        const frame = run.infos.add(parsed.info);
-        if (run.pending?.n === frame) this.#flushPending(run);
+        const frame = run.state.infos.add(parsed.info);
+        if (run.state.pending?.n === frame) this.#flushPending(run);
         return;
       }
       case "error":
@@ -300,8 +269,6 @@ export class Camera implements Part {
           this.#corrupt++;
           this.#metrics?.corrupt.inc(this.#labels);
         }
-        this.#errorLines.push(parsed.text);
-        if (this.#errorLines.length > ERROR_LINES_KEPT) this.#errorLines.shift();
         this.#log.debug({ ffmpeg: parsed.text }, "ffmpeg");
         return;
       case "other":
@@ -312,36 +279,43 @@ export class Camera implements Part {
     }
   }
 
+  /** The run whose state this is, while it is the current one. */
+  #currentRun(state: RunState): Run | undefined {
+    const run = this.#runner?.current;
+    return run?.state === state ? run : undefined;
+  }
+
   /**
    * A frame's bytes are complete. Its showinfo line (timestamp, source size) is written to
    * stderr before the frame to stdout, but the two pipes are read independently: when the line
    * has not been read yet, the frame waits for it (at most INFO_WAIT_MS, and never behind a
    * newer frame).
    */
-  #onFrame(run: Run, data: Buffer): void {
-    if (run !== this.#run) return;
+  #onFrame(state: RunState, data: Buffer): void {
+    const run = this.#currentRun(state);
+    if (!run) return;
     const now = Date.now();
-    run.lastFrameAt = now;
-    const n = run.frames++;
-    if (run.pending) this.#flushPending(run);
-    if (run.infos.has(n)) {
+    state.lastFrameAt = now;
+    const n = state.frames++;
+    if (state.pending) this.#flushPending(run);
+    if (state.infos.has(n)) {
       this.#emit(run, n, data, now);
       return;
     }
-    run.pending = { n, data, arrival: now, timer: setTimeout(() => this.#flushPending(run), INFO_WAIT_MS) };
+    state.pending = { n, data, arrival: now, timer: setTimeout(() => this.#flushPending(run), INFO_WAIT_MS) };
   }
 
   #flushPending(run: Run): void {
-    const p = run.pending;
+    const p = run.state.pending;
     if (!p) return;
     clearTimeout(p.timer);
-    run.pending = undefined;
-    if (run === this.#run && !this.#stopping) this.#emit(run, p.n, p.data, p.arrival);
+    run.state.pending = undefined;
+    if (run === this.#runner?.current && !this.#stopping) this.#emit(run, p.n, p.data, p.arrival);
   }
 
   #emit(run: Run, n: number, data: Buffer, now: number): void {
-    const own = run.infos.take(n);
-    const info = own ?? run.infos.last;
+    const own = run.state.infos.take(n);
+    const info = own ?? run.state.infos.last;
     const srcW = info?.src_width ?? this.#opts.width;
     const srcH = info?.src_height ?? this.#opts.height;
     if (!this.#src || this.#src.width !== srcW || this.#src.height !== srcH) {
@@ -363,12 +337,12 @@ export class Camera implements Part {
     if (this.slot.peek() !== undefined) this.#metrics?.dropped.inc(this.#labels);
     this.slot.put(frame);
     this.#metrics?.frames.inc(this.#labels);
-    const live = this.#run?.child;
-    if (this.#backpressure && this.#run && !this.#run.paused && live?.exitCode === null && live.signalCode === null) {
+    const live = run.child;
+    if (this.#backpressure && !run.state.paused && live.exitCode === null && live.signalCode === null) {
       // A file read as fast as possible: rather than decode frames only to drop them, stop
       // reading until this one is taken; ffmpeg then blocks on the full pipe and costs nothing.
-      this.#run.paused = true;
-      frameStream(this.#run)?.pause();
+      run.state.paused = true;
+      frameStream(run)?.pause();
     }
     if (this.#state !== "streaming") {
       this.#state = "streaming";
@@ -377,42 +351,38 @@ export class Camera implements Part {
     }
   }
 
-  #onEnd(run: Run | undefined, code: number | null, signal: NodeJS.Signals | null, error?: string): void {
-    if (run) {
-      if (run.ended) return;
-      this.#flushPending(run);
-      run.ended = true;
-      if (run !== this.#run) return;
-      this.#run = undefined;
-    }
-    if (this.#stopping) return;
+  #onEnd(run: Run | undefined, end: FfmpegEnd): RetryDecision {
+    const { code, signal, error } = end;
     const now = Date.now();
     const streamedFor = this.#state === "streaming" && this.#streamingSince !== undefined ? now - this.#streamingSince : 0;
     this.#streamingSince = undefined;
-    if (this.#opts.source.finite && code === 0 && !run?.stalled) {
+    this.#inRate.clear();
+    if (this.#opts.source.finite && code === 0 && !run?.state.stalled) {
       this.#state = "stopped";
       this.#log.info({ frames: this.#frameIndex }, "camera source ended (file without loop)");
-      return;
+      return { retry: false };
     }
     const exited = `ffmpeg exited (${signal ?? `code ${code}`})`;
-    const lastLine = this.#errorLines.at(-1);
+    const lastLine = run?.errorLines.at(-1);
     const why =
-      error ?? (run?.stalled ? `no frame for ${this.#cfg.stall_timeout_ms} ms; ffmpeg restarted` : lastLine ? `${exited}: ${lastLine}` : exited);
+      error ??
+      (run?.state.stalled ? `no frame for ${this.#cfg.stall_timeout_ms} ms; ffmpeg restarted` : lastLine ? `${exited}: ${lastLine}` : exited);
     this.#lastError = why;
-    if (streamedFor >= this.#cfg.backoff.reset_after_ms) this.#backoff.reset();
+    this.#state = PERMANENT.test(why) ? "failed" : "reconnecting";
+    this.#lastEnd = { code, signal, frames: run?.state.frames ?? 0 };
     // A stream that stalled after delivering frames gets one immediate retry: waiting out the
     // stall timeout was its delay already.
-    const delay = run?.stalled && run.frames > 0 ? 0 : this.#backoff.next();
-    this.#state = PERMANENT.test(why) ? "failed" : "reconnecting";
+    return { retry: true, immediate: !!run?.state.stalled && run.state.frames > 0, recovered: streamedFor >= this.#cfg.backoff.reset_after_ms };
+  }
+
+  #onRetry(delay: number): void {
+    const end = this.#lastEnd;
     this.#log.warn(
-      { code, signal, error: why, retry_in_ms: delay, restarts: this.#restarts },
+      { code: end?.code ?? null, signal: end?.signal ?? null, error: this.#lastError, retry_in_ms: delay, restarts: this.#restarts },
       this.#state === "failed" ? "camera failed; retrying" : "camera lost; reconnecting",
     );
-    this.#errorLines = [];
-    this.#inRate.clear();
-    this.#retryTimer = setTimeout(() => this.#spawn(), delay);
     const endpoint = this.#opts.source.endpoint;
-    if (endpoint && delay > 500) this.#watchEndpoint(endpoint, (run?.frames ?? 0) > 0);
+    if (endpoint && delay > 500) this.#watchEndpoint(endpoint, (end?.frames ?? 0) > 0);
   }
 
   /**
@@ -425,17 +395,17 @@ export class Camera implements Part {
   #watchEndpoint(endpoint: { host: string; port: number }, wasStreaming: boolean): void {
     let wasDown = wasStreaming;
     let busy = false;
+    clearInterval(this.#probeTimer);
     this.#probeTimer = setInterval(() => {
       if (busy) return;
       busy = true;
       void probeTcp(endpoint.host, endpoint.port, 1000).then((up) => {
         busy = false;
-        if (this.#stopping || this.#probeTimer === undefined || this.#run) return;
+        if (this.#stopping || this.#probeTimer === undefined || this.#runner?.current) return;
         if (!up) wasDown = true;
         else if (wasDown) {
           this.#log.info({ endpoint: `${endpoint.host}:${endpoint.port}` }, "camera accepts connections again; reconnecting now");
-          clearTimeout(this.#retryTimer);
-          this.#spawn();
+          this.#runner?.retryNow();
         }
       });
     }, 500);
@@ -446,16 +416,16 @@ export class Camera implements Part {
     this.#inRate.sample(now, this.#frameIndex);
     this.#outRate.sample(now, this.slot.taken);
     this.#metrics?.fps.set(round1(this.#inRate.rate()), this.#labels);
-    const run = this.#run;
-    if (!run || run.stalled || run.paused || this.#stopping) return;
+    const run = this.#runner?.current;
+    if (!run || run.state.stalled || run.state.paused || this.#stopping) return;
     // The first frame of a run also waits for ffmpeg to connect and probe the stream (up to
     // about 5 s of it), so it gets FIRST_FRAME_GRACE_MS on top of the stall timeout.
-    const limit = run.lastFrameAt === undefined ? this.#cfg.stall_timeout_ms + FIRST_FRAME_GRACE_MS : this.#cfg.stall_timeout_ms;
-    if (now - (run.lastFrameAt ?? run.startedAt) <= limit) return;
-    run.stalled = true;
+    const limit = run.state.lastFrameAt === undefined ? this.#cfg.stall_timeout_ms + FIRST_FRAME_GRACE_MS : this.#cfg.stall_timeout_ms;
+    if (now - (run.state.lastFrameAt ?? run.startedAt) <= limit) return;
+    run.state.stalled = true;
     this.#log.warn(
-      { stall_timeout_ms: this.#cfg.stall_timeout_ms, frames_this_run: run.frames },
-      run.frames > 0 ? "camera stalled; restarting ffmpeg" : "camera gave no frame; restarting ffmpeg",
+      { stall_timeout_ms: this.#cfg.stall_timeout_ms, frames_this_run: run.state.frames },
+      run.state.frames > 0 ? "camera stalled; restarting ffmpeg" : "camera gave no frame; restarting ffmpeg",
     );
     // A stalled ffmpeg is usually blocked in a read and cannot see `q`: short steps, so the
     // restart lands within about a second of the stall being noticed.
@@ -471,16 +441,12 @@ export class Camera implements Part {
   }
 
   #resume(): void {
-    const run = this.#run;
-    if (!run?.paused) return;
-    run.paused = false;
+    const run = this.#runner?.current;
+    if (!run?.state.paused) return;
+    run.state.paused = false;
     // Time spent waiting for the consumer is not a stall.
-    run.lastFrameAt = Date.now();
+    run.state.lastFrameAt = Date.now();
     frameStream(run)?.resume();
-  }
-
-  #stopChild(child: ChildProcess): Promise<StopOutcome> {
-    return stopFfmpeg(child, this.#opts.stop);
   }
 }
 

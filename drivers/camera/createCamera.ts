@@ -60,6 +60,11 @@ export function buildCameras(ctx: PartContext, frameSpec?: (cam: CameraConfig) =
 export function buildLiveView(ctx: PartContext): LiveView | undefined {
   if (!ctx.config.live_view.enabled) return undefined;
   const sources = new Map<string, CameraSource>();
-  for (const cfg of ctx.config.cameras) if (cfg.enabled) sources.set(cfg.id, createSource(cfg, ctx.loaded.baseDir));
-  return new LiveView(ctx.config.live_view, { log: ctx.log.child({ module: "live-view" }), sources, ffmpegPath: ctx.config.ffmpeg_path });
+  const backoff = new Map<string, CameraConfig["backoff"]>();
+  for (const cfg of ctx.config.cameras) {
+    if (!cfg.enabled) continue;
+    sources.set(cfg.id, createSource(cfg, ctx.loaded.baseDir));
+    backoff.set(cfg.id, cfg.backoff);
+  }
+  return new LiveView(ctx.config.live_view, { log: ctx.log.child({ module: "live-view" }), sources, backoff, ffmpegPath: ctx.config.ffmpeg_path });
 }

@@ -1,20 +1,19 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
-import type { LiveViewConfig } from "../../runtime/config/sections/cameras.js";
-import { redactUrl, type Logger } from "../../runtime/log/logger.js";
-import type { Part, PartHealth } from "../../runtime/part.js";
-import { Backoff } from "./backoff.js";
+import { CAMERA_SCHEMA, type CameraConfig, type LiveViewConfig } from "../../runtime/config/sections/cameras.js";
+import type { Logger } from "../../runtime/log/logger.js";
+import type { Part, PartHealth, PartSignals } from "../../runtime/part.js";
 import { ffmpegCaps, resolveFfmpeg, type FfmpegCaps } from "./ffmpegBinary.js";
-import { LineSplitter, parseStderrLine } from "./ffmpegLog.js";
+import { FfmpegRunner } from "./ffmpegRunner.js";
 import type { CameraSource } from "./source.js";
-import { stopFfmpeg } from "./stopFfmpeg.js";
 
 export interface LiveViewOptions {
   log: Logger;
   /** The cameras that can be watched, by id. */
   sources: Map<string, CameraSource>;
+  /** Each camera's reconnect delays (its `backoff` settings); a camera not named here gets the schema's defaults. */
+  backoff?: Map<string, CameraConfig["backoff"]>;
   ffmpegPath?: string;
   /** Overrides cfg.port (0 picks a free port; tests use it). */
   port?: number;
@@ -26,12 +25,11 @@ const MAX_BUFFERED = 4 * 1024 * 1024;
 interface Feed {
   id: string;
   viewers: Set<WebSocket>;
-  child?: ChildProcess;
-  stopping?: Promise<unknown>;
-  retry?: NodeJS.Timeout;
-  backoff: Backoff;
-  lastError?: string;
+  runner: FfmpegRunner<undefined>;
 }
+
+/** The camera schema's own reconnect defaults, for a camera whose settings were not passed. */
+const DEFAULT_BACKOFF = CAMERA_SCHEMA.shape.backoff.parse(undefined);
 
 /**
  * Browser live view: MPEG-1 in MPEG-TS over WebSocket, the format jsmpeg plays, at
@@ -40,6 +38,7 @@ interface Feed {
  */
 export class LiveView implements Part {
   readonly name = "live-view";
+  readonly kind = "live-view";
   readonly #cfg: LiveViewConfig;
   readonly #opts: LiveViewOptions;
   readonly #log: Logger;
@@ -63,10 +62,10 @@ export class LiveView implements Part {
 
   /** The pid of a camera's live ffmpeg, while someone watches it. */
   feedPid(cameraId: string): number | undefined {
-    return this.#feeds.get(cameraId)?.child?.pid;
+    return this.#feeds.get(cameraId)?.runner.current?.child.pid;
   }
 
-  async start(): Promise<void> {
+  async start(signals?: PartSignals): Promise<void> {
     this.#stopped = false;
     this.#bin = resolveFfmpeg(this.#opts.ffmpegPath).path;
     this.#caps = await ffmpegCaps(this.#bin);
@@ -93,14 +92,17 @@ export class LiveView implements Part {
         resolve();
       });
     });
-    server.on("error", (err) => this.#log.error({ err }, "live view server error"));
+    server.on("error", (err) => {
+      this.#log.error({ err }, "live view server error");
+      signals?.died(new Error(`live view server: ${err.message}`));
+    });
     this.#log.info({ url: `ws://${this.#cfg.host}:${this.port}/cameras/<id>`, cameras: [...this.#opts.sources.keys()] }, "live view listening");
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const ws of this.#wss?.clients ?? []) ws.terminate();
-    await Promise.all([...this.#feeds.values()].map((f) => this.#stopFeed(f)));
+    await Promise.all([...this.#feeds.values()].map((f) => f.runner.stop()));
     this.#feeds.clear();
     this.#wss?.close();
     const server = this.#server;
@@ -111,13 +113,18 @@ export class LiveView implements Part {
   health(): PartHealth {
     const viewers: Record<string, number> = {};
     for (const f of this.#feeds.values()) if (f.viewers.size > 0) viewers[f.id] = f.viewers.size;
-    return { state: this.#server ? "running" : "stopped", port: this.port, viewers, feeds: [...this.#feeds.values()].filter((f) => f.child).length };
+    return {
+      state: this.#server ? "running" : "stopped",
+      port: this.port,
+      viewers,
+      feeds: [...this.#feeds.values()].filter((f) => f.runner.current).length,
+    };
   }
 
   #onViewer(id: string, ws: WebSocket): void {
     let feed = this.#feeds.get(id);
     if (!feed) {
-      feed = { id, viewers: new Set(), backoff: new Backoff({ initial_ms: 1000, max_ms: 30_000 }) };
+      feed = { id, viewers: new Set(), runner: this.#runner(id) };
       this.#feeds.set(id, feed);
     }
     const f = feed;
@@ -129,15 +136,14 @@ export class LiveView implements Part {
       this.#log.info({ camera: id, viewers: f.viewers.size }, "live viewer left");
       if (f.viewers.size === 0) void this.#stopFeed(f);
     });
-    if (!f.child && !f.retry) void this.#startFeed(f);
+    // A feed whose last viewer just left may still be stopping; the runner starts again after that.
+    if (!f.runner.active) void f.runner.start();
   }
 
-  async #startFeed(feed: Feed): Promise<void> {
-    feed.retry = undefined;
-    // A feed whose last viewer just left may still be stopping; a new viewer waits for that.
-    if (feed.stopping) await feed.stopping;
-    if (this.#stopped || feed.viewers.size === 0 || feed.child) return;
-    const source = this.#opts.sources.get(feed.id)!;
+  /** One camera's live ffmpeg: it runs while someone watches, and is restarted with the camera's backoff when it ends. */
+  #runner(id: string): FfmpegRunner<undefined> {
+    const source = this.#opts.sources.get(id)!;
+    const backoff = this.#opts.backoff?.get(id) ?? DEFAULT_BACKOFF;
     const c = this.#cfg;
     const args = [
       "-hide_banner",
@@ -162,50 +168,36 @@ export class LiveView implements Part {
       "0",
       "pipe:1",
     ];
-    const child = spawn(this.#bin!, args, { stdio: ["pipe", "pipe", "pipe"] });
-    feed.child = child;
-    const startedAt = Date.now();
-    this.#log.info({ camera: feed.id, pid: child.pid }, "live view ffmpeg started");
-    child.stdout!.on("data", (chunk: Buffer) => {
-      for (const ws of feed.viewers) if (ws.readyState === ws.OPEN && ws.bufferedAmount < MAX_BUFFERED) ws.send(chunk, { binary: true });
-    });
-    const lines = new LineSplitter((line) => {
-      const p = parseStderrLine(line);
-      if (p.kind === "error") feed.lastError = p.text;
-      if (p.kind === "error" || p.kind === "other") this.#log.debug({ camera: feed.id, ffmpeg: p.text }, "live view ffmpeg");
-    });
-    child.stderr!.on("data", (chunk: Buffer) => lines.push(chunk));
-    child.stdin!.on("error", (err) => this.#log.debug({ err: err.message }, "live view ffmpeg stdin closed"));
-    child.on("error", (err) => this.#log.error({ camera: feed.id, err: redactUrl(err.message) }, "live view ffmpeg cannot run"));
-    child.on("close", (code, signal) => {
-      lines.flush();
-      if (feed.child !== child) return;
-      feed.child = undefined;
-      if (this.#stopped || feed.viewers.size === 0) return;
-      if (Date.now() - startedAt > 60_000) feed.backoff.reset();
-      const delay = feed.backoff.next();
-      this.#log.warn(
-        { camera: feed.id, code, signal, error: feed.lastError, retry_in_ms: delay },
-        "live view ffmpeg ended while watched; restarting",
-      );
-      feed.retry = setTimeout(() => void this.#startFeed(feed), delay);
+    const viewers = () => this.#feeds.get(id)?.viewers ?? new Set<WebSocket>();
+    return new FfmpegRunner<undefined>({
+      bin: this.#bin!,
+      log: this.#log.child({ camera: id }),
+      backoff: { initial_ms: backoff.initial_ms, max_ms: backoff.max_ms },
+      stop: { quitMs: 500, termMs: 1500 },
+      prepare: () => {
+        this.#log.info({ camera: id }, "live view ffmpeg starting");
+        return { args, state: undefined };
+      },
+      onStdout: (_run, chunk) => {
+        for (const ws of viewers()) if (ws.readyState === ws.OPEN && ws.bufferedAmount < MAX_BUFFERED) ws.send(chunk, { binary: true });
+      },
+      onStderr: (_run, p) => {
+        if (p.kind === "error" || p.kind === "other") this.#log.debug({ camera: id, ffmpeg: p.text }, "live view ffmpeg");
+      },
+      onEnd: (run, end) => {
+        if (this.#stopped || viewers().size === 0) return { retry: false };
+        this.#log.warn(
+          { camera: id, code: end.code, signal: end.signal, error: end.error ?? run?.errorLines.at(-1) },
+          "live view ffmpeg ended while watched; restarting",
+        );
+        return { retry: true, recovered: run !== undefined && Date.now() - run.startedAt > backoff.reset_after_ms };
+      },
+      onRetry: (delay) => this.#log.info({ camera: id, retry_in_ms: delay }, "live view ffmpeg restart scheduled"),
     });
   }
 
   async #stopFeed(feed: Feed): Promise<void> {
-    clearTimeout(feed.retry);
-    feed.retry = undefined;
-    const child = feed.child;
-    if (!child) {
-      // Already being stopped (say, by the last viewer leaving): wait for that to finish.
-      if (feed.stopping) await feed.stopping;
-      return;
-    }
-    feed.child = undefined;
-    const stopping = stopFfmpeg(child, { quitMs: 500, termMs: 1500 });
-    feed.stopping = stopping;
-    const how = await stopping;
-    if (feed.stopping === stopping) feed.stopping = undefined;
-    this.#log.info({ camera: feed.id, how }, "live view ffmpeg stopped (no viewers)");
+    const how = await feed.runner.stop();
+    if (how) this.#log.info({ camera: feed.id, how }, "live view ffmpeg stopped (no viewers)");
   }
 }

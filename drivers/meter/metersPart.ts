@@ -44,6 +44,7 @@ export function readingPayload(r: Reading): ReadingsBody {
  */
 export class MetersPart implements Part {
   readonly name = "meters";
+  readonly kind = "meters";
   readonly #opts: MetersPartOptions;
   readonly #log: Logger;
   #drivers: MeterDriver[] = [];

@@ -15,6 +15,7 @@ export interface EmbeddedBrokerOptions {
  */
 export class EmbeddedBroker implements Part {
   readonly name = "broker";
+  readonly kind = "broker";
   readonly #opts: EmbeddedBrokerOptions;
   #aedes: ReturnType<typeof aedesModule.createBroker> | undefined;
   #server: net.Server | undefined;

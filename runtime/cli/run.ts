@@ -34,7 +34,10 @@ async function runDaemon(file: string): Promise<number> {
   scrubber.setSecrets(loaded.secrets);
   const log = createRootLogger({ level: loaded.config.log_level, scrubber });
   installCrashHandlers(log);
-  const daemon = new Daemon({ configFile: file, loaded, log, scrubber });
+  // A reload that cannot bring the previous config back ends the process (non-zero), so that
+  // systemd starts it afresh rather than leaving it alive with parts missing.
+  let fatal: ((err: Error) => void) | undefined;
+  const daemon = new Daemon({ configFile: file, loaded, log, scrubber, onFatal: (err) => fatal?.(err) });
   // sd_notify: READY after start, RELOADING around SIGHUP, STOPPING at shutdown, and the watchdog.
   // The feed runs on the main loop, so a wedged loop stops it. It is not tied to the daemon's
   // heartbeat, which pauses during a reload that may spend minutes building TensorRT engines.
@@ -43,7 +46,7 @@ async function runDaemon(file: string): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
+    const stop = (signal: string, code = 0): void => {
       if (stopping) {
         log.warn({ signal }, "already stopping");
         return;
@@ -58,7 +61,7 @@ async function runDaemon(file: string): Promise<number> {
       deadline.unref();
       daemon
         .stop()
-        .then(() => resolve(0))
+        .then(() => resolve(code))
         .catch((err: unknown) => {
           log.error({ err }, "stop failed");
           resolve(EXIT_FATAL);
@@ -68,13 +71,20 @@ async function runDaemon(file: string): Promise<number> {
           systemd.stop();
         });
     };
+    fatal = (err) => {
+      log.fatal({ err }, "the daemon cannot go on; exiting for systemd to restart it");
+      stop("fatal", EXIT_FATAL);
+    };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGHUP", () => {
       log.info("SIGHUP: reloading the config");
       systemd.reloading();
       daemon.reload().then(
-        () => systemd.ready(),
+        (result) => {
+          log.info({ outcome: result.outcome }, `SIGHUP reload ${result.outcome.replace("_", " ")}`);
+          systemd.ready();
+        },
         (err: unknown) => {
           log.fatal({ err }, "config reload failed");
           process.exit(EXIT_FATAL);
@@ -98,7 +108,9 @@ export const runCommand: CliCommand = {
   help: `Usage: cityedge run --config FILE     (or -c FILE)
 
 Runs the daemon on FILE until SIGTERM or SIGINT (clean stop, exit 0). SIGHUP re-reads FILE: a valid
-file is applied, an invalid one is rejected with every problem logged and the running config stays.
+file is applied by difference (only the parts whose settings changed restart), an invalid one is
+rejected with every problem logged and the running config stays; a file whose parts fail to start
+is rolled back to the running config.
 Logs are JSON lines on stdout (pretty on a terminal). Under systemd (Type=notify) it reports READY,
 RELOADING and STOPPING and feeds the watchdog.
 

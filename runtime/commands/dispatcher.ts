@@ -32,6 +32,7 @@ const MAX_PAYLOAD = 64 * 1024;
  */
 export class CommandDispatcher implements Part {
   readonly name = "commands";
+  readonly kind = "commands";
   readonly #opts: DispatcherOptions;
   readonly #log: Logger;
   readonly #commands: Map<string, BoundCommand>;

@@ -29,6 +29,8 @@ export interface CommandDeps {
   models?: ModelSwapTarget;
   /** The cameras; without them snapshot and restart_pipeline know no cameras. */
   cameras?: FrameSource & PipelineControl;
+  /** The parts behind `sink` and `source` (the outbox, the MQTT connection): the commands are rebuilt with them. */
+  holds?: readonly Part[];
 }
 
 const NO_MODELS: ModelSwapTarget = {
@@ -70,24 +72,25 @@ export function buildCommandParts(ctx: PartContext, deps: CommandDeps): Part[] {
     log,
   });
   const cameras = deps.cameras ?? NO_CAMERAS;
-  return [
-    new CommandDispatcher({
-      topics: ctx.topics,
-      sink: deps.sink,
-      source: deps.source,
-      log,
-      metrics: ctx.metrics,
-      allow: cfg.allow,
-      problems: keyProblem ? [keyProblem] : [],
-      onStop: () => updater.abort(),
-      commands: [
-        bindCommand(reloadConfigCommand({ configFile: ctx.loaded.file, reload: ctx.reload })),
-        bindCommand(updateModelCommand(updater)),
-        bindCommand(snapshotCommand(cameras)),
-        bindCommand(restartPipelineCommand(cameras)),
-      ],
-    }),
-  ];
+  // The key's contents belong to the slice: a reload after fixing the key file applies it.
+  const key = publicKey ? publicKey.export({ type: "spki", format: "pem" }).toString() : (keyProblem ?? null);
+  const dispatcher = new CommandDispatcher({
+    topics: ctx.topics,
+    sink: deps.sink,
+    source: deps.source,
+    log,
+    metrics: ctx.metrics,
+    allow: cfg.allow,
+    problems: keyProblem ? [keyProblem] : [],
+    onStop: () => updater.abort(),
+    commands: [
+      bindCommand(reloadConfigCommand({ configFile: ctx.loaded.file, reload: ctx.reload })),
+      bindCommand(updateModelCommand(updater)),
+      bindCommand(snapshotCommand(cameras)),
+      bindCommand(restartPipelineCommand(cameras)),
+    ],
+  });
+  return [ctx.part(dispatcher, { slice: { commands: cfg, key }, deps: deps.holds ?? [] })];
 }
 
 /**
@@ -108,45 +111,51 @@ export function commandSourceOf(conn: { subscribe(filter: string, handler: (topi
   };
 }
 
+/** A detector as update_model sees it. */
+type SwappablePart = Part & { swapModel(version: ModelVersion | null): Promise<{ provider: string }> };
+
 /**
  * update_model's view of the detectors: each `detector:<model id>` part swaps its own session.
+ * `detectors` is asked at the time of use, so a detector rebuilt by a reload is the one swapped.
  */
-export function swapTargetOf(
-  detectors: readonly (Part & { swapModel(version: ModelVersion | null): Promise<{ provider: string }> })[],
-): ModelSwapTarget {
-  const byId = new Map(detectors.map((d) => [d.name.replace(/^detector:/, ""), d]));
+export function swapTargetOf(detectors: () => readonly SwappablePart[]): ModelSwapTarget {
+  const byId = () => new Map(detectors().map((d) => [d.name.replace(/^detector:/, ""), d]));
   return {
-    modelIds: () => [...byId.keys()],
+    modelIds: () => [...byId().keys()],
     runStats: (id) => {
-      const h = byId.get(id)?.health?.();
+      const h = byId().get(id)?.health?.();
       // The detector counts a run only when it succeeded, and every failed frame in `errors`.
       if (!h || typeof h.runs !== "number" || typeof h.errors !== "number") return undefined;
       return { runs: h.runs, errors: h.errors, ...(typeof h.error === "string" ? { lastError: h.error } : {}) };
     },
     swap: (id, version) => {
-      const d = byId.get(id);
+      const d = byId().get(id);
       return d ? d.swapModel(version) : Promise.reject(new Error(`no detector runs model "${id}"`));
     },
   };
 }
 
+/** A camera as snapshot and restart_pipeline see it. */
+type CameraPart = Part & { readonly id: string; slot: LatestFrameSlot };
+
 /**
  * snapshot's and restart_pipeline's view of the cameras: the newest frame of each, and a
- * restart that stops and starts one camera part (its ffmpeg) while the others keep running.
+ * restart of one camera part (its ffmpeg) through the daemon, while the others keep running.
+ * `cameras` is asked at the time of use, so cameras added or rebuilt by a reload are found.
  */
-export function cameraControlOf(cameras: ReadonlyMap<string, Part & { slot: LatestFrameSlot }>): FrameSource & PipelineControl {
+export function cameraControlOf(cameras: () => readonly CameraPart[], restart: (name: string) => Promise<void>): FrameSource & PipelineControl {
+  const find = (id: string) => cameras().find((c) => c.id === id);
   return {
-    cameraIds: () => [...cameras.keys()],
+    cameraIds: () => cameras().map((c) => c.id),
     latestFrame: (id) => {
       // A copy: the frame's buffer goes back to the camera's pool once newer frames arrive.
-      const f = cameras.get(id)?.slot.latest;
+      const f = find(id)?.slot.latest;
       return f && { ...f, data: Buffer.from(f.data) };
     },
     restartPipeline: async (id) => {
-      const cam = cameras.get(id);
+      const cam = find(id);
       if (!cam) throw new Error(`no camera "${id}" runs in this daemon`);
-      await cam.stop();
-      await cam.start();
+      await restart(cam.name);
     },
   };
 }

@@ -7,6 +7,7 @@ import { HTTP_SCHEMA } from "./sections/http.js";
 import { HISTORY_SCHEMA, METERS_SCHEMA } from "./sections/meters.js";
 import { MODELS_SCHEMA } from "./sections/models.js";
 import { BROKER_SCHEMA, MQTT_SCHEMA, OUTBOX_SCHEMA } from "./sections/mqtt.js";
+import { SUPERVISION_SCHEMA } from "./sections/supervision.js";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
 
@@ -38,6 +39,7 @@ const OBJECT_SCHEMA = z.strictObject({
   meters: METERS_SCHEMA,
   forecasts: FORECASTS_SCHEMA,
   history: HISTORY_SCHEMA.prefault({}),
+  supervision: SUPERVISION_SCHEMA.prefault({}),
 });
 
 type Raw = z.output<typeof OBJECT_SCHEMA>;
@@ -68,6 +70,16 @@ function crossCheck(cfg: Raw, ctx: z.RefinementCtx): void {
   uniqueIds(ctx, list(cfg.meters), "meters");
   uniqueIds(ctx, forecasts, "forecasts");
   checkForecastSources(forecasts, list(cfg.meters), cameras, ctx);
+  cameras.forEach((c, i) => {
+    const b = c.backoff as Partial<Raw["cameras"][number]["backoff"]> | undefined;
+    if (typeof b?.initial_ms === "number" && typeof b.max_ms === "number" && b.initial_ms > b.max_ms) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["cameras", i, "backoff", "initial_ms"],
+        message: `must not exceed backoff.max_ms (${b.max_ms}), got ${b.initial_ms}`,
+      });
+    }
+  });
   const modelIds = new Set(models.map((m) => m.id));
   const known = [...modelIds].join(", ") || "none defined";
   cameras.forEach((c, i) => {
@@ -94,6 +106,14 @@ function crossCheck(cfg: Raw, ctx: z.RefinementCtx): void {
     ].filter((k) => k !== undefined);
     if (taken.length > 0)
       ctx.addIssue({ code: "custom", path: ["live_view", "port"], message: `port ${live.port} is also ${taken.join(" and ")}; pick another` });
+  }
+  const sup = cfg.supervision as Partial<Raw["supervision"]> | undefined;
+  if (typeof sup?.initial_ms === "number" && typeof sup.max_ms === "number" && sup.initial_ms > sup.max_ms) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["supervision", "initial_ms"],
+      message: `must not exceed supervision.max_ms (${sup.max_ms}), got ${sup.initial_ms}`,
+    });
   }
   if (typeof mqtt.reconnect_min_ms === "number" && typeof mqtt.reconnect_max_ms === "number" && mqtt.reconnect_min_ms > mqtt.reconnect_max_ms) {
     ctx.addIssue({

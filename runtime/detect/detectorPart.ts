@@ -1,5 +1,4 @@
-import type { Frame, LatestFrameSlot } from "../../drivers/camera/frame.js";
-import type { DetectionConfig } from "../config/sections/detection.js";
+import type { Frame } from "../../drivers/camera/frame.js";
 import { createSession, type ModelSession, type ProviderName, type SessionOptions } from "../inference/session.js";
 import { loadDetectionManifest, type DetectionManifest, type VariantName } from "../inference/manifest.js";
 import { TensorBuffer } from "../inference/tensorBuffer.js";
@@ -10,20 +9,11 @@ import type { MessageSink } from "../mqtt/sink.js";
 import type { Topics } from "../mqtt/topics.js";
 import type { Part, PartHealth, PartState } from "../part.js";
 import { loadWithFallback, openDetectionSession, type ModelStore, type ModelVersion } from "../modelUpdate/index.js";
-import { CameraPipeline } from "./cameraPipeline.js";
-import { SnapshotStore, type SnapshotOptions } from "./snapshots.js";
+import { CameraDetection, type DetectorCamera } from "./cameraDetection.js";
 import { StallWatchdog } from "./stallWatchdog.js";
 import type { ObjectOut } from "./types.js";
 
-/** A camera as the detector sees it: its frames and how often to take one. */
-export interface DetectorCamera {
-  id: string;
-  fps: number;
-  slot: LatestFrameSlot;
-  detection: DetectionConfig;
-  /** Resolved snapshot options when snapshots are on. */
-  snapshots?: SnapshotOptions;
-}
+export type { DetectorCamera } from "./cameraDetection.js";
 
 export interface DetectorOptions {
   modelId: string;
@@ -42,7 +32,13 @@ export interface DetectorOptions {
   tensorrt: SessionOptions["tensorrt"];
   /** Where inference runs: a worker thread keeps the event loop free during a run. Default "main". */
   thread?: "main" | "worker";
+  /** Cameras built into the detector at start. Cameras may also join later, one unit each ({@link DetectorPart.attach}). */
   cameras: readonly DetectorCamera[];
+  /**
+   * How many cameras the instances and the batch are planned for, when they join through
+   * attach() rather than `cameras` (default: the number of `cameras`).
+   */
+  plannedCameras?: number;
   sink: MessageSink;
   topics: Topics;
   log: Logger;
@@ -60,17 +56,7 @@ export interface DetectorOptions {
 const ABANDONED = Symbol("abandoned");
 const IDLE = "waiting for frames";
 
-interface CameraState {
-  cam: DetectorCamera;
-  pipeline: CameraPipeline;
-  snapshots?: SnapshotStore;
-  nextDue: number;
-  frames: number;
-  fpsWindow: number[];
-  timer?: NodeJS.Timeout;
-  /** A lane holds one of this camera's frames: the camera's frames are handled in order, one at a time. */
-  busy: boolean;
-}
+type CameraState = CameraDetection;
 
 /** One session with its own input buffer and loop; a model has one lane per instance. */
 interface Lane {
@@ -106,11 +92,16 @@ export function planInstances(requested: number | "auto", threads: number, camer
  */
 export class DetectorPart implements Part {
   readonly name: string;
+  readonly kind = "detector";
   readonly #o: DetectorOptions;
   readonly #log: Logger;
   #lanes: Lane[] = [];
   #manifest: DetectionManifest | undefined;
   #cams: CameraState[] = [];
+  /** Units of the `cameras` option, made at start. */
+  #own: CameraState[] = [];
+  /** Units that joined through attach(); they stay across a restart of the detector. */
+  readonly #attached = new Set<CameraState>();
   #rr = 0;
   #running = false;
   #wakers = new Set<() => void>();
@@ -137,6 +128,33 @@ export class DetectorPart implements Part {
   /** Sessions running side by side. */
   get instances(): number {
     return this.#lanes.length;
+  }
+
+  get modelId(): string {
+    return this.#o.modelId;
+  }
+
+  /**
+   * A camera joins: its frames are taken from the next round on (at once when the detector
+   * runs, else once it has started). The unit's owner starts and closes its counts.
+   */
+  attach(unit: CameraDetection): void {
+    this.#attached.add(unit);
+    if (this.#running && !this.#cams.includes(unit)) {
+      this.#cams.push(unit);
+      this.#wakeAll();
+    }
+  }
+
+  /** A camera leaves; resolves once no lane holds one of its frames any more. */
+  async detach(unit: CameraDetection): Promise<void> {
+    this.#attached.delete(unit);
+    const i = this.#cams.indexOf(unit);
+    if (i >= 0) {
+      this.#cams.splice(i, 1);
+      this.#rr = 0;
+    }
+    await unit.idle();
   }
 
   async start(): Promise<void> {
@@ -195,24 +213,12 @@ export class DetectorPart implements Part {
     this.#manifest = manifest;
     // Pipelines first: a bad label in a camera's config fails here, before minutes of TensorRT building.
     const now = Date.now();
-    this.#cams = o.cameras.map((cam) => {
-      const snapshots = cam.snapshots ? new SnapshotStore(cam.snapshots, this.#log) : undefined;
-      const pipeline = new CameraPipeline(
-        {
-          cameraId: cam.id,
-          modelId: o.modelId,
-          manifest,
-          detection: cam.detection,
-          sink: o.sink,
-          topics: o.topics,
-          log: this.#log,
-          ...(snapshots ? { snapshots } : {}),
-        },
-        now,
-      );
-      return { cam, pipeline, ...(snapshots ? { snapshots } : {}), nextDue: 0, frames: 0, fpsWindow: [], busy: false };
-    });
-    const plan = planInstances(o.instances ?? "auto", o.threads, o.cameras.length);
+    this.#own = o.cameras.map(
+      (camera) => new CameraDetection({ camera, modelId: o.modelId, manifest, sink: o.sink, topics: o.topics, log: this.#log }, now),
+    );
+    this.#cams = [...this.#own, ...this.#attached];
+    const cameraCount = o.plannedCameras ?? o.cameras.length;
+    const plan = planInstances(o.instances ?? "auto", o.threads, cameraCount);
     this.#threadsPerInstance = plan.threadsPerInstance;
     // The first session walks the provider chain; the others open on the provider it found.
     const store = o.modelStore;
@@ -234,7 +240,7 @@ export class DetectorPart implements Part {
       throw err;
     }
     const dynamic = first.dynamicBatch(manifest.input.name);
-    this.#batch = dynamic ? Math.max(1, Math.min(o.maxBatch, Math.ceil(o.cameras.length / models.length))) : 1;
+    this.#batch = dynamic ? Math.max(1, Math.min(o.maxBatch, Math.ceil(cameraCount / models.length))) : 1;
     this.#lanes = models.map((model, index) => {
       const buffer = new TensorBuffer(manifest.input, this.#batch, { shared: o.thread === "worker" });
       buffer.data.fill(manifest.input.letterbox_pad);
@@ -249,13 +255,11 @@ export class DetectorPart implements Part {
         threads_per_instance: first.provider === "cpu" ? this.#threadsPerInstance : undefined,
         batch: this.#batch,
         warmup_ms: Math.round(Math.max(0, ...warm)),
-        cameras: o.cameras.map((c) => c.id),
+        cameras: this.#cams.map((c) => c.cam.id),
       },
       "detector ready",
     );
-    for (const c of this.#cams) {
-      c.timer = setInterval(() => this.#flush(c), c.cam.detection.counts_interval_s * 1000);
-    }
+    for (const c of this.#own) c.startCounts();
   }
 
   #sessionOptions(providers: readonly ProviderName[]): SessionOptions {
@@ -307,14 +311,6 @@ export class DetectorPart implements Part {
       "model swapped",
     );
     return { provider: next[0]!.provider };
-  }
-
-  #flush(c: CameraState): void {
-    try {
-      c.pipeline.flushCounts();
-    } catch (err) {
-      this.#log.error({ err, model: this.#o.modelId, camera: c.cam.id }, "counts could not be published");
-    }
   }
 
   #setStage(lane: Lane, stage: string): void {
@@ -441,12 +437,7 @@ export class DetectorPart implements Part {
     for (const lane of this.#lanes) lane.watchdog?.stop();
     this.#wakeAll();
     await Promise.all(this.#lanes.map((l) => l.loop ?? Promise.resolve()));
-    for (const c of this.#cams) {
-      clearInterval(c.timer);
-      // The partial interval is published too: counts are never silently lost at a stop.
-      if (this.#lanes.length > 0) this.#flush(c);
-      await c.snapshots?.idle();
-    }
+    for (const c of this.#own) await c.close(this.#lanes.length > 0);
     for (const lane of this.#lanes) await lane.model.release();
     this.#lanes = [];
     this.#state = "stopped";
@@ -454,11 +445,7 @@ export class DetectorPart implements Part {
 
   health(): PartHealth {
     const cameras: Record<string, unknown> = {};
-    for (const c of this.#cams) {
-      const w = c.fpsWindow;
-      const fps = w.length > 1 ? ((w.length - 1) * 1000) / (w[w.length - 1]! - w[0]!) : 0;
-      cameras[c.cam.id] = { frames: c.frames, fps: Math.round(fps * 10) / 10, dropped: c.cam.slot.dropped, ...c.pipeline.health() };
-    }
+    for (const c of this.#cams) cameras[c.cam.id] = c.health();
     const lanes = this.#lanes;
     const runs = lanes.reduce((a, l) => a + l.runs, 0);
     const inferMsSum = lanes.reduce((a, l) => a + l.inferMsSum, 0);

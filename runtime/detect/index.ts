@@ -1,21 +1,27 @@
 /**
  * The detection pipeline: per model a {@link DetectorPart} (one shared session, round-robin over
- * its cameras' latest frames), per camera a {@link CameraPipeline} (decode, NMS, letterbox
- * mapping, tracking, counting, road condition, detections/counts messages, snapshots).
+ * its cameras' latest frames), per camera a {@link PipelinePart} that joins it with its
+ * {@link CameraPipeline} (decode, NMS, letterbox mapping, tracking, counting, road condition,
+ * detections/counts messages, snapshots).
  */
 import path from "node:path";
 import type { FrameSpec } from "../../drivers/camera/letterbox.js";
 import type { LatestFrameSlot } from "../../drivers/camera/frame.js";
 import type { CameraConfig } from "../config/sections/cameras.js";
 import { resolvePath } from "../config/load.js";
-import type { PartContext } from "../part.js";
+import type { Part, PartContext } from "../part.js";
+import { fileDigest } from "../supervise/digest.js";
 import { loadDetectionManifest, type DetectionManifest } from "../inference/manifest.js";
 import { ModelStore } from "../modelUpdate/store.js";
 import type { MessageSink } from "../mqtt/sink.js";
-import { DetectorPart, type DetectorCamera } from "./detectorPart.js";
+import type { DetectorCamera } from "./cameraDetection.js";
+import { DetectorPart } from "./detectorPart.js";
+import { PipelinePart } from "./pipelinePart.js";
 
+export { CameraDetection, type DetectorCamera } from "./cameraDetection.js";
 export { CameraPipeline } from "./cameraPipeline.js";
-export { DetectorPart, type DetectorCamera, type DetectorOptions } from "./detectorPart.js";
+export { DetectorPart, type DetectorOptions } from "./detectorPart.js";
+export { PipelinePart } from "./pipelinePart.js";
 
 /** The model config and manifest a camera's detection uses, or undefined when it runs none. */
 function modelOf(ctx: PartContext, cam: CameraConfig, manifests: Map<string, DetectionManifest | Error>) {
@@ -53,13 +59,32 @@ export function detectionFrameSpec(ctx: PartContext): (cam: CameraConfig) => Par
   };
 }
 
+/** What the camera pipelines publish to, and what that sink holds. */
+export interface DetectionSink {
+  sink: MessageSink;
+  /** The parts behind the sink for this camera (the outbox; history when a forecast takes its counts), and what of that is config. */
+  identity(cameraId: string): { deps: readonly Part[]; slice: unknown };
+}
+
+export interface DetectionWiring {
+  /** One per model that a running camera uses; `update_model` swaps their sessions. */
+  detectors: DetectorPart[];
+  /** One per camera that runs detection, after the detectors in start order. */
+  pipelines: PipelinePart[];
+}
+
 /**
- * One detector part per model that a running camera uses, after the cameras in start order.
- * `cameras` maps camera id to the part holding its latest-frame slot.
+ * Per model that a running camera uses a detector part (its sessions, shared by its cameras),
+ * and per such camera a pipeline part that joins it: a change to one camera's detection
+ * settings restarts that camera's pipeline only. `cameras` maps camera id to its running part.
  */
-export function buildDetection(ctx: PartContext, sink: MessageSink, cameras: ReadonlyMap<string, { slot: LatestFrameSlot }>): DetectorPart[] {
+export function buildDetection(
+  ctx: PartContext,
+  out: DetectionSink,
+  cameras: ReadonlyMap<string, Part & { slot: LatestFrameSlot }>,
+): DetectionWiring {
   const manifests = new Map<string, DetectionManifest | Error>();
-  const byModel = new Map<string, DetectorCamera[]>();
+  const byModel = new Map<string, { cam: CameraConfig; camera: DetectorCamera; source: Part }[]>();
   for (const cam of ctx.config.cameras) {
     const found = modelOf(ctx, cam, manifests);
     const source = cameras.get(cam.id);
@@ -67,31 +92,39 @@ export function buildDetection(ctx: PartContext, sink: MessageSink, cameras: Rea
     const s = cam.detection.snapshots;
     const list = byModel.get(found.model.id) ?? [];
     list.push({
-      id: cam.id,
-      fps: cam.fps,
-      slot: source.slot,
-      detection: cam.detection,
-      ...(s.enabled
-        ? {
-            snapshots: {
-              dir: s.dir ? resolvePath(ctx.loaded, s.dir) : path.join(ctx.dataDir, "snapshots", cam.id),
-              intervalMs: s.interval_s * 1000,
-              maxBytes: s.max_bytes,
-              quality: s.quality,
-            },
-          }
-        : {}),
+      cam,
+      source,
+      camera: {
+        id: cam.id,
+        fps: cam.fps,
+        slot: source.slot,
+        detection: cam.detection,
+        ...(s.enabled
+          ? {
+              snapshots: {
+                dir: s.dir ? resolvePath(ctx.loaded, s.dir) : path.join(ctx.dataDir, "snapshots", cam.id),
+                intervalMs: s.interval_s * 1000,
+                maxBytes: s.max_bytes,
+                quality: s.quality,
+              },
+            }
+          : {}),
+      },
     });
     byModel.set(found.model.id, list);
   }
-  const parts: DetectorPart[] = [];
+  const detectors: DetectorPart[] = [];
+  const pipelines: PipelinePart[] = [];
+  const log = ctx.log.child({ module: "detect" });
   for (const [modelId, cams] of byModel) {
     const model = ctx.config.models.find((m) => m.id === modelId)!;
-    parts.push(
+    const manifestFile = resolvePath(ctx.loaded, model.manifest);
+    const manifest = fileDigest(manifestFile);
+    const detector = ctx.part(
       new DetectorPart({
         modelId,
         modelStore: new ModelStore(ctx.dataDir),
-        manifestFile: resolvePath(ctx.loaded, model.manifest),
+        manifestFile,
         providers: model.providers,
         threads: model.threads,
         instances: model.instances,
@@ -104,13 +137,27 @@ export function buildDetection(ctx: PartContext, sink: MessageSink, cameras: Rea
           int8: model.tensorrt.int8,
           cacheDir: model.tensorrt.cache_dir ? resolvePath(ctx.loaded, model.tensorrt.cache_dir) : path.join(ctx.dataDir, "trt-cache", modelId),
         },
-        cameras: cams,
-        sink,
+        cameras: [],
+        plannedCameras: cams.length,
+        sink: out.sink,
         topics: ctx.topics,
-        log: ctx.log.child({ module: "detect" }),
+        log,
         metrics: ctx.metrics,
       }),
+      // The cameras' count plans the instances and the batch; their settings are the pipelines' business.
+      { slice: { model, manifest, cameras: cams.length } },
     );
+    detectors.push(detector);
+    for (const { cam, camera, source } of cams) {
+      const sink = out.identity(cam.id);
+      const { slot: _slot, ...settings } = camera;
+      pipelines.push(
+        ctx.part(new PipelinePart({ camera, detector, manifestFile, sink: out.sink, topics: ctx.topics, log }), {
+          slice: { camera: settings, manifest, sink: sink.slice },
+          deps: [detector, source, ...sink.deps],
+        }),
+      );
+    }
   }
-  return parts;
+  return { detectors, pipelines };
 }

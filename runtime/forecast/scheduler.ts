@@ -53,6 +53,7 @@ const iso = (t: number): string => new Date(t).toISOString();
  */
 export class ForecastScheduler implements Part {
   readonly name = "forecasts";
+  readonly kind = "forecast";
   readonly #opts: ForecastSchedulerOptions;
   readonly #log: Logger;
   #series: SeriesState[] = [];

@@ -67,6 +67,7 @@ const PRUNE_INTERVAL_MS = 10 * 60_000;
  */
 export class HistoryStore implements Part {
   readonly name = "history";
+  readonly kind = "history";
   readonly #opts: HistoryStoreOptions;
   readonly #log: Logger;
   #db: Database.Database | undefined;

@@ -16,6 +16,7 @@ export interface HealthPublisherOptions {
 /** Publishes the health summary to `<base>/health` every `everyMs`, and once at start. */
 export class HealthPublisher implements Part {
   readonly name = "health-publisher";
+  readonly kind = "health-publisher";
   readonly #o: HealthPublisherOptions;
   #timer: NodeJS.Timeout | undefined;
   #first: NodeJS.Timeout | undefined;

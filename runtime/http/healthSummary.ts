@@ -1,4 +1,5 @@
 import type { PartHealth } from "../part.js";
+import type { LastReload } from "../supervise/reload.js";
 import { packageVersion } from "../version.js";
 
 /** What /healthz answers and what goes to `<base>/health`; see runtime/contract/schemas/health.schema.json. */
@@ -21,6 +22,8 @@ export interface HealthSummary {
   parts: Record<string, PartHealth>;
   /** Why the state is degraded, one line each; empty when ok. */
   problems: string[];
+  /** The last config reload (SIGHUP, reload_config, the console): what it restarted, or why it was rejected or rolled back. */
+  last_reload?: LastReload;
 }
 
 export interface SummaryInput {
@@ -28,6 +31,7 @@ export interface SummaryInput {
   parts: Record<string, PartHealth>;
   lag: HealthSummary["event_loop_lag_ms"];
   lagLimitMs: number;
+  lastReload?: LastReload | undefined;
 }
 
 /** Part names the other features use: "camera:<id>", "meter:<id>", "detector:<model id>", "mqtt". */
@@ -90,5 +94,6 @@ export function summarizeHealth(input: SummaryInput): HealthSummary {
     models,
     parts: input.parts,
     problems,
+    ...(input.lastReload ? { last_reload: input.lastReload } : {}),
   };
 }

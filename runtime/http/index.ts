@@ -14,6 +14,7 @@ export { HttpServer } from "./server.js";
 /** The process monitor as a part, so its sampler starts and stops with the daemon. */
 class ProcessMonitorPart implements Part {
   readonly name = "process";
+  readonly kind = "process";
   readonly #m: ProcessMonitor;
   constructor(m: ProcessMonitor) {
     this.#m = m;
@@ -24,33 +25,52 @@ class ProcessMonitorPart implements Part {
   async stop(): Promise<void> {
     this.#m.stop();
   }
+  get monitor(): ProcessMonitor {
+    return this.#m;
+  }
 }
 
 /**
  * The operator's view: `/healthz` and `/metrics` over HTTP, process metrics, and the
  * health summary published to `<base>/health` through the outbox.
  */
-export function buildHealthParts(ctx: PartContext, sink: MessageSink): Part[] {
+export function buildHealthParts(ctx: PartContext, outbox: MessageSink & Part): Part[] {
   const cfg = ctx.config.http;
-  const monitor = new ProcessMonitor(ctx.metrics);
+  const monitorPart = ctx.part(new ProcessMonitorPart(new ProcessMonitor(ctx.metrics)), { slice: {} });
+  const monitor = monitorPart.monitor;
   const summary = (): HealthSummary => {
-    return summarizeHealth({ deviceId: ctx.config.device_id, parts: ctx.health(), lag: monitor.lag(), lagLimitMs: cfg.event_loop_lag_limit_ms });
+    return summarizeHealth({
+      deviceId: ctx.config.device_id,
+      parts: ctx.health(),
+      lag: monitor.lag(),
+      lagLimitMs: cfg.event_loop_lag_limit_ms,
+      lastReload: ctx.lastReload(),
+    });
   };
-  const parts: Part[] = [new ProcessMonitorPart(monitor)];
+  const parts: Part[] = [monitorPart];
+  const { health_publish_ms: everyMs, ...server } = cfg;
   if (cfg.enabled) {
     parts.push(
-      new HttpServer({
-        host: cfg.host,
-        port: cfg.port,
-        log: ctx.log.child({ module: "http" }),
-        metrics: ctx.metrics,
-        summary,
-        beforeScrape: () => monitor.refresh(),
-      }),
+      ctx.part(
+        new HttpServer({
+          host: cfg.host,
+          port: cfg.port,
+          log: ctx.log.child({ module: "http" }),
+          metrics: ctx.metrics,
+          summary,
+          beforeScrape: () => monitor.refresh(),
+        }),
+        { slice: server, deps: [monitorPart] },
+      ),
     );
   }
-  if (cfg.health_publish_ms > 0) {
-    parts.push(new HealthPublisher({ sink, topics: ctx.topics, everyMs: cfg.health_publish_ms, summary, log: ctx.log.child({ module: "health" }) }));
+  if (everyMs > 0) {
+    parts.push(
+      ctx.part(new HealthPublisher({ sink: outbox, topics: ctx.topics, everyMs, summary, log: ctx.log.child({ module: "health" }) }), {
+        slice: { everyMs, lagLimitMs: cfg.event_loop_lag_limit_ms },
+        deps: [monitorPart, outbox],
+      }),
+    );
   }
   return parts;
 }

@@ -21,6 +21,7 @@ const PROM_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 /** Serves `/healthz` (JSON) and `/metrics` (Prometheus text) for local probes and scrapers. */
 export class HttpServer implements Part {
   readonly name = "http";
+  readonly kind = "http";
   readonly #opts: HttpServerOptions;
   #server: Server | undefined;
   #error: string | undefined;

@@ -23,29 +23,39 @@ export interface MqttWiring {
 /** Builds the MQTT side of the daemon: the embedded broker, the outbox and the publisher. */
 export function buildMqtt(ctx: PartContext): MqttWiring {
   const cfg = ctx.config;
-  const outbox = new Outbox({
-    file: path.resolve(ctx.dataDir, cfg.outbox.file),
-    deviceId: cfg.device_id,
-    maxRows: cfg.outbox.max_rows,
-    maxBytes: cfg.outbox.max_bytes,
-    maxMessageBytes: cfg.outbox.max_message_bytes,
-    sync: cfg.outbox.synchronous,
-    fsyncIntervalMs: cfg.outbox.fsync_interval_ms,
-    log: ctx.log.child({ module: "outbox" }),
-    metrics: ctx.metrics,
-  });
-  const publisher = new MqttPublisher({
-    mqtt: cfg.mqtt,
-    deviceId: cfg.device_id,
-    baseDir: ctx.loaded.baseDir,
-    topics: ctx.topics,
-    outbox,
-    inflight: cfg.outbox.inflight,
-    log: ctx.log.child({ module: "mqtt" }),
-    metrics: ctx.metrics,
-  });
+  const { inflight, ...outboxSettings } = cfg.outbox;
+  const outbox = ctx.part(
+    new Outbox({
+      file: path.resolve(ctx.dataDir, cfg.outbox.file),
+      deviceId: cfg.device_id,
+      maxRows: cfg.outbox.max_rows,
+      maxBytes: cfg.outbox.max_bytes,
+      maxMessageBytes: cfg.outbox.max_message_bytes,
+      sync: cfg.outbox.synchronous,
+      fsyncIntervalMs: cfg.outbox.fsync_interval_ms,
+      log: ctx.log.child({ module: "outbox" }),
+      metrics: ctx.metrics,
+    }),
+    { slice: outboxSettings },
+  );
+  const publisher = ctx.part(
+    new MqttPublisher({
+      mqtt: cfg.mqtt,
+      deviceId: cfg.device_id,
+      baseDir: ctx.loaded.baseDir,
+      topics: ctx.topics,
+      outbox,
+      inflight,
+      log: ctx.log.child({ module: "mqtt" }),
+      metrics: ctx.metrics,
+    }),
+    { slice: { mqtt: cfg.mqtt, inflight }, deps: [outbox] },
+  );
   const parts: Part[] = [];
-  if (cfg.broker.enabled) parts.push(new EmbeddedBroker({ host: cfg.broker.host, port: cfg.broker.port, log: ctx.log.child({ module: "broker" }) }));
+  if (cfg.broker.enabled) {
+    const broker = new EmbeddedBroker({ host: cfg.broker.host, port: cfg.broker.port, log: ctx.log.child({ module: "broker" }) });
+    parts.push(ctx.part(broker, { slice: cfg.broker }));
+  }
   parts.push(outbox, publisher);
   return { sink: outbox, outbox, publisher, parts };
 }

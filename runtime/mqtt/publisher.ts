@@ -6,7 +6,7 @@ import { redactUrl, type Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Outbox } from "../outbox/outbox.js";
 import type { Part, PartHealth } from "../part.js";
-import { Backoff } from "./backoff.js";
+import { Backoff } from "../supervise/backoff.js";
 import { clientOptions, explainConnectError } from "./clientOptions.js";
 import type { Topics } from "./topics.js";
 
@@ -49,6 +49,7 @@ const STOP_END_MS = 1000;
  */
 export class MqttPublisher implements Part {
   readonly name = "mqtt";
+  readonly kind = "mqtt";
   readonly #opts: PublisherOptions;
   readonly #log: Logger;
   readonly #backoff: Backoff;
@@ -71,7 +72,7 @@ export class MqttPublisher implements Part {
   constructor(opts: PublisherOptions) {
     this.#opts = opts;
     this.#log = opts.log;
-    this.#backoff = new Backoff(opts.mqtt.reconnect_min_ms, opts.mqtt.reconnect_max_ms);
+    this.#backoff = new Backoff({ initial_ms: opts.mqtt.reconnect_min_ms, max_ms: opts.mqtt.reconnect_max_ms, jitter: "equal" });
   }
 
   async start(): Promise<void> {
@@ -217,7 +218,7 @@ export class MqttPublisher implements Part {
     const fields = {
       url: redactUrl(this.#opts.mqtt.url),
       retry_in_ms: delay,
-      attempt: this.#backoff.failures,
+      attempt: this.#backoff.attempt,
       outbox: this.#opts.outbox.stats().depth,
     };
     if (wasConnected) this.#log.warn({ ...fields, error: this.#lastError }, "MQTT connection lost; messages stay in the outbox");

@@ -67,6 +67,7 @@ const ACK_FLUSH_MS = 50;
  */
 export class Outbox implements MessageSink, Part {
   readonly name = "outbox";
+  readonly kind = "outbox";
   readonly #opts: OutboxOptions;
   readonly #log: Logger;
   #store: OutboxStore | undefined;

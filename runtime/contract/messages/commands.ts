@@ -15,7 +15,9 @@ export const SENDER_ENVELOPE_KEYS = ["id", "v", "ts", "device_id", "seq"] as con
 export const COMMAND_PARAMS = {
   reload_config: z
     .strictObject({})
-    .describe("Re-read the config file: validate, then apply (as SIGHUP) or reject with every problem. No parameters."),
+    .describe(
+      "Re-read the config file: validate, then apply by difference (as SIGHUP: only the parts whose settings changed restart), roll back when a new part fails to start, or reject with every problem. No parameters.",
+    ),
   update_model: z
     .strictObject({
       model: z.string().min(1).describe("A model id from the config's models"),

@@ -1,14 +1,28 @@
 import { z } from "zod";
 import { defineMessage } from "../message.js";
-import { count } from "../fields.js";
+import { count, isoMs } from "../fields.js";
 
-export const PART_STATES = ["starting", "running", "degraded", "failed", "stopped", "absent"] as const;
+export const PART_STATES = ["starting", "running", "degraded", "retrying", "failed", "stopped", "absent"] as const;
+
+const names = (what: string) => z.array(z.string()).describe(what);
 
 /** What one part says about itself; parts add their own detail fields (fps, provider, connected …). */
 const PART_HEALTH = z
   .looseObject({
-    state: z.enum(PART_STATES),
+    state: z
+      .enum(PART_STATES)
+      .describe(
+        "retrying: it failed and is started again at supervisor.retry_at; failed: it failed more often than supervision.max_restarts within supervision.window_ms (still retried)",
+      ),
     error: z.string().optional().describe("The last error, free of credentials"),
+    supervisor: z
+      .strictObject({
+        restarts: count("Failures the daemon answered with a restart, over the part's life"),
+        recent_failures: count("Failures within the restart policy's window"),
+        retry_at: isoMs().optional().describe("When the next start is due, while one waits"),
+      })
+      .optional()
+      .describe("Present once the daemon had to restart the part"),
   })
   .describe("What one part says about itself; parts add their own detail fields (fps, provider, connected …)");
 
@@ -44,6 +58,24 @@ export const HEALTH = defineMessage({
     models: partMap("Per model id (execution provider, variant)"),
     parts: partMap("Every part of the daemon by name"),
     problems: z.array(z.string()).describe("Why the state is degraded, one line each"),
+    last_reload: z
+      .strictObject({
+        at: isoMs("When the reload was asked for"),
+        outcome: z.enum(["applied", "rejected", "rolled_back"]),
+        config: z.string().describe("The config file"),
+        problems: names("rejected: why, one line each (FILE:LINE:COL key: message)").optional(),
+        failed: z
+          .array(z.strictObject({ part: z.string(), error: z.string() }))
+          .optional()
+          .describe("rolled_back: the parts of the new config that failed to start"),
+        restarted: names("Parts stopped and started anew (their settings, or a part they hold, changed)").optional(),
+        started: names("Parts only the new config has").optional(),
+        stopped: names("Parts only the old config had").optional(),
+        kept: names("Parts left running untouched").optional(),
+        in_place: names("Settings applied without a restart (log_level, supervision)").optional(),
+      })
+      .optional()
+      .describe("The last config reload (SIGHUP, reload_config): what it restarted, or why it was rejected or rolled back"),
   }),
   topic: (t) => t.health(),
 });
