@@ -272,7 +272,7 @@ export class Daemon {
     }
     if (this.#reloading) return this.#reloading;
     const reloading = this.#reload(false).then((result) => {
-      this.#lastReload = { at: new Date().toISOString(), ...result };
+      if (result.outcome !== "planned") this.#lastReload = { at: new Date().toISOString(), ...result };
       return result;
     });
     this.#reloading = reloading.finally(() => {

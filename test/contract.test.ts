@@ -35,7 +35,11 @@ const BODIES: Record<MessageName, Record<string, unknown>> = {
     models: {},
     parts: {
       outbox: { state: "running", depth: 2 },
-      http: { state: "retrying", error: "http: cannot listen on 127.0.0.1:9108: EADDRINUSE", supervisor: { restarts: 2, recent_failures: 2, retry_at: T } },
+      http: {
+        state: "retrying",
+        error: "http: cannot listen on 127.0.0.1:9108: EADDRINUSE",
+        supervisor: { restarts: 2, recent_failures: 2, retry_at: T },
+      },
     },
     problems: ["meter m1 is failed: connect ECONNREFUSED", "http is retrying: http: cannot listen on 127.0.0.1:9108: EADDRINUSE"],
     last_reload: {

@@ -33,8 +33,9 @@ export interface ReloadFailure {
  */
 export type ReloadResult =
   | { outcome: "rejected"; config: string; problems: string[] }
-  | ({ outcome: "planned" | "applied"; config: string } & ReloadChanges)
+  | ({ outcome: "planned"; config: string } & ReloadChanges)
+  | ({ outcome: "applied"; config: string } & ReloadChanges)
   | ({ outcome: "rolled_back"; config: string; failed: ReloadFailure[] } & ReloadChanges);
 
-/** The last reload, as health reports it. */
-export type LastReload = { at: string } & ReloadResult;
+/** The last reload (never a dry run), as health reports it. */
+export type LastReload = { at: string } & Exclude<ReloadResult, { outcome: "planned" }>;

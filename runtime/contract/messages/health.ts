@@ -60,7 +60,7 @@ export const HEALTH = defineMessage({
     problems: z.array(z.string()).describe("Why the state is degraded, one line each"),
     last_reload: z
       .strictObject({
-        at: isoMs("When the reload was asked for"),
+        at: isoMs("When the reload finished"),
         outcome: z.enum(["applied", "rejected", "rolled_back"]),
         config: z.string().describe("The config file"),
         problems: names("rejected: why, one line each (FILE:LINE:COL key: message)").optional(),
