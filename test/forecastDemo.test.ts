@@ -40,9 +40,19 @@ describe("the demo config publishes meter readings and forecasts", () => {
     const readings = () => sub!.messages.filter((m) => m.topic === "cityedge/demo-junction-01/meters/feeder-1/readings");
     await sub.waitFor("3 readings and a forecast", () => readings().length >= 3 && forecasts().length >= 1, 60_000);
     for (const m of [...readings().slice(0, 3), forecasts()[0]!]) validateMessage(m.topic, m.payload);
-    const f = forecasts()[0]!.payload as { horizon: { value: number }[]; unit: string; model: { id: string } };
+    const f = forecasts()[0]!.payload as {
+      horizon: { value: number; p10?: number; p50?: number; p90?: number }[];
+      unit: string;
+      model: { id: string };
+      choice: { candidate: string; backtest: { mae: number; naive: Record<string, { mae: number }> } | null };
+    };
     expect(f.unit).toBe("kW");
-    expect(f.model.id).toBe("cityedge-demand-lstm");
+    // the model's id, or the built-in forecaster the feeder's own 9 days chose
+    expect(f.model.id).toBe(f.choice.candidate === "model" ? "cityedge-demand-lstm" : f.choice.candidate);
+    if (f.choice.backtest) {
+      expect(f.choice.backtest.mae).toBeLessThanOrEqual(Math.min(...Object.values(f.choice.backtest.naive).map((n) => n.mae)));
+      for (const h of f.horizon) expect(h.p10!).toBeLessThanOrEqual(h.p90!);
+    }
     // the feeder runs between 40 and 120 kW: a sane forecast stays near that range
     for (const h of f.horizon) expect(h.value).toBeGreaterThan(0);
     for (const h of f.horizon) expect(h.value).toBeLessThan(250);

@@ -84,7 +84,7 @@ describe("forecast scheduler", () => {
         "cityedge/dev/forecasts/f-c",
       ]);
       const a = published.find((p) => p.body.series_id === "f-a")!;
-      expect(a.v).toBe(1);
+      expect(a.v).toBe(2);
       expect(a.body).toMatchObject({
         issued_at: new Date(ISSUE).toISOString(),
         step_s: 1800,
@@ -97,7 +97,11 @@ describe("forecast scheduler", () => {
       expect((b.body.horizon as { value: number }[])[0]!.value).not.toBe((a.body.horizon as { value: number }[])[0]!.value);
       expect(sched.health()).toMatchObject({
         series: {
-          "f-d": { skipped: 1, last_skip_reason: "a gap of 48 steps (24.0 h) from 2026-03-03T14:00:00.000Z is longer than max_gap_steps 6" },
+          "f-d": {
+            skipped: 1,
+            skipped_by_reason: { gap: 1, missing: 0, no_history: 0, scaling: 0, step: 0 },
+            last_skip_reason: "a gap of 48 steps (24.0 h) from 2026-03-03T14:00:00.000Z is longer than max_gap_steps 6",
+          },
           "f-a": { published: 1 },
         },
       });
@@ -106,7 +110,7 @@ describe("forecast scheduler", () => {
     }
   });
 
-  it("keeps running the series whose model loaded when another model fails", async () => {
+  it("keeps running the series whose model loaded when another model fails, and says which series lost its model", async () => {
     const meters = [METER_SCHEMA.parse({ id: "a", driver: "replay", file: "x.csv", values: { p: { column: "p" } } }) as MeterConfig];
     const forecasts = [
       FORECAST_SCHEMA.parse({ id: "good", source: "meter:a:p", model: "lstm", timezone: "UTC" }) as ForecastConfig,
@@ -134,7 +138,10 @@ describe("forecast scheduler", () => {
     await sched.start();
     expect(sched.health()).toMatchObject({
       state: "degraded",
-      series: { broken: { state: "failed", error: 'model "missing": model manifest /x/manifest.json: file not found' }, good: { published: 0 } },
+      series: {
+        broken: { state: "degraded", model_error: 'model "missing": model manifest /x/manifest.json: file not found', published: 0 },
+        good: { state: "running", published: 0 },
+      },
     });
     await sched.stop();
   });

@@ -43,7 +43,14 @@ describe("meters and forecasts config", () => {
       word_order: "big",
       byte_order: "big",
     });
-    expect(config.forecasts[0]).toMatchObject({ scaling: "model", max_gap_steps: 6, max_missing_ratio: 0.1 });
+    expect(config.forecasts[0]).toMatchObject({
+      scaling: "auto",
+      max_gap_steps: 6,
+      max_missing_ratio: 0.1,
+      backtest_days: 14,
+      reselect_h: 24,
+      max_interpolate: 4,
+    });
     expect(aggregateOf(config.forecasts[0]!)).toBe("mean");
     expect(aggregateOf({ source: "camera:gate-3:counts" })).toBe("sum");
     expect(aggregateOf({ source: "camera:gate-3:counts", aggregate: "mean" })).toBe("mean");

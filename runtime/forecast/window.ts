@@ -108,3 +108,21 @@ export function fillGaps(
 export function buildWindow(buckets: readonly Bucket[], opts: WindowOptions): WindowResult {
   return fillGaps(stepValues(buckets, opts), opts);
 }
+
+/**
+ * A copy of `values` with every run of at most `maxGap` NaN between two known values filled by
+ * a straight line (longer runs, and runs at the edges, stay NaN).
+ */
+export function fillShortGaps(values: Float64Array, maxGap: number): Float64Array {
+  const out = Float64Array.from(values);
+  let last = -1;
+  for (let i = 0; i < out.length; i++) {
+    if (Number.isNaN(out[i]!)) continue;
+    const gap = i - last - 1;
+    if (last >= 0 && gap > 0 && gap <= maxGap) {
+      for (let j = last + 1; j < i; j++) out[j] = out[last]! + ((out[i]! - out[last]!) * (j - last)) / (i - last);
+    }
+    last = i;
+  }
+  return out;
+}

@@ -4,6 +4,8 @@ import path from "node:path";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Part, PartHealth } from "../part.js";
+import { measuredStep } from "../forecast/resample.js";
+import { stepValues, type Aggregate } from "../forecast/window.js";
 
 /** One step of a series: the good readings that fell in [start, start + step). */
 export interface Bucket {
@@ -45,7 +47,35 @@ CREATE TABLE IF NOT EXISTS buckets (
   PRIMARY KEY (series, step_ms, start)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS watermarks (series TEXT PRIMARY KEY, ts INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS forecasts (
+  series_id TEXT NOT NULL, issued_at INTEGER NOT NULL, source TEXT NOT NULL, step_ms INTEGER NOT NULL, aggregate TEXT NOT NULL,
+  bucket_ms INTEGER NOT NULL, body TEXT NOT NULL,
+  PRIMARY KEY (series_id, issued_at)
+) WITHOUT ROWID;
 `;
+
+/** One issued forecast as the archive keeps it: the payload as published (without the envelope). */
+export interface StoredForecast {
+  series_id: string;
+  issued_at: string;
+  body: Record<string, unknown>;
+}
+
+/** What the archive needs to find a forecast's actual values again. */
+export interface ForecastRecord {
+  seriesId: string;
+  issuedAt: number;
+  source: string;
+  /** The forecast's step and how a step's value is made. */
+  stepMs: number;
+  aggregate: Aggregate;
+  /** The step of the history buckets the series is read from (a divisor of stepMs). */
+  bucketMs: number;
+  body: Record<string, unknown>;
+}
+
+/** Reading times kept per series to measure its native step. */
+const SPACING_SAMPLES = 33;
 
 const UPSERT = `
 INSERT INTO buckets (series, step_ms, start, n, sum, first_ts, first, last_ts, last) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?)
@@ -74,6 +104,7 @@ export class HistoryStore implements Part {
   #queue: Pending[] = [];
   readonly #steps = new Map<string, Set<number>>();
   readonly #watermarks = new Map<string, number>();
+  readonly #times = new Map<string, number[]>();
   #flushTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
   #written = 0;
@@ -192,6 +223,8 @@ export class HistoryStore implements Part {
     for (const table of ["raw", "buckets", "watermarks"]) {
       n += db.prepare(`DELETE FROM ${table} WHERE substr(series, 1, ?) = ?`).run(prefix.length, prefix).changes;
     }
+    n += db.prepare("DELETE FROM forecasts WHERE substr(source, 1, ?) = ?").run(prefix.length, prefix).changes;
+    for (const series of [...this.#times.keys()]) if (series.startsWith(prefix)) this.#times.delete(series);
     for (const series of [...this.#watermarks.keys()]) if (series.startsWith(prefix)) this.#watermarks.delete(series);
     return n;
   }
@@ -201,6 +234,75 @@ export class HistoryStore implements Part {
     if (!this.#db) throw new Error(`history store is not open (recording ${series})`);
     this.#queue.push({ series, ts, value, quality });
     if ((this.#watermarks.get(series) ?? -Infinity) < ts) this.#watermarks.set(series, ts);
+    let times = this.#times.get(series);
+    if (!times) this.#times.set(series, (times = []));
+    times.push(ts);
+    if (times.length > SPACING_SAMPLES) times.shift();
+    // a long back-fill must not pile up in memory before the next timed flush
+    if (this.#queue.length >= 20_000) this.#flushLogged();
+  }
+
+  /**
+   * The native step of a series: the median spacing of its latest readings, or, after a restart
+   * with few readings yet, of its latest non-empty buckets at `bucketMs` (never finer than that).
+   */
+  nativeStep(series: string, bucketMs?: number): number | undefined {
+    const times = this.#times.get(series) ?? [];
+    if (times.length >= 9) return measuredStep(times);
+    if (bucketMs === undefined) return undefined;
+    const mark = this.#watermarks.get(series);
+    if (mark === undefined) return undefined;
+    const starts = this.buckets(series, bucketMs, mark - 64 * 7 * 86_400_000, mark + bucketMs)
+      .slice(-65)
+      .map((b) => b.start);
+    return starts.length >= 9 ? measuredStep(starts) : undefined;
+  }
+
+  /** Keeps an issued forecast (replacing one of the same series and issue time). */
+  recordForecast(f: ForecastRecord): void {
+    this.#require()
+      .prepare("INSERT OR REPLACE INTO forecasts (series_id, issued_at, source, step_ms, aggregate, bucket_ms, body) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .run(f.seriesId, f.issuedAt, f.source, f.stepMs, f.aggregate, f.bucketMs, JSON.stringify(f.body));
+  }
+
+  /** Forecasts of a series issued in [since, until), oldest first, as they were published. */
+  forecasts(seriesId: string, since: number, until = Number.MAX_SAFE_INTEGER): StoredForecast[] {
+    const rows = this.#require()
+      .prepare("SELECT issued_at, body FROM forecasts WHERE series_id = ? AND issued_at >= ? AND issued_at < ? ORDER BY issued_at")
+      .all(seriesId, since, until) as { issued_at: number; body: string }[];
+    return rows.map((r) => ({
+      series_id: seriesId,
+      issued_at: new Date(r.issued_at).toISOString(),
+      body: JSON.parse(r.body) as Record<string, unknown>,
+    }));
+  }
+
+  /**
+   * The actual values of a forecast series over [from, to), one per forecast step, made as its
+   * forecasts' values are (the same step and aggregate); null where nothing was read. Empty when
+   * the series has issued no forecast yet.
+   */
+  actuals(seriesId: string, from: number, to: number): { ts: string; value: number | null }[] {
+    const last = this.#require()
+      .prepare("SELECT source, step_ms, aggregate, bucket_ms FROM forecasts WHERE series_id = ? ORDER BY issued_at DESC LIMIT 1")
+      .get(seriesId) as { source: string; step_ms: number; aggregate: Aggregate; bucket_ms: number } | undefined;
+    if (!last) return [];
+    const step = last.step_ms;
+    const start = Math.ceil(from / step) * step;
+    const steps = Math.max(0, Math.floor((to - start) / step));
+    const g = Math.max(1, Math.round(step / last.bucket_ms));
+    const fine = stepValues(this.buckets(last.source, last.bucket_ms, start - last.bucket_ms, start + steps * step), {
+      from: start,
+      steps: steps * g,
+      stepMs: last.bucket_ms,
+      aggregate: last.aggregate,
+    });
+    return Array.from({ length: steps }, (_, i) => {
+      const part = fine.slice(i * g, (i + 1) * g).filter((v) => !Number.isNaN(v));
+      const value =
+        part.length === 0 ? null : last.aggregate === "mean" ? part.reduce((a, b) => a + b, 0) / part.length : part.reduce((a, b) => a + b, 0);
+      return { ts: new Date(start + i * step).toISOString(), value };
+    });
   }
 
   /** The newest reading time of a series (good or not): how far its clock has got. */
@@ -257,6 +359,7 @@ export class HistoryStore implements Part {
       for (const [series, mark] of this.#watermarks) {
         raw += db.prepare("DELETE FROM raw WHERE series = ? AND ts < ?").run(series, mark - this.#opts.rawRetentionMs).changes;
         buckets += db.prepare("DELETE FROM buckets WHERE series = ? AND start < ?").run(series, mark - this.#opts.retentionMs).changes;
+        db.prepare("DELETE FROM forecasts WHERE source = ? AND issued_at < ?").run(series, mark - this.#opts.retentionMs);
       }
       if (raw + buckets > 0) this.#log.debug({ raw, buckets }, "history: pruned past retention");
     } catch (err) {

@@ -29,6 +29,8 @@ def main():
     model = onnx.load(fp32)
     onnx.save(fp16_weights(model), fp16)
     log = json.load(open(os.path.join(HERE, "train_log.json")))
+    # the range of the training targets (rows 0..3023), which the runtime's scaling: auto compares windows with
+    _, values = C.load_taylor()
     manifest = {
         "id": "cityedge-demand-lstm",
         "version": "1.0.0",
@@ -47,6 +49,7 @@ def main():
         "output": {"name": "forecast", "shape": ["batch", C.HORIZON], "horizon": C.HORIZON},
         "step_seconds": C.STEP_SECONDS,
         "unit": "MW",
+        "value_range": {"min": round(float(values[: C.TRAIN_END - 7 * 48].min()), 1), "max": round(float(values[: C.TRAIN_END - 7 * 48].max()), 1)},
         "training": {"data": "taylor_uk_demand_halfhourly_2000.csv: weights fit on targets in rows 0..3023, early stopping on rows 3024..3359, normalization from rows 0..3023; rows 3360..4031 (2000-08-14 .. 08-27) never seen", "time_zone": "Europe/London", "fp16_variant": "float16-stored weights, float32 compute"},
         "normalization": {"mean": round(log["normalization"]["mean"], 6), "std": round(log["normalization"]["std"], 6)},
     }

@@ -10,7 +10,47 @@ export const FORECAST_SCHEMA = z.strictObject({
     .string()
     .regex(SOURCE_PATTERN, 'must be "meter:<meter_id>:<value>" or "camera:<camera_id>:counts"')
     .describe('What to forecast: "meter:<meter_id>:<value>" or "camera:<camera_id>:counts"'),
-  model: z.string().min(1).describe("Id of the forecasting model (in `models`)"),
+  model: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Id of an ONNX forecasting model (in `models`), one of the candidates; without it only the built-in ones compete"),
+  candidates: z
+    .array(z.enum(["seasonal_naive_day", "seasonal_naive_week", "holt_winters", "regression", "model"]))
+    .min(1)
+    .default(["seasonal_naive_day", "seasonal_naive_week", "holt_winters", "regression", "model"])
+    .describe(
+      "Forecasters the backtest chooses from (the lowest MAE wins): seasonal naive a day or a week back, double-seasonal Holt-Winters, the lag regression, and `model`",
+    ),
+  step_s: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 86_400)
+    .optional()
+    .describe("Step of the forecast in seconds; default: the model's step_seconds, else 1800. A coarser source forecasts at its own step"),
+  source_step_s: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 86_400)
+    .optional()
+    .describe("Native step of the source in seconds (one reading per step); default: measured from the readings' spacing"),
+  max_interpolate: z
+    .number()
+    .int()
+    .min(1)
+    .max(16)
+    .default(4)
+    .describe("The most a coarser series is interpolated to serve a model's step (2: hourly values for a half-hourly model)"),
+  horizon: z.number().int().min(1).max(10_000).optional().describe("Steps forecast; default: the model's horizon, else a day"),
+  backtest_days: z.number().min(1).max(60).default(14).describe("Days of the series' own history the candidates are backtested on"),
+  reselect_h: z
+    .number()
+    .min(1)
+    .max(24 * 60)
+    .default(24)
+    .describe("Hours of the series' clock between re-fitting and re-choosing"),
   aggregate: z
     .enum(["mean", "delta", "sum"])
     .optional()
@@ -23,10 +63,10 @@ export const FORECAST_SCHEMA = z.strictObject({
     .optional()
     .describe('IANA time zone of the local clock for the calendar features, e.g. "Europe/London"; default: the model manifest\'s input.time_zone'),
   scaling: z
-    .enum(["model", "window"])
-    .default("model")
+    .enum(["auto", "model", "window"])
+    .default("auto")
     .describe(
-      "model: normalize with the manifest's mean/std (series like the training data); window: with the window's own mean/std (other magnitudes)",
+      "How the model's input is normalised. model: the manifest's mean/std (refused for another unit or values far outside its training range); window: the window's own mean/std; auto: model when the series is in the model's unit and range, else window, with a warning",
     ),
   max_gap_steps: z
     .number()
@@ -50,7 +90,10 @@ export function aggregateOf(f: Pick<ForecastConfig, "aggregate" | "source">): "m
   return f.aggregate ?? (f.source.startsWith("camera:") ? "sum" : "mean");
 }
 
-export const FORECASTS_SCHEMA = z.array(FORECAST_SCHEMA).default([]).describe("Series the LSTM forecaster predicts");
+export const FORECASTS_SCHEMA = z
+  .array(FORECAST_SCHEMA)
+  .default([])
+  .describe("Series to forecast; each one's forecaster is chosen by backtest on its own history");
 
 interface MeterLike {
   id?: unknown;
