@@ -207,7 +207,7 @@ const INVALID: Record<MessageName, Mutation[]> = {
 };
 
 const COMMON_INVALID: Mutation[] = [
-  ["another version", (m) => (m.v = 2)],
+  ["another version", (m) => (m.v = m.v + 1)],
   ["no seq", (m) => delete m.seq],
   ["seq 0", (m) => (m.seq = 0)],
   ["an empty id", (m) => (m.id = "")],

@@ -20,7 +20,6 @@ import { SeriesRuntime, type SkipKind } from "./seriesRuntime.js";
 import { sourceUnit } from "./sourceUnit.js";
 import { fillGaps, fillShortGaps } from "./window.js";
 
-
 /** History read for a forecast beyond the backtest: enough to fit Holt-Winters and the regression. */
 const FIT_DAYS = 28;
 
@@ -322,4 +321,3 @@ export class ForecastScheduler implements Part {
     }
   }
 }
-

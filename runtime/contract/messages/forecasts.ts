@@ -64,7 +64,10 @@ export const FORECASTS = defineMessage({
         z.strictObject({
           ts: isoMs("Start of the step"),
           value: z.number(),
-          p10: z.number().optional().describe("10th percentile: the value plus the 10% quantile of the chosen forecaster's backtest errors at this step"),
+          p10: z
+            .number()
+            .optional()
+            .describe("10th percentile: the value plus the 10% quantile of the chosen forecaster's backtest errors at this step"),
           p50: z.number().optional().describe("Median: the value plus the median backtest error at this step"),
           p90: z.number().optional().describe("90th percentile (p10 <= p50 <= p90); the three are absent while there is no backtest yet"),
         }),
@@ -80,7 +83,10 @@ export const FORECASTS = defineMessage({
         candidate: z.enum(CANDIDATES).describe("The forecaster that made this forecast"),
         chosen_at: isoMs("Issue time (the series' clock) at which it was chosen"),
         backtest: BACKTEST.nullable(),
-        reason: z.string().optional().describe("Why there is no backtest yet (too little history): the model, else a naive forecast, is used meanwhile"),
+        reason: z
+          .string()
+          .optional()
+          .describe("Why there is no backtest yet (too little history): the model, else a naive forecast, is used meanwhile"),
       })
       .describe("Which forecaster made the forecast and why: the lowest backtest MAE wins, so it is never worse on its backtest than the best naive"),
   }),
