@@ -51,7 +51,7 @@ describe("Dockerfile.jetson", () => {
   });
 
   it("builds on JetPack 6 (L4T r36) images with pinned tags", () => {
-    const froms = dockerfile.getFROMs();
+    const froms = dockerfile.getFROMs().filter((f) => f.getImage() !== "scratch");
     expect(froms).toHaveLength(3);
     expect(argDefault("L4T_TAG")).toMatch(/^r36\.\d+\.\d+$/);
     for (const f of froms) expect(f.getImage()).toBe("nvcr.io/nvidia/l4t-jetpack:${L4T_TAG}");
@@ -64,9 +64,25 @@ describe("Dockerfile.jetson", () => {
     for (const flag of ["--use_cuda", "--use_tensorrt", "--build_nodejs", "--build_shared_lib", "--config Release"])
       expect(args(build)).toContain(flag);
     // The binding replaces the npm package's CPU-only one, where onnxruntime-node loads it from.
-    const copy = instructions.find((i) => i.getKeyword() === "COPY" && args(i).startsWith("--from=ort"))!;
+    const app = stages().find((st) => st[0] && args(st[0]).endsWith(" AS app"))!;
+    const copy = app.find((i) => i.getKeyword() === "COPY" && args(i).startsWith("--from=ort"))!;
     expect(args(copy)).toBe("--from=ort /out/ ./node_modules/onnxruntime-node/bin/napi-v6/linux/arm64/");
     expect(existsSync(path.join(REPO_ROOT, "node_modules/onnxruntime-node/bin/napi-v6/linux/arm64/onnxruntime_binding.node"))).toBe(true);
+  });
+
+  it("patches the Node binding before building it, and exports the binding alone as a stage", () => {
+    const ort = stages().find((st) => st[0] && args(st[0]).endsWith(" AS ort"))!;
+    const steps = ort.map((i) => `${i.getKeyword()} ${args(i)}`);
+    const patch = steps.findIndex((s) => s === "RUN python3 /src/cityedge-patch/apply-patch.py /src/onnxruntime");
+    const copy = steps.findIndex((s) => s === "COPY scripts/onnxruntime/ /src/cityedge-patch/");
+    const build = steps.findIndex((s) => s.includes("./build.sh"));
+    const clone = steps.findIndex((s) => s.includes("git clone"));
+    expect(clone).toBeGreaterThan(0);
+    expect([clone < copy, copy < patch, patch < build]).toEqual([true, true, true]);
+    // install.sh reads the marker file to check the binding's onnxruntime version.
+    expect(steps.find((s) => s.includes("cityedge-binding.json"))).toContain('"onnxruntime":"%s"');
+    const binding = stages().find((st) => st[0] && args(st[0]) === "scratch AS ort-binding")!;
+    expect(binding.map(args)).toEqual(["scratch AS ort-binding", "--from=ort /out/ /"]);
   });
 
   it("uses a Node release line that package.json's engines accept", () => {
