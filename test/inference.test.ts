@@ -2,15 +2,7 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  applyTensorRtEnv,
-  createSession,
-  loadDetectionManifest,
-  loadManifest,
-  ManifestError,
-  resolveModelFile,
-  TensorBuffer,
-} from "../runtime/inference/index.js";
+import { createSession, loadDetectionManifest, loadManifest, ManifestError, resolveModelFile, TensorBuffer } from "../runtime/inference/index.js";
 import { captureLogger, makeConstModel, writeManifest } from "./helpers/detectModels.js";
 import { REPO_ROOT, sharedDataDir } from "./helpers/sharedData.js";
 
@@ -92,7 +84,6 @@ describe("sessions", () => {
       threads: 1,
       variant: "auto",
       log,
-      tensorrt: { fp16: true, int8: false },
     });
     expect(s.provider).toBe("cpu");
     expect(s.skipped.map((x) => x.provider)).toEqual(["tensorrt", "cuda"]);
@@ -246,7 +237,10 @@ describe("sessions", () => {
       }),
     ).rejects.toThrow("cuda: libcudart.so.12: cannot open shared object file; cpu: libcudart.so.12");
     // One provider per attempt: onnxruntime-node would throw on the whole list otherwise.
-    expect(seen).toEqual(['[{"name":"cuda","deviceId":0}]', '["cpu"]']);
+    expect(seen).toEqual([
+      '[{"name":"cuda","deviceId":0,"cudnn_conv_algo_search":"HEURISTIC","arena_extend_strategy":"kSameAsRequested"}]',
+      '["cpu"]',
+    ]);
   });
 
   it("refuses a model whose SHA-256 does not match, naming both hashes", async () => {
@@ -274,19 +268,6 @@ describe("sessions", () => {
     await expect(createSession(m, { providers: ["cpu"], threads: 1, variant: "int8", log })).rejects.toThrow(
       "cpu: the manifest has no int8 variant (has: fp32)",
     );
-  });
-
-  it("passes TensorRT options through the provider's environment variables", () => {
-    const env: NodeJS.ProcessEnv = {};
-    const cache = path.join(dir, "trt");
-    applyTensorRtEnv({ fp16: true, int8: false, cacheDir: cache }, env);
-    expect(env).toMatchObject({
-      ORT_TENSORRT_FP16_ENABLE: "1",
-      ORT_TENSORRT_INT8_ENABLE: "0",
-      ORT_TENSORRT_ENGINE_CACHE_ENABLE: "1",
-      ORT_TENSORRT_CACHE_PATH: cache,
-      ORT_TENSORRT_TIMING_CACHE_ENABLE: "1",
-    });
   });
 });
 

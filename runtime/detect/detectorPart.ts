@@ -2,7 +2,8 @@ import type { Frame } from "../../drivers/camera/frame.js";
 import { createSession, type ModelSession, type ProviderName, type SessionOptions } from "../inference/session.js";
 import { loadDetectionManifest, type DetectionManifest, type VariantName } from "../inference/manifest.js";
 import { TensorBuffer } from "../inference/tensorBuffer.js";
-import { warmUp } from "../inference/warmup.js";
+import type { GpuSettings } from "../inference/providerOptions.js";
+import { warmUp, type WarmupReport } from "../inference/warmup.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
 import type { MessageSink } from "../mqtt/sink.js";
@@ -29,7 +30,8 @@ export interface DetectorOptions {
   variant: VariantName | "auto";
   warmupRuns: number;
   maxBatch: number;
-  tensorrt: SessionOptions["tensorrt"];
+  /** TensorRT and CUDA settings (config `gpu_device`, `tensorrt:`, `cuda:`). */
+  gpu?: GpuSettings;
   /** Where inference runs: a worker thread keeps the event loop free during a run. Default "main". */
   thread?: "main" | "worker";
   /** Cameras built into the detector at start. Cameras may also join later, one unit each ({@link DetectorPart.attach}). */
@@ -47,6 +49,8 @@ export interface DetectorOptions {
   onFrame?: (frame: Frame, objects: ObjectOut[], inferenceMs: number) => void;
   /** Replaces createSession (tests that must pretend a provider exists). */
   create?: SessionOptions["create"];
+  /** Stand-ins for what the session setup reads from the machine (tests of the GPU options). */
+  probes?: Pick<SessionOptions, "binding" | "gpuInfo" | "inputShape">;
   /** Updated model files: the current one is loaded, falling back to the previous and the shipped one. */
   modelStore?: ModelStore;
   /** A run taking longer than this is stuck: its worker is ended and the session reopened. Default 60 s. */
@@ -54,6 +58,7 @@ export interface DetectorOptions {
 }
 
 const ABANDONED = Symbol("abandoned");
+const round1 = (v: number) => Math.round(v * 10) / 10;
 const IDLE = "waiting for frames";
 
 type CameraState = CameraDetection;
@@ -112,6 +117,7 @@ export class DetectorPart implements Part {
   #threadsPerInstance: number;
   #version: ModelVersion | null = null;
   #restarts = 0;
+  #warmup: WarmupReport | undefined;
 
   constructor(options: DetectorOptions) {
     this.#o = options;
@@ -197,6 +203,7 @@ export class DetectorPart implements Part {
     this.#log.error({ model: this.#o.modelId, instance: lane.index, stage, stage_age_ms: ageMs }, `detector ${this.#o.modelId}: ${this.#error}`);
     try {
       const next = await openDetectionSession(manifest, this.#version, this.#sessionOptions(lane.index === 0 ? this.#o.providers : [stuck.provider]));
+      await this.#warmNew(next);
       lane.model = next;
       this.#restarts++;
       lane.abandon?.();
@@ -246,20 +253,42 @@ export class DetectorPart implements Part {
       buffer.data.fill(manifest.input.letterbox_pad);
       return { index, model, buffer, stage: IDLE, stageMs: Date.now(), runs: 0, inferMsSum: 0 };
     });
-    const warm = await Promise.all(this.#lanes.map((l) => warmUp(l.model, manifest.input.name, l.buffer, o.warmupRuns)));
+    // Every batch size a lane will run, before any watchdog is armed (start() arms them): a
+    // TensorRT engine build takes minutes on a Jetson and is not a stall.
+    const warm = await Promise.all(this.#lanes.map((l) => warmUp(l.model, manifest.input.name, l.buffer, o.warmupRuns, this.#batch)));
+    this.#warmup = warm[0];
     this.#log.info(
       {
         model: o.modelId,
         provider: first.provider,
+        variant: first.variant,
         instances: this.#lanes.length,
         threads_per_instance: first.provider === "cpu" ? this.#threadsPerInstance : undefined,
         batch: this.#batch,
-        warmup_ms: Math.round(Math.max(0, ...warm)),
+        open_ms: Math.round(first.openMs),
+        engine: warm[0]?.engine ?? null,
+        warmup_ms: Math.round(Math.max(0, ...warm.map((w) => w.totalMs))),
+        warmup_batches: warm[0]?.batches.map((b) => ({ batch: b.batch, first_ms: round1(b.firstMs), last_ms: round1(b.lastMs) })),
         cameras: this.#cams.map((c) => c.cam.id),
       },
       "detector ready",
     );
     for (const c of this.#own) c.startCounts();
+  }
+
+  /**
+   * Warms a session that is not in a lane yet (a restart's or an update's), at every batch size,
+   * on its own buffer: the lanes keep running meanwhile, and no watchdog watches a build.
+   */
+  async #warmNew(model: ModelSession): Promise<void> {
+    const manifest = this.#manifest!;
+    const buffer = new TensorBuffer(manifest.input, this.#batch);
+    buffer.data.fill(manifest.input.letterbox_pad);
+    this.#warmup = await warmUp(model, manifest.input.name, buffer, Math.max(1, this.#o.warmupRuns), this.#batch);
+    this.#log.info(
+      { model: this.#o.modelId, provider: model.provider, engine: this.#warmup.engine, warmup_ms: Math.round(this.#warmup.totalMs) },
+      "new model session warmed up",
+    );
   }
 
   #sessionOptions(providers: readonly ProviderName[]): SessionOptions {
@@ -270,8 +299,13 @@ export class DetectorPart implements Part {
       variant: o.variant,
       thread: o.thread ?? "main",
       log: this.#log,
-      ...(o.tensorrt ? { tensorrt: o.tensorrt } : {}),
+      ...(o.gpu ? { gpu: o.gpu } : {}),
+      // One TensorRT profile up to the largest batch a lane can run (one lane on a GPU).
+      ...(this.#manifest
+        ? { batch: { input: this.#manifest.input.name, max: Math.max(1, Math.min(o.maxBatch, o.plannedCameras ?? o.cameras.length)) } }
+        : {}),
       ...(o.create ? { create: o.create } : {}),
+      ...o.probes,
     };
   }
 
@@ -291,6 +325,7 @@ export class DetectorPart implements Part {
       if (this.#batch > 1 && !next[0]!.dynamicBatch(manifest.input.name)) {
         throw new Error(`model ${this.#o.modelId}: the new file has a fixed batch size; ${this.#batch} cameras share a run`);
       }
+      for (const m of next) await this.#warmNew(m);
     } catch (err) {
       for (const m of next) await m.release().catch(() => undefined);
       throw err;
@@ -460,6 +495,16 @@ export class DetectorPart implements Part {
       variant: model?.variant ?? null,
       model_version: this.#version?.sha256 ?? "shipped",
       skipped_providers: model?.skipped ?? [],
+      provider_options: model ? (model.setup.ignored ?? "honoured") : null,
+      precision: model?.setup.precision ? (model.setup.precision.int8 ? "int8" : model.setup.precision.fp16 ? "fp16" : "fp32") : null,
+      warmup: this.#warmup
+        ? {
+            open_ms: Math.round(this.#warmup.openMs),
+            engine: this.#warmup.engine,
+            total_ms: Math.round(this.#warmup.totalMs),
+            batches: this.#warmup.batches.map((b) => ({ batch: b.batch, first_ms: round1(b.firstMs), last_ms: round1(b.lastMs) })),
+          }
+        : null,
       instances: lanes.length,
       threads_per_instance: model?.provider === "cpu" ? this.#threadsPerInstance : null,
       batch: this.#batch,

@@ -12,6 +12,7 @@ import { resolvePath } from "../config/load.js";
 import type { Part, PartContext } from "../part.js";
 import { fileDigest } from "../supervise/digest.js";
 import { loadDetectionManifest, type DetectionManifest } from "../inference/manifest.js";
+import { gpuSettingsOf } from "../inference/providerOptions.js";
 import { ModelStore } from "../modelUpdate/store.js";
 import type { MessageSink } from "../mqtt/sink.js";
 import type { DetectorCamera } from "./cameraDetection.js";
@@ -132,11 +133,10 @@ export function buildDetection(
         warmupRuns: model.warmup_runs,
         thread: model.inference_thread,
         maxBatch: model.max_batch,
-        tensorrt: {
-          fp16: model.tensorrt.fp16,
-          int8: model.tensorrt.int8,
-          cacheDir: model.tensorrt.cache_dir ? resolvePath(ctx.loaded, model.tensorrt.cache_dir) : path.join(ctx.dataDir, "trt-cache", modelId),
-        },
+        gpu: gpuSettingsOf(
+          model,
+          model.tensorrt.cache_dir ? resolvePath(ctx.loaded, model.tensorrt.cache_dir) : path.join(ctx.dataDir, "trt-cache", modelId),
+        ),
         cameras: [],
         plannedCameras: cams.length,
         sink: out.sink,

@@ -1,6 +1,6 @@
 import * as ort from "onnxruntime-node";
 import type { Logger } from "../log/logger.js";
-import { createSession, loadManifest, type ModelSession } from "../inference/index.js";
+import { createSession, loadManifest, type ModelSession, type VariantName } from "../inference/index.js";
 import { calendarFeature, localTimes, type LocalTime } from "./calendar.js";
 import { forecastSpec, type ForecastSpec } from "./forecastManifest.js";
 
@@ -20,7 +20,7 @@ export interface ModelLoadOptions {
   manifestFile: string;
   providers: readonly ("tensorrt" | "cuda" | "cpu")[];
   threads: number;
-  variant: "fp32" | "fp16" | "int8" | "auto";
+  variant: VariantName | "auto";
   log: Logger;
 }
 

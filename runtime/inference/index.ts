@@ -30,7 +30,11 @@ export {
   type ModelManifest,
   type VariantName,
 } from "./manifest.js";
-export { applyTensorRtEnv, createSession, ModelSession, type ProviderName, type SessionOptions, type TensorRtOptions } from "./session.js";
+export { cpuAutoOrder, createSession, ModelSession, type ProviderName, type ProviderSetup, type SessionOptions } from "./session.js";
+export { bindingInfo, describeBinding, optionsIgnored, type BindingInfo } from "./binding.js";
+export { engineCacheKey, prepareEngineDir, type EngineDir, type EngineKeyParts } from "./engineCache.js";
+export { gpuInfo, probeGpu, type GpuInfo } from "./gpuInfo.js";
+export { cudaOptions, DEFAULT_GPU_SETTINGS, profileShapes, tensorRtOptions, tensorRtPrecision, type GpuSettings } from "./providerOptions.js";
 export { TensorBuffer, type InputSpec, type PixelSource } from "./tensorBuffer.js";
 export { warmUp } from "./warmup.js";
 export { createInWorker, WorkerSession } from "./workerSession.js";

@@ -3,7 +3,11 @@ import { createReadStream, readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 
-export const VARIANTS = ["fp32", "fp16", "int8"] as const;
+/**
+ * "int8": QDQ with uint8 activations (onnxruntime's fast CPU kernels); "int8_sym": QDQ with
+ * symmetric int8 activations and weights (zero point 0), the only INT8 form TensorRT imports.
+ */
+export const VARIANTS = ["fp32", "fp16", "int8", "int8_sym"] as const;
 export type VariantName = (typeof VARIANTS)[number];
 export const DECODERS = ["yolov8", "yolox", "yolov5"] as const;
 export type DecoderName = (typeof DECODERS)[number];
@@ -14,6 +18,11 @@ const VARIANT_SCHEMA = z.strictObject({
     .string()
     .regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits")
     .describe("SHA-256 of the file, checked at load"),
+  cpu_ms: z
+    .number()
+    .positive()
+    .optional()
+    .describe("Milliseconds per picture on the CPU provider at 1 thread, batch 1 (cityedge bench models); auto on the CPU takes the fastest variant"),
 });
 
 const TRIPLE = z.tuple([z.number(), z.number(), z.number()]);
@@ -46,7 +55,9 @@ const BASE_SCHEMA = z.looseObject({
   id: z.string().min(1),
   version: z.union([z.string().min(1), z.number()]),
   task: z.string().min(1),
-  variants: z.partialRecord(z.enum(VARIANTS), VARIANT_SCHEMA).refine((v) => Object.keys(v).length > 0, "must list at least one of fp32, fp16, int8"),
+  variants: z
+    .partialRecord(z.enum(VARIANTS), VARIANT_SCHEMA)
+    .refine((v) => Object.keys(v).length > 0, "must list at least one of fp32, fp16, int8, int8_sym"),
 });
 
 const DETECTION_SCHEMA = BASE_SCHEMA.extend({

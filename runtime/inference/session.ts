@@ -1,27 +1,41 @@
-import { mkdirSync } from "node:fs";
 import * as ort from "onnxruntime-node";
 import type { Logger } from "../log/logger.js";
+import { bindingDir, bindingInfo, optionsIgnored, type BindingInfo } from "./binding.js";
+import { discardEngineDir, engineBuilt, prepareEngineDir, type EngineDir } from "./engineCache.js";
+import { gpuInfo, type GpuInfo } from "./gpuInfo.js";
 import { verifySha256, type ModelManifest, type VariantName } from "./manifest.js";
+import {
+  cudaOptions,
+  DEFAULT_GPU_SETTINGS,
+  profileShapes,
+  providerEntry,
+  tensorRtAutoOrder,
+  tensorRtOptions,
+  tensorRtPrecision,
+  type GpuSettings,
+} from "./providerOptions.js";
 import type { TensorBuffer, PixelSource } from "./tensorBuffer.js";
 import { createInWorker, WorkerSession } from "./workerSession.js";
 
 export type ProviderName = "tensorrt" | "cuda" | "cpu";
-
-export interface TensorRtOptions {
-  fp16: boolean;
-  int8: boolean;
-  /** Engine and timing cache directory; created when missing. */
-  cacheDir?: string;
-}
 
 export interface SessionOptions {
   /** Providers to try, in order; the first that creates a session wins. */
   providers: readonly ProviderName[];
   /** Intra-op threads of the CPU provider. */
   threads: number;
-  /** A variant of the manifest, or "auto" to pick per provider (TensorRT/CUDA: fp16 first; CPU: int8 first). */
+  /**
+   * A variant of the manifest, or "auto" to pick per provider: TensorRT the symmetric int8 (QDQ)
+   * file, CUDA fp16, the CPU the variant with the lowest measured `cpu_ms`.
+   */
   variant: VariantName | "auto";
-  tensorrt?: TensorRtOptions;
+  /** TensorRT and CUDA settings; defaults when absent. */
+  gpu?: GpuSettings;
+  /**
+   * The input whose first dimension is the batch, and the largest batch that will run: a
+   * dynamic-batch model gets one TensorRT profile from 1 to it, so no batch size rebuilds.
+   */
+  batch?: { input: string; max: number };
   /**
    * Let idle intra-op threads spin between runs (onnxruntime's default). Off by default: on a
    * 2-core Jetson-class CPU the spinning threads take the cores that ffmpeg, the outbox and MQTT
@@ -39,6 +53,12 @@ export interface SessionOptions {
    * provider works; the default is onnxruntime-node's.
    */
   create?: (file: string, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
+  /** What the onnxruntime binding honours (tests pass a patched or stock one); default: this process's. */
+  binding?: BindingInfo;
+  /** TensorRT version and GPU, for the engine cache key; default: probed once. */
+  gpuInfo?: GpuInfo;
+  /** Dimensions of an input as the file declares them; default: read through a CPU session. */
+  inputShape?: (file: string, input: string) => Promise<readonly (number | string)[]>;
 }
 
 // onnxruntime's own log goes to stderr as coloured text, past pino (not JSON, not scrubbed), and
@@ -47,17 +67,27 @@ export interface SessionOptions {
 // This is process-wide and takes effect with the first session created.
 ort.env.logLevel = "fatal";
 
-/**
- * Variant preference per provider when the config says "auto". CPU: our QDQ int8 detector (fused
- * Conv+BN+ReLU, uint8 activations) runs 2.5-3.4x faster than fp32 at the same mAP. TensorRT: fp16
- * first, because TensorRT's QDQ import needs signed int8 activations, which our int8 files do not
- * use; an int8 file is the last resort there.
- */
-const AUTO_ORDER: Record<ProviderName, VariantName[]> = {
-  tensorrt: ["fp16", "fp32", "int8"],
-  cuda: ["fp16", "fp32"],
-  cpu: ["int8", "fp32", "fp16"],
-};
+/** CPU preference when no variant states its measured speed: our CPU-tuned int8 QDQ first. */
+const CPU_ORDER: VariantName[] = ["int8", "fp32", "fp16", "int8_sym"];
+
+/** The CPU's "auto" order: the variants by measured `cpu_ms` (fastest first), then the rest in CPU_ORDER. */
+export function cpuAutoOrder(manifest: ModelManifest): VariantName[] {
+  const timed = CPU_ORDER.filter((v) => manifest.variants[v]?.cpu_ms !== undefined).sort(
+    (a, b) => manifest.variants[a]!.cpu_ms! - manifest.variants[b]!.cpu_ms!,
+  );
+  return [...timed, ...CPU_ORDER.filter((v) => !timed.includes(v))];
+}
+
+/** How the session's provider was set up: what the GPU providers got, and whether the binding passed it on. */
+export interface ProviderSetup {
+  /** The entry handed to the binding ("cpu" for the CPU provider). */
+  entry: ort.InferenceSession.ExecutionProviderConfig;
+  /** null when every option reached onnxruntime; else why not. */
+  ignored: string | null;
+  /** TensorRT: the keyed engine folder, and whether it held an engine before this session. */
+  engine?: EngineDir;
+  precision?: { fp16: boolean; int8: boolean };
+}
 
 /**
  * One onnxruntime session on the provider that worked, shared by every camera that uses the
@@ -71,6 +101,9 @@ export class ModelSession {
   readonly file: string;
   /** Providers that were tried and failed before `provider`, with the reason. */
   readonly skipped: readonly { provider: ProviderName; reason: string }[];
+  readonly setup: ProviderSetup;
+  /** Milliseconds creating the session took (TensorRT builds or loads its engines here when shapes are known). */
+  readonly openMs: number;
 
   constructor(
     manifest: ModelManifest,
@@ -79,6 +112,8 @@ export class ModelSession {
     variant: VariantName,
     file: string,
     skipped: { provider: ProviderName; reason: string }[],
+    setup: ProviderSetup = { entry: "cpu", ignored: null },
+    openMs = 0,
   ) {
     this.manifest = manifest;
     this.session = session;
@@ -86,6 +121,8 @@ export class ModelSession {
     this.variant = variant;
     this.file = file;
     this.skipped = skipped;
+    this.setup = setup;
+    this.openMs = openMs;
   }
 
   /** The declared shape of an input; a string or negative entry is a dynamic dimension. */
@@ -131,24 +168,90 @@ export class ModelSession {
   }
 }
 
-function providerConfig(p: ProviderName): ort.InferenceSession.ExecutionProviderConfig {
-  return p === "cpu" ? "cpu" : { name: p, deviceId: 0 };
+/** Reads an input's declared dimensions through a CPU session with no optimization (cheap; TensorRT is not involved). */
+async function declaredShape(file: string, input: string): Promise<readonly (number | string)[]> {
+  const probe = await ort.InferenceSession.create(file, { executionProviders: ["cpu"], graphOptimizationLevel: "disabled", logSeverityLevel: 3 });
+  try {
+    const meta = probe.inputMetadata.find((m) => m.name === input);
+    return meta?.isTensor ? meta.shape : [];
+  } finally {
+    await probe.release();
+  }
 }
 
-/**
- * onnxruntime-node hands TensorRT only a device id; the TensorRT provider reads the rest of its
- * options from these environment variables when it is created.
- */
-export function applyTensorRtEnv(opts: TensorRtOptions, env: NodeJS.ProcessEnv = process.env): void {
-  env.ORT_TENSORRT_FP16_ENABLE = opts.fp16 ? "1" : "0";
-  env.ORT_TENSORRT_INT8_ENABLE = opts.int8 ? "1" : "0";
-  if (opts.cacheDir !== undefined) {
-    mkdirSync(opts.cacheDir, { recursive: true });
-    env.ORT_TENSORRT_ENGINE_CACHE_ENABLE = "1";
-    env.ORT_TENSORRT_CACHE_PATH = opts.cacheDir;
-    env.ORT_TENSORRT_TIMING_CACHE_ENABLE = "1";
-    env.ORT_TENSORRT_TIMING_CACHE_PATH = opts.cacheDir;
+interface SetupContext {
+  manifest: ModelManifest;
+  variant: VariantName;
+  file: string;
+  opts: SessionOptions;
+  binding: BindingInfo;
+}
+
+/** The binding entry for one provider, with the engine folder keyed and created for TensorRT. Throws a reason to skip it. */
+async function setUpProvider(provider: ProviderName, c: SetupContext): Promise<ProviderSetup> {
+  if (provider === "cpu") return { entry: "cpu", ignored: null };
+  const settings = c.opts.gpu ?? DEFAULT_GPU_SETTINGS;
+  const ignored = optionsIgnored(c.binding, provider);
+  if (provider === "cuda") {
+    return { entry: providerEntry("cuda", settings.deviceId, cudaOptions(settings)) as ort.InferenceSession.ExecutionProviderConfig, ignored };
   }
+  const precision = tensorRtPrecision(settings.tensorrt.precision, c.variant);
+  if (typeof precision === "string") throw new Error(precision);
+  let profile: ReturnType<typeof profileShapes> | null = null;
+  if (c.opts.batch) {
+    const shape = await (c.opts.inputShape ?? declaredShape)(c.file, c.opts.batch.input);
+    const first = shape[0];
+    const rest = shape.slice(1);
+    const dynamicBatch = typeof first === "string" || (typeof first === "number" && first < 0);
+    if (dynamicBatch && rest.every((d): d is number => typeof d === "number" && d > 0)) {
+      profile = profileShapes({ input: c.opts.batch.input, dims: rest, maxBatch: Math.max(1, c.opts.batch.max) });
+    }
+  }
+  let engine: EngineDir | undefined;
+  const t = settings.tensorrt;
+  if (t.cacheDir !== undefined && (t.engineCache || t.timingCache)) {
+    const hw = c.opts.gpuInfo ?? gpuInfo([bindingDir()]);
+    const gpu = hw.gpus[settings.deviceId] ?? hw.gpus[0];
+    engine = prepareEngineDir(
+      t.cacheDir,
+      {
+        model: c.manifest.id,
+        variant: c.variant,
+        sha256: c.manifest.variants[c.variant]!.sha256,
+        fp16: precision.fp16,
+        int8: precision.int8,
+        profile,
+        workspaceBytes: t.workspaceMb * 1024 * 1024,
+        builderOptimizationLevel: t.builderOptimizationLevel,
+        dlaCore: t.dlaCore ?? null,
+        cudaGraph: t.cudaGraph,
+        tensorrt: hw.tensorrt,
+        gpu: `${settings.deviceId}:${gpu ? `${gpu.name} sm ${gpu.computeCapability ?? "?"}` : "unknown"}`,
+        onnxruntime: c.binding.version,
+      },
+      c.opts.log,
+    );
+  }
+  const options = tensorRtOptions({
+    settings,
+    ...precision,
+    profile,
+    ...(engine && t.engineCache ? { engineDir: engine.dir } : {}),
+    ...(engine && t.timingCache ? { timingDir: engine.timingDir } : {}),
+  });
+  return {
+    entry: providerEntry("tensorrt", settings.deviceId, options) as ort.InferenceSession.ExecutionProviderConfig,
+    ignored,
+    ...(engine ? { engine } : {}),
+    precision,
+  };
+}
+
+/** The variants a provider tries under "auto", best first. */
+function autoOrder(provider: ProviderName, manifest: ModelManifest, opts: SessionOptions, binding: BindingInfo): VariantName[] {
+  if (provider === "cpu") return cpuAutoOrder(manifest);
+  if (provider === "cuda") return ["fp16", "fp32"];
+  return tensorRtAutoOrder((opts.gpu ?? DEFAULT_GPU_SETTINGS).tensorrt.precision, optionsIgnored(binding, "tensorrt") === null);
 }
 
 function firstLine(err: unknown): string {
@@ -163,17 +266,18 @@ function firstLine(err: unknown): string {
  */
 export async function createSession(manifest: ModelManifest, opts: SessionOptions): Promise<ModelSession> {
   const create = opts.create ?? (opts.thread === "worker" ? createInWorker : (file, o) => ort.InferenceSession.create(file, o));
+  const binding = opts.binding ?? bindingInfo();
   const available = Object.keys(manifest.files) as VariantName[];
   const verified = new Map<VariantName, string>();
   const skipped: { provider: ProviderName; reason: string }[] = [];
   for (let i = 0; i < opts.providers.length; i++) {
     const provider = opts.providers[i]!;
     const next = opts.providers[i + 1];
-    const variant =
-      opts.variant === "auto" ? AUTO_ORDER[provider].find((v) => available.includes(v)) : available.includes(opts.variant) ? opts.variant : undefined;
+    const order = opts.variant === "auto" ? autoOrder(provider, manifest, opts, binding) : [opts.variant];
+    const variant = order.find((v) => available.includes(v));
     let reason: string;
     if (variant === undefined) {
-      reason = `the manifest has no ${opts.variant === "auto" ? AUTO_ORDER[provider].join("/") : opts.variant} variant (has: ${available.join(", ")})`;
+      reason = `the manifest has no ${order.join("/")} variant (has: ${available.join(", ")})`;
     } else {
       let file = verified.get(variant);
       if (file === undefined) {
@@ -181,10 +285,12 @@ export async function createSession(manifest: ModelManifest, opts: SessionOption
         file = await verifySha256(manifest, variant);
         verified.set(variant, file);
       }
-      if (provider === "tensorrt" && opts.tensorrt) applyTensorRtEnv(opts.tensorrt);
+      let setup: ProviderSetup | undefined;
       try {
+        setup = await setUpProvider(provider, { manifest, variant, file, opts, binding });
+        const t0 = performance.now();
         const session = await create(file, {
-          executionProviders: [providerConfig(provider)],
+          executionProviders: [setup.entry],
           intraOpNumThreads: opts.threads,
           interOpNumThreads: 1,
           executionMode: "sequential",
@@ -192,6 +298,7 @@ export async function createSession(manifest: ModelManifest, opts: SessionOption
           logSeverityLevel: 3,
           extra: { session: { intra_op: { allow_spinning: opts.allowSpinning === true ? "1" : "0" } } },
         });
+        const openMs = performance.now() - t0;
         opts.log.info(
           {
             model: manifest.id,
@@ -201,12 +308,22 @@ export async function createSession(manifest: ModelManifest, opts: SessionOption
             threads: opts.threads,
             thread: opts.thread ?? "main",
             skipped: skipped.map((s) => s.provider),
+            open_ms: Math.round(openMs),
+            ...(setup.precision ? { precision: setup.precision } : {}),
+            ...(setup.engine ? { engine_dir: setup.engine.dir, engine_cached: setup.engine.cached } : {}),
           },
           `model ${manifest.id}: using provider ${provider}`,
         );
-        return new ModelSession(manifest, session, provider, variant, file, skipped);
+        if (setup.ignored !== null) {
+          opts.log.warn(
+            { model: manifest.id, provider, binding: binding.file },
+            `model ${manifest.id}: provider ${provider} options not honoured: ${setup.ignored}`,
+          );
+        }
+        return new ModelSession(manifest, session, provider, variant, file, skipped, setup, openMs);
       } catch (err) {
         reason = firstLine(err);
+        if (setup?.engine && !setup.engine.cached && !engineBuilt(setup.engine.dir)) discardEngineDir(setup.engine);
       }
     }
     skipped.push({ provider, reason });
