@@ -107,3 +107,76 @@ def fold_weight_quantization(model):
     graph.node.extend(keep)
     onnx.checker.check_model(model)
     return model
+
+
+def inline_constant_identities(model):
+    """Points every reader of an Identity of a constant at the constant itself and drops the
+    Identity. torch's exporter puts the QuantizeLinear scales and zero points behind Identity
+    nodes; TensorRT wants them as constants of the Q/DQ node."""
+    graph = model.graph
+    consts = _constants(graph)
+    rename = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Identity" and n.input[0] in consts}
+    outputs = {o.name for o in graph.output}
+    for n in graph.node:
+        for i, name in enumerate(n.input):
+            while name in rename:
+                name = rename[name]
+            n.input[i] = name
+    keep = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in rename and n.output[0] not in outputs)]
+    del graph.node[:]
+    graph.node.extend(keep)
+    onnx.checker.check_model(model)
+    return model
+
+
+def check_symmetric_qdq(model):
+    """Asserts what TensorRT's explicit quantization needs of every QuantizeLinear and
+    DequantizeLinear: an int8 zero point, all zeros (symmetric). Returns how many of each."""
+    consts = _constants(model.graph)
+    counts = {"QuantizeLinear": 0, "DequantizeLinear": 0}
+    for n in model.graph.node:
+        if n.op_type not in counts:
+            continue
+        assert len(n.input) == 3, f"{n.name}: no zero point (defaults to uint8)"
+        zp = consts.get(n.input[2])
+        assert zp is not None, f"{n.name}: zero point {n.input[2]} is not a constant"
+        assert zp.dtype == np.int8, f"{n.name}: zero point is {zp.dtype}, not int8"
+        assert not zp.any(), f"{n.name}: zero point not 0"
+        counts[n.op_type] += 1
+    assert counts["QuantizeLinear"] > 0, "no QuantizeLinear at all"
+    return counts
+
+
+def fp16_compute(model):
+    """The whole graph in float16, with a Cast at the float32 input and before the float32 output,
+    so callers still feed and read float32. Resize's scales stay float32 (the operator's type)."""
+    graph = model.graph
+    keep32 = {n.input[2] for n in graph.node if n.op_type == "Resize" and len(n.input) > 2}
+    inits = []
+    for init in graph.initializer:
+        arr = numpy_helper.to_array(init)
+        if arr.dtype == np.float32 and init.name not in keep32:
+            arr = arr.astype(np.float16)
+        inits.append(numpy_helper.from_array(arr, init.name))
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+    for n in graph.node:
+        if n.op_type == "Constant" and n.output[0] not in keep32:
+            for a in n.attribute:
+                if a.name == "value" and a.t.data_type == onnx.TensorProto.FLOAT:
+                    a.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(a.t).astype(np.float16), a.t.name))
+    (inp,) = [i for i in graph.input if i.name not in {x.name for x in graph.initializer}]
+    (out,) = graph.output
+    half_in, half_out = inp.name + "__fp16", out.name + "__fp16"
+    for n in graph.node:
+        n.input[:] = [half_in if i == inp.name else i for i in n.input]
+        n.output[:] = [half_out if o == out.name else o for o in n.output]
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend([helper.make_node("Cast", [inp.name], [half_in], to=onnx.TensorProto.FLOAT16, name="input_to_fp16")]
+                      + nodes
+                      + [helper.make_node("Cast", [half_out], [out.name], to=onnx.TensorProto.FLOAT, name="output_to_fp32")])
+    del graph.value_info[:]
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    onnx.checker.check_model(model)
+    return model
