@@ -195,7 +195,7 @@ export class ForecastScheduler implements Part {
         if (reselect) {
           const picked = await choose(rt, series, issue);
           if ("none" in picked) {
-            this.#skip(rt, "no_history", picked.none, issue);
+            this.#skip(rt, picked.scaling ? "scaling" : "no_history", picked.none, issue);
             continue;
           }
           const changed = rt.selection?.candidate !== picked.candidate;

@@ -27,7 +27,7 @@ function modelCandidate(rt: SeriesRuntime, s: StepSeries): { c?: Candidate; reas
  * Until the history covers the naive week (or day) and the model plus one day of origins, the
  * model is used (else the naive forecast that the history allows), and the reason is kept.
  */
-export async function choose(rt: SeriesRuntime, s: StepSeries, issue: number): Promise<Selection | { none: string }> {
+export async function choose(rt: SeriesRuntime, s: StepSeries, issue: number): Promise<Selection | { none: string; scaling?: true }> {
   const E = rt.stepMs!;
   const H = rt.horizon;
   const built = builtinCandidates(E, H, rt.cfg.candidates);
@@ -37,8 +37,15 @@ export async function choose(rt: SeriesRuntime, s: StepSeries, issue: number): P
   const naive = built.candidates.find((c) => c.name === "seasonal_naive_week") ?? built.candidates.find((c) => c.name === "seasonal_naive_day");
   const required = Math.max(naive?.needs ?? 0, model.c?.needs ?? 0);
   const perDay = daySteps(1, E);
+  if (candidates.length === 0) {
+    if (model.reason) return { none: model.reason, scaling: true };
+    return {
+      none: `no candidate can forecast this series (${[...built.unavailable.map((u) => `${u.name}: ${u.reason}`), rt.modelError].filter(Boolean).join("; ")})`,
+    };
+  }
   const days = Math.min(rt.cfg.backtest_days, (n - required) / perDay);
-  if (days >= 1 && daySteps(days, E) >= H && candidates.length > 0) {
+  // at least a day of origins, each with its whole horizon inside the history
+  if (daySteps(days, E) - H + 1 >= perDay) {
     const r = await backtest(s, candidates, { horizon: H, days, yieldFn: yieldLoop });
     const chosen = candidates.find((c) => c.name === r.chosen)!;
     const scores = [
@@ -65,7 +72,7 @@ export async function choose(rt: SeriesRuntime, s: StepSeries, issue: number): P
       },
     };
   }
-  const reason = `no backtest yet: ${n} steps of history, a backtest of one day needs ${required + Math.max(perDay, H)}`;
+  const reason = `no backtest yet: ${n} steps of history, a day of backtest origins needs ${required + perDay + H - 1}`;
   const { week, day } = seasons(E);
   const fallback =
     model.c ??
