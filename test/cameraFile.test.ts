@@ -163,7 +163,7 @@ describe("cameras from a config file", () => {
     await north.start();
     const [f] = await frames(north, 1);
     expect([f!.width, f!.height, f!.camera_id]).toEqual([320, 320, "north"]);
-    expect(metrics.render()).toMatch(/cityedge_camera_frames_total\{camera="north"\} \d+/);
+    expect(await metrics.render()).toMatch(/cityedge_camera_frames_total\{camera="north"\} \d+/);
   });
 });
 
@@ -278,7 +278,7 @@ describe("camera sources that are missing or over HTTP", () => {
     await waitFor(() => (cam.health().restarts as number) >= 2, "two retries");
     expect(cam.health()).toMatchObject({ state: "failed", stream: "failed" });
     expect(String(cam.health().error)).toContain("Unknown decoder 'h264_nonexistent'");
-    expect(metrics.render()).toMatch(/cityedge_camera_restarts_total\{camera="cam"\} [2-9]/);
+    expect(await metrics.render()).toMatch(/cityedge_camera_restarts_total\{camera="cam"\} [2-9]/);
   });
 
   describe("http", () => {

@@ -159,7 +159,7 @@ describe.skipIf(!MOSQUITTO_BIN)("messages the broker refuses (MQTT 5 reason code
     expect(sub.on("cityedge/acl-1/test/ok").map((m) => m.payload.i)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(sub.on("cityedge/acl-1/test/denied")).toEqual([]);
     expect(outbox.stats().dropped).toBe(10);
-    expect(metrics.render()).toContain("cityedge_outbox_rejected_total 10");
+    expect(await metrics.render()).toContain("cityedge_outbox_rejected_total 10");
     const refused = logs.filter((l) => l.includes("the broker refused a message; it is dropped and counted"));
     expect(refused).toHaveLength(10);
     expect(refused[0]).toContain("Not authorized (reason code 0x87)");

@@ -198,7 +198,7 @@ describe("Outbox", () => {
     const rows = o.read(0, 1000).map((r) => JSON.parse(r.payload) as { seq: number });
     expect(rows[0]!.seq).toBe(151);
     expect(rows.at(-1)!.seq).toBe(250);
-    expect(metrics.render()).toContain("cityedge_outbox_dropped_total 150");
+    expect(await metrics.render()).toContain("cityedge_outbox_dropped_total 150");
     await o.stop();
     const again = make(file, { maxRows: 100 });
     await again.start();

@@ -11,10 +11,10 @@ export interface CameraMetrics {
 
 export function cameraMetrics(m: Metrics): CameraMetrics {
   return {
-    frames: m.counter("cityedge_camera_frames_total", "Frames received per camera"),
-    dropped: m.counter("cityedge_camera_dropped_frames_total", "Frames replaced before inference took them"),
-    restarts: m.counter("cityedge_camera_restarts_total", "ffmpeg restarts per camera"),
-    corrupt: m.counter("cityedge_camera_corrupt_total", "Damaged stream data reported by the decoder"),
-    fps: m.gauge("cityedge_camera_fps", "Frames per second received per camera"),
+    frames: m.counter("cityedge_camera_frames_total"),
+    dropped: m.counter("cityedge_camera_dropped_frames_total"),
+    restarts: m.counter("cityedge_camera_restarts_total"),
+    corrupt: m.counter("cityedge_camera_corrupt_total"),
+    fps: m.gauge("cityedge_camera_fps"),
   };
 }

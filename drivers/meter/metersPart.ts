@@ -59,7 +59,7 @@ export class MetersPart implements Part {
   }
 
   async start(): Promise<void> {
-    const readings = this.#opts.metrics?.counter("cityedge_meter_readings_total", "Meter readings, by meter and quality");
+    const readings = this.#opts.metrics?.counter("cityedge_meter_readings_total");
     this.#rtuLines = new RtuLines(this.#log);
     for (const cfg of this.#opts.meters) {
       if (!cfg.enabled) continue;

@@ -81,7 +81,7 @@ export class CommandDispatcher implements Part {
     // Our own responses live one level deeper; the `cmd/+` filter never delivers them, but be sure.
     if (name.length === 0 || name.includes("/")) return Promise.resolve();
     this.#handled++;
-    const counter = this.#opts.metrics.counter("cityedge_commands_total", "Commands received, by command and outcome");
+    const counter = this.#opts.metrics.counter("cityedge_commands_total");
 
     let requestId: string | null = null;
     const fail = (code: CommandErrorCode, message: string, details?: readonly string[]): Promise<void> => {

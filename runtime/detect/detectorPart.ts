@@ -428,9 +428,7 @@ export class DetectorPart implements Part {
         const inferMs = performance.now() - t0;
         lane.runs++;
         lane.inferMsSum += inferMs;
-        this.#o.metrics
-          ?.histogram("cityedge_inference_seconds", "Inference time per run", [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2])
-          .observe(inferMs / 1000, { model: this.#o.modelId, provider: model.provider });
+        this.#o.metrics?.histogram("cityedge_inference_seconds").observe(inferMs / 1000, { model: this.#o.modelId, provider: model.provider });
         const out = result[outputName];
         if (!out) throw new Error(`model ${this.#o.modelId}: no output "${outputName}" (outputs: ${Object.keys(result).join(", ")})`);
         this.#setStage(lane, "postprocess");
@@ -441,7 +439,7 @@ export class DetectorPart implements Part {
           c.frames++;
           c.fpsWindow.push(Date.now());
           if (c.fpsWindow.length > 30) c.fpsWindow.shift();
-          this.#o.metrics?.counter("cityedge_detect_frames_total", "Frames run through detection").inc({ camera: c.cam.id });
+          this.#o.metrics?.counter("cityedge_detect_frames_total").inc({ camera: c.cam.id });
           this.#o.onFrame?.(f, objects, inferMs);
         });
         if (this.#state === "degraded") this.#state = "running";

@@ -267,7 +267,7 @@ export class ForecastScheduler implements Part {
       const ms = performance.now() - t0;
       this.#batches++;
       this.#opts.metrics
-        ?.histogram("cityedge_forecast_batch_seconds", "Time of one batched forecast run", [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5])
+        ?.histogram("cityedge_forecast_batch_seconds")
         .observe(ms / 1000, { model: model.spec.id });
       this.#log.debug({ model: model.spec.id, series: ids, ms: Math.round(ms * 10) / 10 }, "forecast batch ran");
       items.forEach((item, b) => {
@@ -280,7 +280,7 @@ export class ForecastScheduler implements Part {
 
   #skip(rt: SeriesRuntime, kind: SkipKind, reason: string, issue: number): void {
     rt.skip(kind, reason, issue);
-    this.#opts.metrics?.counter("cityedge_forecasts_skipped_total", "Forecasts skipped because too much history was missing").inc({ series: rt.id });
+    this.#opts.metrics?.counter("cityedge_forecasts_skipped_total").inc({ series: rt.id });
   }
 
   #publish(
@@ -301,7 +301,7 @@ export class ForecastScheduler implements Part {
       rt.published++;
       rt.lastSkipReason = undefined;
       rt.lastError = undefined;
-      this.#opts.metrics?.counter("cityedge_forecasts_total", "Forecasts published").inc({ series: rt.id });
+      this.#opts.metrics?.counter("cityedge_forecasts_total").inc({ series: rt.id });
     } catch (err) {
       rt.fail(err, issue);
       return;

@@ -98,6 +98,8 @@ const PRUNE_INTERVAL_MS = 10 * 60_000;
 export class HistoryStore implements Part {
   readonly name = "history";
   readonly kind = "history";
+  /** Removes this store's reader of the queue gauge (a reload's new store registers its own). */
+  #uncollect: (() => void) | undefined;
   readonly #opts: HistoryStoreOptions;
   readonly #log: Logger;
   #db: Database.Database | undefined;
@@ -152,11 +154,13 @@ export class HistoryStore implements Part {
     this.prune();
     this.#flushTimer = setInterval(() => this.#flushLogged(), this.#opts.flushIntervalMs ?? 1000);
     this.#pruneTimer = setInterval(() => this.prune(), PRUNE_INTERVAL_MS);
-    this.#opts.metrics?.gauge("cityedge_history_queue", "Readings waiting to be written to the history store", (g) => g.set(this.#queue.length));
+    this.#uncollect = this.#opts.metrics?.collect("cityedge_history_queue", (g) => g.set(this.#queue.length));
     this.#log.info({ file: this.#opts.file, series: this.#watermarks.size }, "history store open");
   }
 
   async stop(): Promise<void> {
+    this.#uncollect?.();
+    this.#uncollect = undefined;
     clearInterval(this.#flushTimer);
     clearInterval(this.#pruneTimer);
     this.#flushTimer = undefined;

@@ -58,7 +58,6 @@ export function buildHealthParts(ctx: PartContext, outbox: MessageSink & Part): 
           log: ctx.log.child({ module: "http" }),
           metrics: ctx.metrics,
           summary,
-          beforeScrape: () => monitor.refresh(),
         }),
         { slice: server, deps: [monitorPart] },
       ),

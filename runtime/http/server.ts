@@ -12,8 +12,6 @@ export interface HttpServerOptions {
   metrics: Metrics;
   /** The current summary; /healthz answers 200 when its state is "ok", else 503. */
   summary: () => HealthSummary;
-  /** Called before /metrics renders, to bring sampled gauges up to date. */
-  beforeScrape?: () => void;
 }
 
 const PROM_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -59,29 +57,33 @@ export class HttpServer implements Part {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
+    this.#respond(req, res).catch((err: unknown) => this.#failed(err, req, res));
+  }
+
+  #failed(err: unknown, req: IncomingMessage, res: ServerResponse): void {
+    this.#opts.log.error({ err, path: req.url }, "http handler failed");
+    if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+    res.end(`internal error: ${(err as Error).message}\n`);
+  }
+
+  async #respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("method not allowed\n");
       return;
     }
-    try {
-      if (url.pathname === "/healthz") {
-        const summary = this.#opts.summary();
-        const body = `${JSON.stringify(summary)}\n`;
-        res.writeHead(summary.state === "ok" ? 200 : 503, { "content-type": "application/json", "cache-control": "no-store" });
-        res.end(req.method === "HEAD" ? undefined : body);
-      } else if (url.pathname === "/metrics") {
-        this.#scrapes++;
-        this.#opts.beforeScrape?.();
-        res.writeHead(200, { "content-type": PROM_TYPE, "cache-control": "no-store" });
-        res.end(req.method === "HEAD" ? undefined : this.#opts.metrics.render());
-      } else {
-        res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${url.pathname} (try /healthz or /metrics)\n`);
-      }
-    } catch (err) {
-      this.#opts.log.error({ err, path: url.pathname }, "http handler failed");
-      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
-      res.end(`internal error: ${(err as Error).message}\n`);
+    if (url.pathname === "/healthz") {
+      const summary = this.#opts.summary();
+      const body = `${JSON.stringify(summary)}\n`;
+      res.writeHead(summary.state === "ok" ? 200 : 503, { "content-type": "application/json", "cache-control": "no-store" });
+      res.end(req.method === "HEAD" ? undefined : body);
+    } else if (url.pathname === "/metrics") {
+      this.#scrapes++;
+      const text = await this.#opts.metrics.render();
+      res.writeHead(200, { "content-type": PROM_TYPE, "cache-control": "no-store" });
+      res.end(req.method === "HEAD" ? undefined : text);
+    } else {
+      res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${url.pathname} (try /healthz or /metrics)\n`);
     }
   }
 

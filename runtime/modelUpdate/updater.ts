@@ -63,7 +63,7 @@ export class ModelUpdater {
   async update(req: UpdateRequest, log: Logger): Promise<Record<string, unknown>> {
     const { store, target } = this.#o;
     if (this.#o.disabled !== undefined) throw new CommandError("rejected", `update_model is disabled: ${this.#o.disabled}`);
-    const counter = this.#o.metrics.counter("cityedge_model_updates_total", "update_model outcomes, by model and outcome");
+    const counter = this.#o.metrics.counter("cityedge_model_updates_total");
     const ids = target.modelIds();
     if (!ids.includes(req.model)) throw new CommandError("not_found", `unknown model "${req.model}" (models: ${ids.join(", ") || "none"})`);
     if (this.#o.publicKey && req.signature === undefined) {

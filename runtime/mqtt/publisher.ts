@@ -167,7 +167,7 @@ export class MqttPublisher implements Part {
       this.#lastError = undefined;
       const receiveMax = connack.properties?.receiveMaximum;
       this.#window = Math.max(1, Math.min(this.#opts.inflight, receiveMax ?? Infinity));
-      this.#opts.metrics?.gauge("cityedge_mqtt_connected", "1 while the MQTT uplink is connected").set(1);
+      this.#opts.metrics?.gauge("cityedge_mqtt_connected").set(1);
       this.#log.info(
         { url: redactUrl(this.#opts.mqtt.url), connection: k, window: this.#window, outbox: this.#opts.outbox.stats().depth },
         "MQTT connected",
@@ -209,12 +209,12 @@ export class MqttPublisher implements Part {
     this.#opts.outbox.flush();
     this.#client?.end(true);
     this.#client = undefined;
-    this.#opts.metrics?.gauge("cityedge_mqtt_connected", "1 while the MQTT uplink is connected").set(0);
+    this.#opts.metrics?.gauge("cityedge_mqtt_connected").set(0);
     if (err) this.#lastError = err.message;
     if (this.#stopping) return;
     const delay = this.#backoff.next();
     this.#reconnects++;
-    this.#opts.metrics?.counter("cityedge_mqtt_reconnects_total", "MQTT reconnect attempts").inc();
+    this.#opts.metrics?.counter("cityedge_mqtt_reconnects_total").inc();
     const fields = {
       url: redactUrl(this.#opts.mqtt.url),
       retry_in_ms: delay,
@@ -272,7 +272,7 @@ export class MqttPublisher implements Part {
         this.#inflight.delete(row.id);
         this.#opts.outbox.ack(row.id);
         this.#sent++;
-        this.#opts.metrics?.counter("cityedge_mqtt_published_total", "Messages the broker acknowledged").inc();
+        this.#opts.metrics?.counter("cityedge_mqtt_published_total").inc();
         this.#schedulePump();
       });
     }

@@ -201,7 +201,7 @@ export class Outbox implements MessageSink, Part {
     this.#acked = [];
     for (const [topic, seq] of seqs) this.#seqs.set(topic, seq);
     this.#pending = [];
-    this.#opts.metrics?.counter("cityedge_outbox_committed_total", "Messages committed to the outbox").inc(undefined, batch.length);
+    this.#opts.metrics?.counter("cityedge_outbox_committed_total").inc(undefined, batch.length);
     this.#keepHot(stored);
     if (this.#opts.sync === "background") this.#fsyncTimer ??= setTimeout(() => void this.#syncWal(), this.#opts.fsyncIntervalMs ?? 100);
     const dropped = store.enforceQuota(this.#opts.maxRows, this.#opts.maxBytes);
@@ -275,7 +275,7 @@ export class Outbox implements MessageSink, Part {
    */
   reject(id: number, topic: string, reason: string): void {
     this.ack(id);
-    this.#opts.metrics?.counter("cityedge_outbox_rejected_total", "Messages the broker refused (MQTT 5 reason code), dropped").inc();
+    this.#opts.metrics?.counter("cityedge_outbox_rejected_total").inc();
     this.#log.error({ topic, reason }, "the broker refused a message; it is dropped and counted");
     this.#countDrops(1, "message refused by the broker; dropped");
   }
@@ -348,10 +348,7 @@ export class Outbox implements MessageSink, Part {
     }
     const t0 = performance.now();
     this.#fsyncing = store.syncWal().then(
-      () =>
-        this.#opts.metrics
-          ?.histogram("cityedge_outbox_fsync_seconds", "Background fsync of the outbox's WAL", [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1])
-          .observe((performance.now() - t0) / 1000),
+      () => this.#opts.metrics?.histogram("cityedge_outbox_fsync_seconds").observe((performance.now() - t0) / 1000),
       (err: unknown) => this.#log.error({ err }, "outbox: background fsync of the WAL failed; the next commit retries"),
     );
     try {
@@ -379,9 +376,7 @@ export class Outbox implements MessageSink, Part {
   #countDrops(n: number, why: string): void {
     this.#dropped += n;
     this.#droppedSinceLog += n;
-    this.#opts.metrics
-      ?.counter("cityedge_outbox_dropped_total", "Messages dropped by the outbox quota or while it could not commit")
-      .inc(undefined, n);
+    this.#opts.metrics?.counter("cityedge_outbox_dropped_total").inc(undefined, n);
     try {
       this.#store?.setCounter("dropped", this.#dropped);
     } catch (err) {
@@ -402,7 +397,7 @@ export class Outbox implements MessageSink, Part {
     const m = this.#opts.metrics;
     if (!m) return;
     const s = this.stats();
-    m.gauge("cityedge_outbox_depth", "Messages in the outbox not yet acknowledged by the broker").set(s.depth);
-    m.gauge("cityedge_outbox_bytes", "Payload bytes in the outbox").set(s.bytes);
+    m.gauge("cityedge_outbox_depth").set(s.depth);
+    m.gauge("cityedge_outbox_bytes").set(s.bytes);
   }
 }
