@@ -266,9 +266,7 @@ export class ForecastScheduler implements Part {
       }
       const ms = performance.now() - t0;
       this.#batches++;
-      this.#opts.metrics
-        ?.histogram("cityedge_forecast_batch_seconds")
-        .observe(ms / 1000, { model: model.spec.id });
+      this.#opts.metrics?.histogram("cityedge_forecast_batch_seconds").observe(ms / 1000, { model: model.spec.id });
       this.#log.debug({ model: model.spec.id, series: ids, ms: Math.round(ms * 10) / 10 }, "forecast batch ran");
       items.forEach((item, b) => {
         const values = toSeriesSteps(model, item.rt.modelOpts!, outputs[b]!, item.rt.horizon);
