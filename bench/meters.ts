@@ -4,12 +4,15 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pino from "pino";
-import { MetersPart } from "../drivers/meter/metersPart.js";
+import { MetersPart } from "../runtime/meters/metersPart.js";
 import { ModbusTcpMeter } from "../drivers/meter/modbusTcp.js";
 import { METER_SCHEMA, type MeterConfig, type ModbusTcpMeterConfig } from "../runtime/config/sections/meters.js";
 import { ForecastModel } from "../runtime/forecast/forecastModel.js";
 import { buildWindow } from "../runtime/forecast/window.js";
+import { DaemonBus } from "../runtime/events/events.js";
+import { HistoryRecorder } from "../runtime/history/historyRecorder.js";
 import { HistoryStore } from "../runtime/history/historyStore.js";
+import { feedOutbox } from "../runtime/mqtt/outboxFeed.js";
 import type { MessageSink } from "../runtime/mqtt/sink.js";
 import { Topics } from "../runtime/mqtt/topics.js";
 import { freePort, percentile, repoRoot, round, stopChild } from "./benchProcess.js";
@@ -77,7 +80,11 @@ async function fleet(port: number, meters: number, seconds: number, dir: string)
     },
   };
   const cfgs: MeterConfig[] = Array.from({ length: meters }, (_, i) => sdm630(`m-${i}`, port, 1000));
-  const part = new MetersPart({ meters: cfgs, sink, topics: new Topics("cityedge", "bench"), history, baseDir: dir, log });
+  const bus = new DaemonBus();
+  feedOutbox(bus, sink, new Topics("cityedge", "bench"));
+  const recorder = new HistoryRecorder({ bus, store: history, countsOf: [], log });
+  await recorder.start();
+  const part = new MetersPart({ meters: cfgs, bus, baseDir: dir, log });
   await part.start();
   await sleep(2000);
   const p0 = published;
@@ -96,6 +103,7 @@ async function fleet(port: number, meters: number, seconds: number, dir: string)
   clearInterval(probe);
   const cpu = process.cpuUsage(cpu0);
   await part.stop();
+  await recorder.stop();
   await history.stop();
   lags.sort((a, b) => a - b);
   return {

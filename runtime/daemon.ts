@@ -4,6 +4,7 @@ import { ConfigError, formatProblem } from "./config/errors.js";
 import { loadConfig, resolvePath, type LoadedConfig } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import type { Logger, SecretScrubber } from "./log/logger.js";
+import { DaemonBus } from "./events/events.js";
 import { Metrics } from "./metrics.js";
 import { Topics } from "./mqtt/topics.js";
 import type { Part, PartContext, PartHealth, PartIdentity, PartKind, PartRegistry } from "./part.js";
@@ -75,6 +76,8 @@ export class Daemon {
   #lastReload: LastReload | undefined;
   #stopped = false;
   readonly metrics = new Metrics();
+  /** The parts' event bus; like the metrics it outlives reloads, and parts subscribe from start to stop. */
+  readonly bus: DaemonBus;
   #heartbeat: NodeJS.Timeout | undefined;
   /** The running parts, looked up at the time of use; the same object across reloads. */
   readonly parts: PartRegistry = {
@@ -91,6 +94,7 @@ export class Daemon {
     this.#opts = opts;
     this.#loaded = opts.loaded;
     this.#log = opts.log.child({ module: "daemon" });
+    this.bus = new DaemonBus(opts.log.child({ module: "events" }));
   }
 
   get config(): Config {
@@ -192,6 +196,7 @@ export class Daemon {
       log: this.#opts.log,
       topics: new Topics(cfg.topic_prefix, cfg.device_id),
       metrics: this.metrics,
+      bus: this.bus,
       health: () => this.health(),
       reload: (opts) => this.reload(opts),
       lastReload: () => this.#lastReload,

@@ -1,5 +1,6 @@
 import type { LoadedConfig } from "./config/load.js";
 import type { Config } from "./config/schema.js";
+import type { DaemonBus } from "./events/events.js";
 import type { Logger } from "./log/logger.js";
 import type { Metrics } from "./metrics.js";
 import type { Topics } from "./mqtt/topics.js";
@@ -96,6 +97,11 @@ export interface PartContext {
   topics: Topics;
   /** The Prometheus registry; it outlives config reloads, so counters keep counting. */
   metrics: Metrics;
+  /**
+   * The typed event bus parts talk through (producers emit messages; the outbox and the history
+   * recorder listen). It outlives config reloads: subscribe in `start()`, unsubscribe in `stop()`.
+   */
+  bus: DaemonBus;
   /** The state of every part, for health reports. */
   health: () => Record<string, PartHealth>;
   /** Re-reads and applies the config file (as SIGHUP does), restarting only the parts whose slice changed. */

@@ -1,8 +1,9 @@
 import { buildCameras, buildLiveView, Camera } from "../drivers/camera/index.js";
 import { buildCommandParts, cameraControlOf, commandSourceOf, swapTargetOf } from "./commands/index.js";
 import { buildDetection, detectionFrameSpec, DetectorPart } from "./detect/index.js";
-import { buildMeterParts } from "./forecast/index.js";
+import { buildHistoryParts } from "./forecast/index.js";
 import { buildHealthParts } from "./http/index.js";
+import { buildMeters } from "./meters/index.js";
 import { buildMqtt } from "./mqtt/index.js";
 import type { Part, PartContext } from "./part.js";
 
@@ -13,11 +14,15 @@ import type { Part, PartContext } from "./part.js";
  * its parts here and nowhere else.
  */
 export function buildParts(ctx: PartContext): Part[] {
-  // MQTT first: every later part publishes to the outbox, and stopping in reverse order lets the
-  // pipelines' last messages reach the outbox before it closes.
+  // MQTT first: the outbox publishes every message event of `ctx.bus`, and stopping in reverse
+  // order lets the pipelines' last messages reach it before it closes. Producers hold the bus,
+  // not the outbox, so a new outbox does not restart them.
   // `publisher.subscribe(filter, handler)` is how a part receives MQTT commands.
-  const { outbox, publisher, parts: mqttParts } = buildMqtt(ctx);
+  const { publisher, parts: mqttParts } = buildMqtt(ctx);
   const parts: Part[] = [...mqttParts];
+  // History and forecasts next, for the same reason: the recorder keeps readings and counts
+  // from the bus, so it runs before the meters and cameras start and after they stop.
+  parts.push(...buildHistoryParts(ctx));
   // Cameras: one ffmpeg-driven part per enabled camera, keyed by id, delivering frames at the
   // input size of the model it runs (detectionFrameSpec). Its slice is its config without the
   // detection settings, which belong to its pipeline.
@@ -29,15 +34,11 @@ export function buildParts(ctx: PartContext): Part[] {
     cameras.set(id, ctx.part(made, { slice: { camera: own, frame: frameSpec(cfg) ?? null, ffmpeg: ctx.config.ffmpeg_path ?? null } }));
   }
   parts.push(...cameras.values());
-  // Meters and forecasts are built here so detection's counts can also feed history
-  // (cameraSink = the outbox, plus counts of the cameras a forecast names); started below.
-  const meters = buildMeterParts(ctx, outbox);
   // Detection: one detector per model, sharing its sessions among the model's cameras, then one
   // pipeline per camera joining it.
-  const detection = buildDetection(ctx, { sink: meters.cameraSink, identity: meters.cameraSinkIdentity }, cameras);
+  const detection = buildDetection(ctx, cameras);
   parts.push(...detection.detectors, ...detection.pipelines);
-  // Meters and forecasts: history store, forecast scheduler, then the meters.
-  parts.push(...meters.parts);
+  parts.push(...buildMeters(ctx));
   const liveView = buildLiveView(ctx);
   if (liveView) {
     const watched = ctx.config.cameras.filter((c) => c.enabled).map(({ detection: _d, model: _m, ...own }) => own);
@@ -45,19 +46,18 @@ export function buildParts(ctx: PartContext): Part[] {
   }
   // Operating the device: /healthz, /metrics, <base>/health, and <base>/cmd/<name>.
   // Last, so that /healthz and commands come up once the parts they report on and act on exist.
-  parts.push(...buildHealthParts(ctx, outbox));
+  parts.push(...buildHealthParts(ctx));
   // Commands find the cameras and detectors when they act, so a reload that rebuilds one of
   // those does not rebuild the commands.
   parts.push(
     ...buildCommandParts(ctx, {
-      sink: outbox,
       source: commandSourceOf(publisher),
       models: swapTargetOf(() => ctx.parts.ofKind("detector").filter((p) => p instanceof DetectorPart)),
       cameras: cameraControlOf(
         () => ctx.parts.ofKind("camera").filter((p) => p instanceof Camera),
         (name) => ctx.parts.restart(name),
       ),
-      holds: [outbox, publisher],
+      holds: [publisher],
     }),
   );
   return parts;

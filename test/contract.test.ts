@@ -319,3 +319,21 @@ describe("status and commands", () => {
     expect(validate({ ...ok, id: "x".repeat(129) })).toBe(false);
   });
 });
+
+describe("producers emit typed events; only the outbox feed publishes", () => {
+  const sources = (dir: string): string[] =>
+    readdirSync(path.join(REPO_ROOT, dir), { recursive: true, encoding: "utf8" })
+      .filter((f) => f.endsWith(".ts"))
+      .map((f) => path.join(dir, f));
+
+  it("no file of runtime/ or drivers/ hands a body to a sink or the outbox itself, or taps topic strings", () => {
+    const allowed = new Set(["runtime/contract/message.ts"]);
+    const offenders: string[] = [];
+    for (const file of [...sources("runtime"), ...sources("drivers")]) {
+      if (allowed.has(file)) continue;
+      const text = readFileSync(path.join(REPO_ROOT, file), "utf8");
+      if (/\b(sink|outbox)\??\.publish\(/.test(text) || /topics\.(counts|detections|readings|forecast)\(/.test(text)) offenders.push(file);
+    }
+    expect(offenders).toEqual([]);
+  });
+});

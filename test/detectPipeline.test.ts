@@ -7,15 +7,23 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LatestFrameSlot, type Frame } from "../drivers/camera/frame.js";
 import { DETECTION_SCHEMA } from "../runtime/config/sections/detection.js";
 import { DetectorPart, planInstances, type DetectorCamera } from "../runtime/detect/detectorPart.js";
+import { DaemonBus } from "../runtime/events/events.js";
+import { feedOutbox } from "../runtime/mqtt/outboxFeed.js";
 import type { MessageSink } from "../runtime/mqtt/sink.js";
 import { Topics } from "../runtime/mqtt/topics.js";
 import { captureLogger, makeConstModel, writeManifest } from "./helpers/detectModels.js";
 import { validateMessage } from "./helpers/schemas.js";
 
-/** Collects what pipelines publish, with the envelope the outbox would add. */
+const topics = new Topics("cityedge", "dev-1");
+
+/** Collects what pipelines emit, fed from the bus as the outbox is, with the envelope the outbox would add. */
 class MemorySink implements MessageSink {
   readonly messages: { topic: string; body: Record<string, unknown> }[] = [];
+  readonly bus = new DaemonBus();
   #seq = new Map<string, number>();
+  constructor() {
+    feedOutbox(this.bus, this, topics);
+  }
   publish(topic: string, body: Record<string, unknown>, opts?: { v?: number }): void {
     const seq = (this.#seq.get(topic) ?? 0) + 1;
     this.#seq.set(topic, seq);
@@ -29,7 +37,6 @@ class MemorySink implements MessageSink {
   }
 }
 
-const topics = new Topics("cityedge", "dev-1");
 let dir: string;
 let batchManifest: string;
 let fixedManifest: string;
@@ -87,8 +94,7 @@ function detector(manifestFile: string, cameras: DetectorCamera[], onFrame?: (f:
     gpu: undefined,
     thread,
     cameras,
-    sink,
-    topics,
+    bus: sink.bus,
     log,
     ...(onFrame ? { onFrame } : {}),
   });
@@ -255,8 +261,7 @@ describe("DetectorPart", () => {
       maxBatch: 1,
       gpu: undefined,
       cameras: [cam],
-      sink,
-      topics,
+      bus: sink.bus,
       log,
       create,
       stallMs: 300,
@@ -317,8 +322,7 @@ describe("DetectorPart", () => {
       maxBatch: 4,
       gpu: undefined,
       cameras: cams,
-      sink,
-      topics,
+      bus: sink.bus,
       log,
       create,
       onFrame: (f) => {
@@ -382,8 +386,7 @@ describe("DetectorPart", () => {
       maxBatch: 1,
       gpu: undefined,
       cameras: cams,
-      sink,
-      topics,
+      bus: sink.bus,
       log,
       create,
     });

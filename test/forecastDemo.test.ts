@@ -26,6 +26,9 @@ describe("the demo config publishes meter readings and forecasts", () => {
       CITYEDGE__LIVE_VIEW__ENABLED: "false",
       CITYEDGE__CAMERAS: "[]",
     }).start();
+    // Subscribed before the meter starts: its back-fill makes the first forecast at once.
+    await daemon.waitForLog(/embedded MQTT broker listening/, 60_000);
+    sub = await Subscriber.connect(`mqtt://127.0.0.1:${port}`, "cityedge/demo-junction-01/#");
     await daemon.waitForLog(/simulated meter started/, 60_000);
   });
   afterAll(async () => {
@@ -35,10 +38,9 @@ describe("the demo config publishes meter readings and forecasts", () => {
   });
 
   it("readings every second and a day-ahead forecast every 30 s, each valid against its schema", async () => {
-    sub = await Subscriber.connect(`mqtt://127.0.0.1:${port}`, "cityedge/demo-junction-01/#");
     const forecasts = () => sub!.messages.filter((m) => m.topic === "cityedge/demo-junction-01/forecasts/feeder-1-power");
     const readings = () => sub!.messages.filter((m) => m.topic === "cityedge/demo-junction-01/meters/feeder-1/readings");
-    await sub.waitFor("3 readings and a forecast", () => readings().length >= 3 && forecasts().length >= 1, 60_000);
+    await sub!.waitFor("3 readings and a forecast", () => readings().length >= 3 && forecasts().length >= 1, 60_000);
     for (const m of [...readings().slice(0, 3), forecasts()[0]!]) validateMessage(m.topic, m.payload);
     const f = forecasts()[0]!.payload as {
       horizon: { value: number; p10?: number; p50?: number; p90?: number }[];

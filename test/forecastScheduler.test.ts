@@ -11,6 +11,7 @@ import { HistoryStore } from "../runtime/history/historyStore.js";
 import type { MessageSink } from "../runtime/mqtt/sink.js";
 import { Topics } from "../runtime/mqtt/topics.js";
 import { REPO_ROOT } from "./helpers/sharedData.js";
+import { busInto } from "./helpers/bus.js";
 
 const log = pino({ level: "silent" });
 const STEP = 1_800_000;
@@ -57,8 +58,7 @@ describe("forecast scheduler", () => {
       forecasts,
       meters,
       store,
-      sink,
-      topics: new Topics("cityedge", "dev"),
+      bus: busInto(sink, new Topics("cityedge", "dev")),
       log,
       loadModel: async () => model,
       tickMs: 20,
@@ -120,8 +120,7 @@ describe("forecast scheduler", () => {
       forecasts,
       meters,
       store,
-      sink: { publish: () => undefined },
-      topics: new Topics("cityedge", "dev"),
+      bus: busInto({ publish: () => undefined }, new Topics("cityedge", "dev")),
       log,
       loadModel: async (id) => {
         if (id === "missing") throw new Error("model manifest /x/manifest.json: file not found");

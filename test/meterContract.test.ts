@@ -7,7 +7,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMeterDriver } from "../drivers/meter/createDriver.js";
 import type { MeterDriver, Reading } from "../drivers/meter/meter.js";
-import { readingPayload } from "../drivers/meter/metersPart.js";
+import { readingPayload } from "../runtime/meters/metersPart.js";
 import { RtuLines } from "../drivers/meter/rtuLine.js";
 import { METER_SCHEMA } from "../runtime/config/sections/meters.js";
 import { ModbusServerProcess } from "./helpers/modbusServerProcess.js";

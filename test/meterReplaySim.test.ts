@@ -4,14 +4,16 @@ import path from "node:path";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseCsvTime } from "../drivers/meter/csv.js";
-import { MetersPart } from "../drivers/meter/metersPart.js";
+import { MetersPart } from "../runtime/meters/metersPart.js";
 import { utcOffsetMs } from "../runtime/forecast/calendar.js";
 import { ReplayMeter } from "../drivers/meter/replay.js";
 import { loadShape, SimulatedMeter } from "../drivers/meter/simulated.js";
 import { METER_SCHEMA, type ReplayMeterConfig, type SimulatedMeterConfig } from "../runtime/config/sections/meters.js";
+import { HistoryRecorder } from "../runtime/history/historyRecorder.js";
 import { HistoryStore } from "../runtime/history/historyStore.js";
 import type { MessageSink } from "../runtime/mqtt/sink.js";
 import { Topics } from "../runtime/mqtt/topics.js";
+import { busInto } from "./helpers/bus.js";
 import { ReadingCollector } from "./helpers/readingCollector.js";
 
 const log = pino({ level: "silent" });
@@ -119,20 +121,17 @@ describe("replay and simulated meters", () => {
     expect(loadShape(Date.UTC(2026, 2, 3, 18, 30))).toBeGreaterThan(3 * loadShape(Date.UTC(2026, 2, 3, 3)));
   });
 
-  it("publishes live readings through the sink and records every value (back-fill too) in history", async () => {
+  it("publishes live readings through the bus and the outbox feed, and the recorder keeps every value (back-fill too) in history", async () => {
     const published: { topic: string; body: Record<string, unknown> }[] = [];
     const sink: MessageSink = { publish: (topic, body) => void published.push({ topic, body }) };
     const history = new HistoryStore({ file: path.join(dir, "h.sqlite"), rawRetentionMs: 86_400_000 * 30, retentionMs: 86_400_000 * 30, log });
     await history.start();
     stops.push(() => history.stop());
-    const part = new MetersPart({
-      meters: [replay({ backfill_s: 180, speed: 600 })],
-      sink,
-      topics: new Topics("cityedge", "dev"),
-      history,
-      baseDir: dir,
-      log,
-    });
+    const bus = busInto(sink, new Topics("cityedge", "dev"));
+    const recorder = new HistoryRecorder({ bus, store: history, countsOf: [], log });
+    await recorder.start();
+    stops.unshift(() => recorder.stop());
+    const part = new MetersPart({ meters: [replay({ backfill_s: 180, speed: 600 })], bus, baseDir: dir, log });
     await part.start();
     stops.unshift(() => part.stop());
     const deadline = Date.now() + 30_000;

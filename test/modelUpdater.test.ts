@@ -17,6 +17,7 @@ import { loadWithFallback, type ModelSwapTarget } from "../runtime/modelUpdate/s
 import { ModelUpdater } from "../runtime/modelUpdate/updater.js";
 import { Topics } from "../runtime/mqtt/topics.js";
 import { REPO_ROOT } from "./helpers/sharedData.js";
+import { busInto } from "./helpers/bus.js";
 
 const log = pino({ level: "silent" });
 const MODEL = readFileSync(path.join(REPO_ROOT, "models/demand_lstm/demand.fp32.onnx"));
@@ -181,7 +182,7 @@ describe("model updates: download, verification, store and fallback", () => {
     const topics = new Topics("cityedge", "dev-1");
     const dispatcher = new CommandDispatcher({
       topics,
-      sink: { publish: (topic, body) => published.push({ topic, body }) },
+      bus: busInto({ publish: (topic, body) => void published.push({ topic, body }) }, topics),
       source: { subscribeCommands: () => () => undefined },
       log,
       metrics: new Metrics(),
@@ -217,7 +218,7 @@ describe("model updates: download, verification, store and fallback", () => {
     const u = updater(ortTarget([]));
     const dispatcher = new CommandDispatcher({
       topics,
-      sink: { publish: (_topic, body) => published.push(body) },
+      bus: busInto({ publish: (_topic, body) => void published.push(body) }, topics),
       source: { subscribeCommands: () => () => undefined },
       log,
       metrics: new Metrics(),

@@ -109,7 +109,7 @@ describe("embedded broker", () => {
           const m = buildMqtt(ctx);
           return [
             ...m.parts,
-            { name: "probe", start: async () => m.sink.publish(`${ctx.topics.base}/test/probe`, { ok: true }), stop: async () => undefined },
+            { name: "probe", start: async () => m.outbox.publish(`${ctx.topics.base}/test/probe`, { ok: true }), stop: async () => undefined },
           ];
         },
       });

@@ -1,9 +1,8 @@
 /**
- * Meters: one interface ({@link MeterDriver}), one file per kind of source, and the part that
- * runs them ({@link MetersPart}: readings to MQTT through the outbox and into history).
+ * Meters: one interface ({@link MeterDriver}) and one file per kind of source. The part that
+ * runs them is in runtime/meters.
  */
 export type { MeterDriver, MeterValue, Quality, Reading, ReadingListener } from "./meter.js";
-export { MetersPart, readingPayload, type MetersPartOptions } from "./metersPart.js";
 export { PRESETS, type PresetName, type PresetRegister } from "./presets.js";
 export { decodeRegisters, encodeRegisters, planBlocks } from "./registers.js";
 export { RtuLines } from "./rtuLine.js";

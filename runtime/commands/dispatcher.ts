@@ -1,15 +1,16 @@
 import { COMMAND_NAMES, type CommandName } from "../config/sections/commands.js";
-import { COMMAND_RESPONSE, MAX_REQUEST_ID, SENDER_ENVELOPE_KEYS, type CommandResponseBody } from "../contract/index.js";
+import { MAX_REQUEST_ID, SENDER_ENVELOPE_KEYS, type CommandResponseBody } from "../contract/index.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
-import type { MessageSink } from "../mqtt/sink.js";
+import type { DaemonBus } from "../events/events.js";
 import type { Topics } from "../mqtt/topics.js";
 import type { Part, PartHealth } from "../part.js";
 import { CommandError, type BoundCommand, type CommandErrorCode, type CommandSource } from "./types.js";
 
 export interface DispatcherOptions {
   topics: Topics;
-  sink: MessageSink;
+  /** Responses are emitted here. */
+  bus: DaemonBus;
   source: CommandSource;
   log: Logger;
   metrics: Metrics;
@@ -154,7 +155,7 @@ export class CommandDispatcher implements Part {
 
   #respond(name: string, body: CommandResponseBody): void {
     try {
-      COMMAND_RESPONSE.publish(this.#opts.sink, this.#opts.topics, body);
+      this.#opts.bus.emit("cmd-response", body);
     } catch (err) {
       this.#log.error({ err, command: name }, "cannot queue the command response");
     }

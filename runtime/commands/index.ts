@@ -5,7 +5,6 @@ import { ModelStore, type ModelVersion } from "../modelUpdate/store.js";
 import type { ModelSwapTarget } from "../modelUpdate/swap.js";
 import { loadPublicKey } from "../modelUpdate/signature.js";
 import { ModelUpdater } from "../modelUpdate/updater.js";
-import type { MessageSink } from "../mqtt/sink.js";
 import type { Part } from "../part.js";
 import { CommandDispatcher } from "./dispatcher.js";
 import { reloadConfigCommand } from "./reloadConfig.js";
@@ -22,14 +21,13 @@ export { bindCommand, CommandError, type CommandHandler, type CommandSource } fr
 export { updateModelCommand } from "./updateModel.js";
 
 export interface CommandDeps {
-  sink: MessageSink;
   /** The MQTT connection's subscription hook. */
   source: CommandSource;
   /** The inference registry's swap hook; without it update_model knows no models. */
   models?: ModelSwapTarget;
   /** The cameras; without them snapshot and restart_pipeline know no cameras. */
   cameras?: FrameSource & PipelineControl;
-  /** The parts behind `sink` and `source` (the outbox, the MQTT connection): the commands are rebuilt with them. */
+  /** The part behind `source` (the MQTT connection): the commands are rebuilt with it. */
   holds?: readonly Part[];
 }
 
@@ -76,7 +74,7 @@ export function buildCommandParts(ctx: PartContext, deps: CommandDeps): Part[] {
   const key = publicKey ? publicKey.export({ type: "spki", format: "pem" }).toString() : (keyProblem ?? null);
   const dispatcher = new CommandDispatcher({
     topics: ctx.topics,
-    sink: deps.sink,
+    bus: ctx.bus,
     source: deps.source,
     log,
     metrics: ctx.metrics,

@@ -42,4 +42,8 @@ export {
 export const MESSAGES = [STATUS, HEALTH, DETECTIONS, COUNTS, READINGS, FORECASTS, COMMAND_RESPONSE] as const;
 
 export type ContractMessage = (typeof MESSAGES)[number];
+
+/** The messages that go through the outbox: all but status, which the MQTT publisher sends itself. */
+export const QUEUED_MESSAGES = [HEALTH, DETECTIONS, COUNTS, READINGS, FORECASTS, COMMAND_RESPONSE] as const;
+export type QueuedMessage = (typeof QUEUED_MESSAGES)[number];
 export type MessageName = ContractMessage["name"];

@@ -2,8 +2,7 @@ import type { LatestFrameSlot } from "../../drivers/camera/frame.js";
 import type { DetectionConfig } from "../config/sections/detection.js";
 import type { DetectionManifest } from "../inference/manifest.js";
 import type { Logger } from "../log/logger.js";
-import type { MessageSink } from "../mqtt/sink.js";
-import type { Topics } from "../mqtt/topics.js";
+import type { DaemonBus } from "../events/events.js";
 import { CameraPipeline } from "./cameraPipeline.js";
 import { SnapshotStore, type SnapshotOptions } from "./snapshots.js";
 
@@ -21,8 +20,8 @@ export interface CameraDetectionOptions {
   camera: DetectorCamera;
   modelId: string;
   manifest: DetectionManifest;
-  sink: MessageSink;
-  topics: Topics;
+  /** Where the camera's detections and counts are emitted. */
+  bus: DaemonBus;
   log: Logger;
 }
 
@@ -58,8 +57,7 @@ export class CameraDetection {
         modelId: o.modelId,
         manifest: o.manifest,
         detection: o.camera.detection,
-        sink: o.sink,
-        topics: o.topics,
+        bus: o.bus,
         log: o.log,
         ...(this.snapshots ? { snapshots: this.snapshots } : {}),
       },

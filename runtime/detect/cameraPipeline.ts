@@ -2,9 +2,8 @@ import type { Frame } from "../../drivers/camera/frame.js";
 import type { DetectionConfig } from "../config/sections/detection.js";
 import type { DetectionManifest } from "../inference/manifest.js";
 import type { Logger } from "../log/logger.js";
-import { COUNTS, DETECTIONS, type CountsBody } from "../contract/index.js";
-import type { MessageSink } from "../mqtt/sink.js";
-import type { Topics } from "../mqtt/topics.js";
+import type { CountsBody } from "../contract/index.js";
+import type { DaemonBus } from "../events/events.js";
 import { Counter, type LineSpec, type ZoneSpec } from "./counting.js";
 import { DECODER_FUNCTIONS } from "./decoders.js";
 import { toSourceNormalized } from "./letterbox.js";
@@ -19,8 +18,8 @@ export interface CameraPipelineOptions {
   modelId: string;
   manifest: DetectionManifest;
   detection: DetectionConfig;
-  sink: MessageSink;
-  topics: Topics;
+  /** Detections and counts are emitted here. */
+  bus: DaemonBus;
   log: Logger;
   snapshots?: SnapshotStore;
 }
@@ -148,7 +147,7 @@ export class CameraPipeline {
     }
     this.#lastPublished = nowMs;
     this.#published++;
-    DETECTIONS.publish(this.#o.sink, this.#o.topics, {
+    this.#o.bus.emit("detections", {
       camera_id: this.cameraId,
       model: this.#o.modelId,
       frame: frame.index,
@@ -183,7 +182,7 @@ export class CameraPipeline {
     };
     this.#intervalStart = nowMs;
     this.#frames = 0;
-    COUNTS.publish(this.#o.sink, this.#o.topics, body);
+    this.#o.bus.emit("counts", body);
     return body;
   }
 

@@ -6,8 +6,7 @@ import type { GpuSettings } from "../inference/providerOptions.js";
 import { warmUp, type WarmupReport } from "../inference/warmup.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
-import type { MessageSink } from "../mqtt/sink.js";
-import type { Topics } from "../mqtt/topics.js";
+import type { DaemonBus } from "../events/events.js";
 import type { Part, PartHealth, PartState } from "../part.js";
 import { loadWithFallback, openDetectionSession, type ModelStore, type ModelVersion } from "../modelUpdate/index.js";
 import { CameraDetection, type DetectorCamera } from "./cameraDetection.js";
@@ -41,8 +40,8 @@ export interface DetectorOptions {
    * attach() rather than `cameras` (default: the number of `cameras`).
    */
   plannedCameras?: number;
-  sink: MessageSink;
-  topics: Topics;
+  /** Where the cameras' detections and counts are emitted. */
+  bus: DaemonBus;
   log: Logger;
   metrics?: Metrics;
   /** Called after each frame is handled, for benches and tests. */
@@ -221,7 +220,7 @@ export class DetectorPart implements Part {
     // Pipelines first: a bad label in a camera's config fails here, before minutes of TensorRT building.
     const now = Date.now();
     this.#own = o.cameras.map(
-      (camera) => new CameraDetection({ camera, modelId: o.modelId, manifest, sink: o.sink, topics: o.topics, log: this.#log }, now),
+      (camera) => new CameraDetection({ camera, modelId: o.modelId, manifest, bus: o.bus, log: this.#log }, now),
     );
     this.#cams = [...this.#own, ...this.#attached];
     const cameraCount = o.plannedCameras ?? o.cameras.length;

@@ -14,7 +14,6 @@ import { fileDigest } from "../supervise/digest.js";
 import { loadDetectionManifest, type DetectionManifest } from "../inference/manifest.js";
 import { gpuSettingsOf } from "../inference/providerOptions.js";
 import { ModelStore } from "../modelUpdate/store.js";
-import type { MessageSink } from "../mqtt/sink.js";
 import type { DetectorCamera } from "./cameraDetection.js";
 import { DetectorPart } from "./detectorPart.js";
 import { PipelinePart } from "./pipelinePart.js";
@@ -60,13 +59,6 @@ export function detectionFrameSpec(ctx: PartContext): (cam: CameraConfig) => Par
   };
 }
 
-/** What the camera pipelines publish to, and what that sink holds. */
-export interface DetectionSink {
-  sink: MessageSink;
-  /** The parts behind the sink for this camera (the outbox; history when a forecast takes its counts), and what of that is config. */
-  identity(cameraId: string): { deps: readonly Part[]; slice: unknown };
-}
-
 export interface DetectionWiring {
   /** One per model that a running camera uses; `update_model` swaps their sessions. */
   detectors: DetectorPart[];
@@ -79,11 +71,7 @@ export interface DetectionWiring {
  * and per such camera a pipeline part that joins it: a change to one camera's detection
  * settings restarts that camera's pipeline only. `cameras` maps camera id to its running part.
  */
-export function buildDetection(
-  ctx: PartContext,
-  out: DetectionSink,
-  cameras: ReadonlyMap<string, Part & { slot: LatestFrameSlot }>,
-): DetectionWiring {
+export function buildDetection(ctx: PartContext, cameras: ReadonlyMap<string, Part & { slot: LatestFrameSlot }>): DetectionWiring {
   const manifests = new Map<string, DetectionManifest | Error>();
   const byModel = new Map<string, { cam: CameraConfig; camera: DetectorCamera; source: Part }[]>();
   for (const cam of ctx.config.cameras) {
@@ -139,8 +127,7 @@ export function buildDetection(
         ),
         cameras: [],
         plannedCameras: cams.length,
-        sink: out.sink,
-        topics: ctx.topics,
+        bus: ctx.bus,
         log,
         metrics: ctx.metrics,
       }),
@@ -149,12 +136,11 @@ export function buildDetection(
     );
     detectors.push(detector);
     for (const { cam, camera, source } of cams) {
-      const sink = out.identity(cam.id);
       const { slot: _slot, ...settings } = camera;
       pipelines.push(
-        ctx.part(new PipelinePart({ camera, detector, manifestFile, sink: out.sink, topics: ctx.topics, log }), {
-          slice: { camera: settings, manifest, sink: sink.slice },
-          deps: [detector, source, ...sink.deps],
+        ctx.part(new PipelinePart({ camera, detector, manifestFile, bus: ctx.bus, log }), {
+          slice: { camera: settings, manifest },
+          deps: [detector, source],
         }),
       );
     }

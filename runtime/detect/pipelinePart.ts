@@ -1,7 +1,6 @@
 import { loadDetectionManifest } from "../inference/manifest.js";
 import type { Logger } from "../log/logger.js";
-import type { MessageSink } from "../mqtt/sink.js";
-import type { Topics } from "../mqtt/topics.js";
+import type { DaemonBus } from "../events/events.js";
 import type { Part, PartHealth } from "../part.js";
 import { CameraDetection, type DetectorCamera } from "./cameraDetection.js";
 import type { DetectorPart } from "./detectorPart.js";
@@ -12,8 +11,8 @@ export interface PipelinePartOptions {
   detector: DetectorPart;
   /** The model's manifest file: labels, decoder and thresholds for this camera's pipeline. */
   manifestFile: string;
-  sink: MessageSink;
-  topics: Topics;
+  /** Where the camera's detections and counts are emitted. */
+  bus: DaemonBus;
   log: Logger;
 }
 
@@ -41,7 +40,7 @@ export class PipelinePart implements Part {
     const o = this.#o;
     // The manifest gives labels and the decoder; a label the model lacks fails this camera only.
     const manifest = loadDetectionManifest(o.manifestFile);
-    const unit = new CameraDetection({ camera: o.camera, modelId: o.detector.modelId, manifest, sink: o.sink, topics: o.topics, log: o.log });
+    const unit = new CameraDetection({ camera: o.camera, modelId: o.detector.modelId, manifest, bus: o.bus, log: o.log });
     this.#unit = unit;
     unit.startCounts();
     o.detector.attach(unit);

@@ -1,16 +1,14 @@
 /**
- * Meter history and forecasting: {@link buildMeterParts} wires the history store, the forecast
- * scheduler and the meters into the daemon.
+ * History and forecasting: {@link buildHistoryParts} wires the history store, its recorder and
+ * the forecast scheduler into the daemon.
  */
 import path from "node:path";
-import { MetersPart } from "../../drivers/meter/metersPart.js";
 import { resolvePath } from "../config/load.js";
 import type { PartContext } from "../part.js";
 import { fileDigest } from "../supervise/digest.js";
+import { HistoryRecorder } from "../history/historyRecorder.js";
 import { HistoryStore } from "../history/historyStore.js";
-import type { MessageSink } from "../mqtt/sink.js";
 import type { Part } from "../part.js";
-import { countsTap } from "./countsTap.js";
 import { ForecastModel } from "./forecastModel.js";
 import { ForecastScheduler } from "./scheduler.js";
 
@@ -18,16 +16,6 @@ export { ForecastModel, type WindowInput } from "./forecastModel.js";
 export { forecastSpec, type ForecastSpec } from "./forecastManifest.js";
 export { ForecastScheduler, type ForecastSchedulerOptions } from "./scheduler.js";
 export { buildWindow, fillGaps, stepValues, type WindowResult } from "./window.js";
-export { countsSeries, countsTap, totalCrossings } from "./countsTap.js";
-
-export interface MeterWiring {
-  /** In start order: history store, forecast scheduler, meters (empty when none is configured). */
-  parts: Part[];
-  /** The sink for camera pipelines: the outbox, plus counts into history for the cameras a forecast names. */
-  cameraSink: MessageSink;
-  /** What a camera pipeline's sink holds: the outbox, and history when a forecast takes the camera's counts. */
-  cameraSinkIdentity(cameraId: string): { deps: readonly Part[]; slice: unknown };
-}
 
 const HOUR = 3_600_000;
 
@@ -35,14 +23,15 @@ const HOUR = 3_600_000;
 export const HISTORY_FILE = "history.sqlite";
 
 /**
- * In start order: the history store, the forecast scheduler (it registers its steps with the
- * store), then the meters (their first readings, back-fills included, find both ready).
+ * In start order: the history store, its recorder (readings, back-fills, and the counts of the
+ * cameras a forecast names, all from the bus), and the forecast scheduler (it registers its
+ * steps with the store). They start before the meters and cameras, so the first readings find
+ * them ready, and stop after them, so the last counts still reach history.
  * Nothing when no meters and no forecasts are configured.
  */
-export function buildMeterParts(ctx: PartContext, sink: MessageSink & Part): MeterWiring {
+export function buildHistoryParts(ctx: PartContext): Part[] {
   const cfg = ctx.config;
-  const direct = { deps: [sink], slice: { tapped: false } };
-  if (cfg.meters.length === 0 && cfg.forecasts.length === 0) return { parts: [], cameraSink: sink, cameraSinkIdentity: () => direct };
+  if (cfg.meters.length === 0 && cfg.forecasts.length === 0) return [];
   const store = ctx.part(
     new HistoryStore({
       file: path.join(ctx.dataDir, HISTORY_FILE),
@@ -53,7 +42,12 @@ export function buildMeterParts(ctx: PartContext, sink: MessageSink & Part): Met
     }),
     { slice: cfg.history },
   );
-  const parts: Part[] = [store];
+  const countsOf = [...new Set(cfg.forecasts.filter((f) => f.source.startsWith("camera:")).map((f) => f.source.split(":")[1]!))];
+  const recorder = ctx.part(new HistoryRecorder({ bus: ctx.bus, store, countsOf, log: ctx.log.child({ module: "history" }) }), {
+    slice: { countsOf },
+    deps: [store],
+  });
+  const parts: Part[] = [store, recorder];
   if (cfg.forecasts.length > 0) {
     const log = ctx.log.child({ module: "forecast" });
     // The models a forecast loads, with their manifests' contents: a change to one reloads them.
@@ -66,8 +60,7 @@ export function buildMeterParts(ctx: PartContext, sink: MessageSink & Part): Met
           forecasts: cfg.forecasts,
           meters: cfg.meters,
           store,
-          sink,
-          topics: ctx.topics,
+          bus: ctx.bus,
           log,
           metrics: ctx.metrics,
           loadModel: async (id) => {
@@ -82,31 +75,9 @@ export function buildMeterParts(ctx: PartContext, sink: MessageSink & Part): Met
             });
           },
         }),
-        { slice: { forecasts: cfg.forecasts, meters: cfg.meters, models }, deps: [store, sink] },
+        { slice: { forecasts: cfg.forecasts, meters: cfg.meters, models }, deps: [store] },
       ),
     );
   }
-  if (cfg.meters.length > 0) {
-    parts.push(
-      ctx.part(
-        new MetersPart({
-          meters: cfg.meters,
-          sink,
-          topics: ctx.topics,
-          history: store,
-          baseDir: ctx.loaded.baseDir,
-          log: ctx.log.child({ module: "meters" }),
-          metrics: ctx.metrics,
-        }),
-        { slice: cfg.meters, deps: [store, sink] },
-      ),
-    );
-  }
-  const cameraIds = new Set(cfg.forecasts.filter((f) => f.source.startsWith("camera:")).map((f) => f.source.split(":")[1]!));
-  const tapped = { deps: [sink, store], slice: { tapped: true } };
-  return {
-    parts,
-    cameraSink: countsTap(sink, ctx.topics, store, [...cameraIds], ctx.log.child({ module: "history" })),
-    cameraSinkIdentity: (id) => (cameraIds.has(id) ? tapped : direct),
-  };
+  return parts;
 }

@@ -3,9 +3,8 @@ import type { MeterConfig } from "../config/sections/meters.js";
 import type { HistoryStore } from "../history/historyStore.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
-import { FORECASTS, type ForecastBody } from "../contract/index.js";
-import type { MessageSink } from "../mqtt/sink.js";
-import type { Topics } from "../mqtt/topics.js";
+import type { ForecastBody } from "../contract/index.js";
+import type { DaemonBus } from "../events/events.js";
 import type { Part, PartHealth } from "../part.js";
 import { daySteps } from "./backtest/index.js";
 import { modelWindow, toSeriesSteps } from "./backtest/onnxCandidate.js";
@@ -29,8 +28,8 @@ export interface ForecastSchedulerOptions {
   /** Loads (once) the model a forecast names; the scheduler owns and releases what it returns. */
   loadModel: (modelId: string) => Promise<ForecastModel>;
   store: HistoryStore;
-  sink: MessageSink;
-  topics: Topics;
+  /** Forecasts are emitted here. */
+  bus: DaemonBus;
   log: Logger;
   metrics?: Metrics;
   /** How often step completion is checked (wall clock). */
@@ -295,7 +294,7 @@ export class ForecastScheduler implements Part {
     const aggregate = aggregateOf(rt.cfg);
     const body = forecastBody(rt, issue, horizon, model, window, aggregate);
     try {
-      FORECASTS.publish(this.#opts.sink, this.#opts.topics, body);
+      this.#opts.bus.emit("forecasts", body);
       rt.published++;
       rt.lastSkipReason = undefined;
       rt.lastError = undefined;

@@ -1,13 +1,10 @@
-import { HEALTH } from "../contract/index.js";
 import type { Logger } from "../log/logger.js";
-import type { MessageSink } from "../mqtt/sink.js";
-import type { Topics } from "../mqtt/topics.js";
+import type { DaemonBus } from "../events/events.js";
 import type { Part, PartHealth } from "../part.js";
 import type { HealthSummary } from "./healthSummary.js";
 
 export interface HealthPublisherOptions {
-  sink: MessageSink;
-  topics: Topics;
+  bus: DaemonBus;
   everyMs: number;
   summary: () => HealthSummary;
   log: Logger;
@@ -36,7 +33,7 @@ export class HealthPublisher implements Part {
     try {
       // The envelope carries device_id; the outbox refuses a body that sets it.
       const { device_id: _deviceId, ...body } = this.#o.summary();
-      HEALTH.publish(this.#o.sink, this.#o.topics, body);
+      this.#o.bus.emit("health", body);
       this.#published++;
     } catch (err) {
       this.#o.log.error({ err }, "cannot publish the health summary");

@@ -1,5 +1,4 @@
 import type { PartContext } from "../part.js";
-import type { MessageSink } from "../mqtt/sink.js";
 import type { Part } from "../part.js";
 import { HealthPublisher } from "./healthPublisher.js";
 import { summarizeHealth, type HealthSummary } from "./healthSummary.js";
@@ -32,9 +31,9 @@ class ProcessMonitorPart implements Part {
 
 /**
  * The operator's view: `/healthz` and `/metrics` over HTTP, process metrics, and the
- * health summary published to `<base>/health` through the outbox.
+ * health summary emitted on the bus (the outbox publishes it to `<base>/health`).
  */
-export function buildHealthParts(ctx: PartContext, outbox: MessageSink & Part): Part[] {
+export function buildHealthParts(ctx: PartContext): Part[] {
   const cfg = ctx.config.http;
   const monitorPart = ctx.part(new ProcessMonitorPart(new ProcessMonitor(ctx.metrics)), { slice: {} });
   const monitor = monitorPart.monitor;
@@ -65,9 +64,9 @@ export function buildHealthParts(ctx: PartContext, outbox: MessageSink & Part): 
   }
   if (everyMs > 0) {
     parts.push(
-      ctx.part(new HealthPublisher({ sink: outbox, topics: ctx.topics, everyMs, summary, log: ctx.log.child({ module: "health" }) }), {
+      ctx.part(new HealthPublisher({ bus: ctx.bus, everyMs, summary, log: ctx.log.child({ module: "health" }) }), {
         slice: { everyMs, lagLimitMs: cfg.event_loop_lag_limit_ms },
-        deps: [monitorPart, outbox],
+        deps: [monitorPart],
       }),
     );
   }

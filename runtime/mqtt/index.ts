@@ -4,15 +4,12 @@ import type { PartContext } from "../part.js";
 import { Outbox } from "../outbox/outbox.js";
 import type { Part } from "../part.js";
 import { MqttPublisher } from "./publisher.js";
-import type { MessageSink } from "./sink.js";
 
 export type { MessageSink } from "./sink.js";
 export { Topics, assertPublishable } from "./topics.js";
 export { MqttPublisher, type MessageHandler } from "./publisher.js";
 
 export interface MqttWiring {
-  /** Where every pipeline publishes; the durable outbox. */
-  sink: MessageSink;
   outbox: Outbox;
   /** The uplink; `publisher.subscribe(filter, handler)` receives commands. */
   publisher: MqttPublisher;
@@ -35,6 +32,7 @@ export function buildMqtt(ctx: PartContext): MqttWiring {
       fsyncIntervalMs: cfg.outbox.fsync_interval_ms,
       log: ctx.log.child({ module: "outbox" }),
       metrics: ctx.metrics,
+      events: { bus: ctx.bus, topics: ctx.topics },
     }),
     { slice: outboxSettings },
   );
@@ -57,5 +55,5 @@ export function buildMqtt(ctx: PartContext): MqttWiring {
     parts.push(ctx.part(broker, { slice: cfg.broker }));
   }
   parts.push(outbox, publisher);
-  return { sink: outbox, outbox, publisher, parts };
+  return { outbox, publisher, parts };
 }

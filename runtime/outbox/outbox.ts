@@ -2,7 +2,10 @@ import { randomUUID } from "node:crypto";
 import { ENVELOPE_KEYS } from "../contract/fields.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
+import type { DaemonBus } from "../events/events.js";
+import { feedOutbox } from "../mqtt/outboxFeed.js";
 import type { MessageSink } from "../mqtt/sink.js";
+import type { Topics } from "../mqtt/topics.js";
 import { assertPublishable } from "../mqtt/topics.js";
 import type { Part, PartHealth } from "../part.js";
 import { OutboxStore, type NewMessage, type StoredMessage, type SyncMode } from "./outboxStore.js";
@@ -20,6 +23,8 @@ export interface OutboxOptions {
   fsyncIntervalMs?: number;
   log: Logger;
   metrics?: Metrics;
+  /** The bus whose message events the outbox publishes (from start to stop), with the topics they go to. */
+  events?: { bus: DaemonBus; topics: Topics };
 }
 
 /** What the outbox reports about itself (health, the health topic, metrics). */
@@ -89,6 +94,7 @@ export class Outbox implements MessageSink, Part {
   #stopped = false;
   #error: string | undefined;
   readonly #listeners = new Set<() => void>();
+  #unfeed: (() => void) | undefined;
 
   constructor(opts: OutboxOptions) {
     this.#opts = opts;
@@ -97,6 +103,9 @@ export class Outbox implements MessageSink, Part {
 
   async start(): Promise<void> {
     this.#stopped = false;
+    // First, so messages emitted while the file cannot be opened wait in memory as publish() keeps them.
+    const ev = this.#opts.events;
+    if (ev && !this.#unfeed) this.#unfeed = feedOutbox(ev.bus, this, ev.topics);
     const store = new OutboxStore(this.#opts.file, this.#opts.sync);
     this.#store = store;
     this.#seqs = store.seqs();
@@ -126,6 +135,8 @@ export class Outbox implements MessageSink, Part {
     this.#store?.close();
     this.#store = undefined;
     this.rewind();
+    this.#unfeed?.();
+    this.#unfeed = undefined;
   }
 
   publish(topic: string, body: Record<string, unknown>, opts?: { retain?: boolean; v?: number }): void {
