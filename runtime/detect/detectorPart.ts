@@ -219,9 +219,7 @@ export class DetectorPart implements Part {
     this.#manifest = manifest;
     // Pipelines first: a bad label in a camera's config fails here, before minutes of TensorRT building.
     const now = Date.now();
-    this.#own = o.cameras.map(
-      (camera) => new CameraDetection({ camera, modelId: o.modelId, manifest, bus: o.bus, log: this.#log }, now),
-    );
+    this.#own = o.cameras.map((camera) => new CameraDetection({ camera, modelId: o.modelId, manifest, bus: o.bus, log: this.#log }, now));
     this.#cams = [...this.#own, ...this.#attached];
     const cameraCount = o.plannedCameras ?? o.cameras.length;
     const plan = planInstances(o.instances ?? "auto", o.threads, cameraCount);

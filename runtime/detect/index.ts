@@ -135,7 +135,7 @@ export function buildDetection(ctx: PartContext, cameras: ReadonlyMap<string, Pa
       { slice: { model, manifest, cameras: cams.length } },
     );
     detectors.push(detector);
-    for (const { cam, camera, source } of cams) {
+    for (const { camera, source } of cams) {
       const { slot: _slot, ...settings } = camera;
       pipelines.push(
         ctx.part(new PipelinePart({ camera, detector, manifestFile, bus: ctx.bus, log }), {

@@ -11,6 +11,12 @@ export { MetersPart, readingPayload, type MetersPartOptions } from "./metersPart
 export function buildMeters(ctx: PartContext): Part[] {
   const cfg = ctx.config;
   if (cfg.meters.length === 0) return [];
-  const meters = new MetersPart({ meters: cfg.meters, bus: ctx.bus, baseDir: ctx.loaded.baseDir, log: ctx.log.child({ module: "meters" }), metrics: ctx.metrics });
+  const meters = new MetersPart({
+    meters: cfg.meters,
+    bus: ctx.bus,
+    baseDir: ctx.loaded.baseDir,
+    log: ctx.log.child({ module: "meters" }),
+    metrics: ctx.metrics,
+  });
   return [ctx.part(meters, { slice: cfg.meters })];
 }
