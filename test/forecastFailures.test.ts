@@ -14,6 +14,7 @@ import { sha256File } from "../runtime/inference/manifest.js";
 import type { MessageSink } from "../runtime/mqtt/sink.js";
 import { Topics } from "../runtime/mqtt/topics.js";
 import { REPO_ROOT } from "./helpers/sharedData.js";
+import { busInto } from "./helpers/bus.js";
 
 const FIXTURES = path.join(REPO_ROOT, "test/fixtures/forecast");
 const HALF = 1_800_000;
@@ -89,8 +90,7 @@ describe("forecast failures are visible, in health and in the log, with the seri
       forecasts: opts.forecasts,
       meters: opts.meters,
       store,
-      sink,
-      topics: new Topics("cityedge", "dev"),
+      bus: busInto(sink, new Topics("cityedge", "dev")),
       log,
       loadModel: (id) => ForecastModel.load({ manifestFile: opts.models[id]!, providers: ["cpu"], threads: 1, variant: "fp32", log }),
       tickMs: 20,

@@ -17,6 +17,7 @@ import { createSession, cpuAutoOrder } from "../runtime/inference/session.js";
 import type { MessageSink } from "../runtime/mqtt/sink.js";
 import { Topics } from "../runtime/mqtt/topics.js";
 import { captureLogger, makeConstModel, sha256Of, writeManifest } from "./helpers/detectModels.js";
+import { busInto } from "./helpers/bus.js";
 
 /**
  * What reaches onnxruntime's binding for TensorRT and CUDA, from the config on. The GPU providers
@@ -417,8 +418,7 @@ describe("warm-up and the stall watchdog", () => {
       warmupRuns: 1,
       maxBatch: 4,
       cameras: cams,
-      sink,
-      topics: new Topics("cityedge", "dev-1"),
+      bus: busInto(sink, new Topics("cityedge", "dev-1")),
       log,
       create: async (file, o) => {
         seenProviders.push(o.executionProviders![0]);
