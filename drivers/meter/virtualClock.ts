@@ -48,7 +48,13 @@ export class VirtualTicker {
     this.#timer = undefined;
   }
 
+  /** Arms again after nextDue() had nothing (more rows became known); a no-op while armed. */
+  wake(): void {
+    if (!this.#stopped && this.#timer === undefined) this.#arm();
+  }
+
   #arm(): void {
+    this.#timer = undefined;
     if (this.#stopped) return;
     const due = this.#nextDue();
     if (due === undefined) return;

@@ -116,9 +116,8 @@ const TIMED = {
   backfill_s: z
     .number()
     .min(0)
-    .max(400 * 86_400)
     .default(0)
-    .describe("Meter time emitted at once on start (into history only, not MQTT), so forecasts can start at once"),
+    .describe("Meter time emitted at once on start (into history only, not MQTT), so forecasts can start at once; a replay streams its file, so any length works"),
 };
 
 export const REPLAY_METER = z.strictObject({
@@ -140,6 +139,12 @@ export const SIMULATED_METER = z.strictObject({
   driver: z.literal("simulated").describe("How readings are obtained"),
   ...COMMON,
   ...TIMED,
+  backfill_s: z
+    .number()
+    .min(0)
+    .max(400 * 86_400)
+    .default(0)
+    .describe("Meter time simulated at once on start (into history only, not MQTT), so forecasts can start at once"),
   interval_ms: z.number().int().min(100).max(86_400_000).default(1000).describe("Meter time between readings"),
   base_kw: z.number().min(0).default(40).describe("Night-time base load"),
   peak_kw: z.number().min(0).default(120).describe("Weekday evening peak load"),
