@@ -117,7 +117,9 @@ const TIMED = {
     .number()
     .min(0)
     .default(0)
-    .describe("Meter time emitted at once on start (into history only, not MQTT), so forecasts can start at once; a replay streams its file, so any length works"),
+    .describe(
+      "Meter time emitted at once on start (into history only, not MQTT), so forecasts can start at once; a replay streams its file, so any length works",
+    ),
 };
 
 export const REPLAY_METER = z.strictObject({
