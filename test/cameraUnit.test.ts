@@ -38,8 +38,10 @@ describe("frame FIFO", () => {
     const closed = new Promise<void>((r) => fifo.socket.once("close", () => r()));
     // A slow start: the writer opens the FIFO a while after the reader is ready.
     const writer = spawn("sh", ["-c", 'sleep 0.3; cat "$1" > "$2"', "sh", src, fifo.path]);
+    // Listen for the exit before waiting for the close: on a busy machine the writer can exit first.
+    const exited = new Promise((r) => writer.once("exit", r));
     await closed;
-    await new Promise((r) => writer.once("exit", r));
+    await exited;
     expect(Buffer.concat(got).equals(data)).toBe(true);
     expect(existsSync(fifo.path)).toBe(false);
     rmSync(path.dirname(src), { recursive: true, force: true });
