@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
 import pino from "pino";
 import YAML from "yaml";
-import { createSession, loadDetectionManifest, TensorBuffer } from "../runtime/inference/index.js";
+import { loadDetectionManifest } from "../runtime/detect/detectionManifest.js";
+import { createSession, TensorBuffer } from "../runtime/inference/index.js";
 import { freePort, percentile, repoRoot, round, rssMiB, slope, startMosquitto, stopChild } from "./benchProcess.js";
 import type { Bench, BenchResult } from "./index.js";
 

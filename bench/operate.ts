@@ -4,7 +4,7 @@ import pino from "pino";
 import { summarizeHealth } from "../runtime/http/healthSummary.js";
 import { ProcessMonitor } from "../runtime/http/processMetrics.js";
 import { HttpServer } from "../runtime/http/server.js";
-import { loadDetectionManifest } from "../runtime/inference/manifest.js";
+import { loadDetectionManifest } from "../runtime/detect/detectionManifest.js";
 import { Metrics } from "../runtime/metrics.js";
 import { openDetectionSession } from "../runtime/modelUpdate/checkedSession.js";
 import type { PartHealth } from "../runtime/part.js";

@@ -2,12 +2,13 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeYolox } from "../runtime/detect/decoders.js";
+import { decode } from "../runtime/detect/decoders/index.js";
+import { loadDetectionManifest, type DetectionManifest } from "../runtime/detect/detectionManifest.js";
 import { drawBoxes } from "../runtime/detect/draw.js";
 import { fitLetterbox, toSourceNormalized } from "../runtime/detect/letterbox.js";
 import { nms } from "../runtime/detect/nms.js";
 import type { ObjectOut } from "../runtime/detect/types.js";
-import { createSession, loadDetectionManifest, TensorBuffer, type DetectionManifest, type ModelSession } from "../runtime/inference/index.js";
+import { createSession, TensorBuffer, type ModelSession } from "../runtime/inference/index.js";
 import { captureLogger } from "./helpers/detectModels.js";
 import { REPO_ROOT, sharedDataDir, sharedFile } from "./helpers/sharedData.js";
 
@@ -74,7 +75,15 @@ describe.skipIf(!data)("YOLOX-Nano on the real street photos", () => {
     const out = (await model.run({ images: buffer.tensor(1) })).output!;
     const raw = out.data as Float32Array;
     const lb = fitLetterbox(width, height, 416, 416);
-    const kept = nms(decodeYolox(raw, out.dims, 0, { inputWidth: 416, inputHeight: 416, numClasses: 80, scoreThreshold: 0.3 }), 0.45);
+    const kept = nms(
+      decode(manifest.output, { output: [{ data: raw, dims: out.dims }] }, 0, {
+        inputWidth: 416,
+        inputHeight: 416,
+        numClasses: 80,
+        scoreThreshold: 0.3,
+      }),
+      0.45,
+    );
     const objects = kept.flatMap((d) => {
       const s = toSourceNormalized(d, lb);
       return s ? [{ ...s, label: manifest.labels[s.class_id]! }] : [];
@@ -120,7 +129,12 @@ describe.skipIf(!data)("YOLOX-Nano on the real street photos", () => {
   it("decodes exactly like a float64 reference decoder on the same raw output", async () => {
     for (const name of ["000000001584.jpg", "000000009769.jpg", "yolox_dog.jpg"]) {
       const { raw } = await detect(name);
-      const ours = decodeYolox(raw, [1, 3549, 85], 0, { inputWidth: 416, inputHeight: 416, numClasses: 80, scoreThreshold: 0.3 });
+      const ours = decode(manifest.output, { output: [{ data: raw, dims: [1, 3549, 85] }] }, 0, {
+        inputWidth: 416,
+        inputHeight: 416,
+        numClasses: 80,
+        scoreThreshold: 0.3,
+      });
       const ref = referenceDecode(raw, 416, 80, 0.3);
       expect(ours.length).toBe(ref.length);
       expect(ours.length).toBeGreaterThan(0);

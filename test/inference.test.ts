@@ -2,7 +2,8 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSession, loadDetectionManifest, loadManifest, ManifestError, resolveModelFile, TensorBuffer } from "../runtime/inference/index.js";
+import { createSession, loadManifest, ManifestError, resolveModelFile, TensorBuffer } from "../runtime/inference/index.js";
+import { loadDetectionManifest } from "../runtime/detect/detectionManifest.js";
 import { captureLogger, makeConstModel, writeManifest } from "./helpers/detectModels.js";
 import { REPO_ROOT, sharedDataDir } from "./helpers/sharedData.js";
 
@@ -35,7 +36,7 @@ describe("model manifests", () => {
       message = (err as Error).message;
     }
     expect(message).toContain(`model manifest ${file}:`);
-    expect(message).toContain('output.decoder: Invalid option: expected one of "yolov8"|"yolox"|"yolov5"');
+    expect(message).toContain('output.decoder: unknown decoder "yolov9" (known: yolov8, yolov5, yolox, end2end, rtdetr, nanodet, nanodet-plus, ssd)');
     expect(message).toContain("labels: Too small");
   });
 

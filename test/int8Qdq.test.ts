@@ -3,7 +3,7 @@ import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import type { BindingInfo } from "../runtime/inference/binding.js";
-import { loadDetectionManifest } from "../runtime/inference/manifest.js";
+import { loadDetectionManifest } from "../runtime/detect/detectionManifest.js";
 import { createSession } from "../runtime/inference/session.js";
 import { captureLogger } from "./helpers/detectModels.js";
 import { REPO_ROOT } from "./helpers/sharedData.js";

@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import { countVideo } from "../models/eval/countVideo.js";
 import { evaluateDetector, readHeldout, type DetectorManifest } from "../models/eval/detection.js";
 import { buildBatch, denormalize, laggedForecast, readSeriesCsv, score, testIssueStarts, type ForecastManifest } from "../models/eval/forecast.js";
-import { asDetectionManifest, loadManifest, verifySha256, type VariantName } from "../runtime/inference/manifest.js";
+import { asDetectionManifest } from "../runtime/detect/detectionManifest.js";
+import { loadManifest, verifySha256, type VariantName } from "../runtime/inference/manifest.js";
 import { REPO_ROOT, sharedDataDir } from "./helpers/sharedData.js";
 
 const MODELS = path.join(REPO_ROOT, "models");

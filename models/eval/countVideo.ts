@@ -16,7 +16,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { Counter } from "../../runtime/detect/counting.js";
-import { decodeYolov8 } from "../../runtime/detect/decoders.js";
+import { decode, roleTensors, type BaseOutput } from "../../runtime/detect/decoders/index.js";
 import { fitLetterbox, toSourceNormalized } from "../../runtime/detect/letterbox.js";
 import { nms } from "../../runtime/detect/nms.js";
 import { Tracker } from "../../runtime/detect/tracker.js";
@@ -108,8 +108,7 @@ export async function detectVideo(
         for (let c = 0; c < 3; c++) data[c * plane + i] = (rgb[i * 3 + c]! * m.input.scale - m.input.mean[c]!) / m.input.std[c]!;
       }
       const res = await session.run({ [m.input.name]: new ort.Tensor("float32", data, [1, 3, m.input.height, m.input.width]) });
-      const t = res[m.output.name]!;
-      const raw = decodeYolov8(t.data as Float32Array, t.dims, 0, {
+      const raw = decode(m.output as BaseOutput, roleTensors(m.output as BaseOutput, res), 0, {
         inputWidth: m.input.width,
         inputHeight: m.input.height,
         numClasses: m.labels.length,

@@ -1,6 +1,6 @@
 import type { LatestFrameSlot } from "../../drivers/camera/frame.js";
 import type { DetectionConfig } from "../config/sections/detection.js";
-import type { DetectionManifest } from "../inference/manifest.js";
+import type { DetectionManifest } from "./detectionManifest.js";
 import type { Logger } from "../log/logger.js";
 import type { DaemonBus } from "../events/events.js";
 import { CameraPipeline } from "./cameraPipeline.js";
@@ -14,6 +14,12 @@ export interface DetectorCamera {
   detection: DetectionConfig;
   /** Resolved snapshot options when snapshots are on. */
   snapshots?: SnapshotOptions;
+  /**
+   * Take at most `fps` frames per second of wall-clock time (the default). False for a source
+   * that already delivers only the frames it should, as fast as they are taken (a recording read
+   * as consumed): its frames are taken as soon as they arrive.
+   */
+  paced?: boolean;
 }
 
 export interface CameraDetectionOptions {

@@ -1,13 +1,13 @@
 import type { Frame } from "../../drivers/camera/frame.js";
 import type { DetectionConfig } from "../config/sections/detection.js";
-import type { DetectionManifest } from "../inference/manifest.js";
 import type { Logger } from "../log/logger.js";
 import type { CountsBody } from "../contract/index.js";
 import type { DaemonBus } from "../events/events.js";
 import { Counter, type LineSpec, type ZoneSpec } from "./counting.js";
-import { DECODER_FUNCTIONS } from "./decoders.js";
+import { decode, decoderOf, type RoleTensors } from "./decoders/index.js";
+import type { DetectionManifest } from "./detectionManifest.js";
 import { toSourceNormalized } from "./letterbox.js";
-import { nms } from "./nms.js";
+import { mergeClasses, nms } from "./nms.js";
 import { RoadConditionEstimator } from "./roadCondition.js";
 import type { SnapshotStore } from "./snapshots.js";
 import { Tracker } from "./tracker.js";
@@ -51,6 +51,8 @@ export class CameraPipeline {
   readonly #allowed: Uint8Array | undefined;
   readonly #score: number;
   readonly #iou: number;
+  readonly #nmsInGraph: boolean;
+  readonly #merge: { groupOf: Int32Array; iou: number } | undefined;
   readonly #tracker: Tracker;
   readonly #counter: Counter;
   readonly #road: RoadConditionEstimator;
@@ -76,6 +78,14 @@ export class CameraPipeline {
     }
     this.#score = d.score_threshold ?? m.thresholds.score;
     this.#iou = d.nms_iou ?? m.thresholds.nms_iou;
+    this.#nmsInGraph = decoderOf(m.output.decoder)?.nmsInGraph === true;
+    if (d.class_merge) {
+      const groupOf = new Int32Array(m.labels.length).fill(-1);
+      d.class_merge.groups.forEach((g, gi) => {
+        for (const id of classIds(g, m, `${where}: detection.class_merge.groups[${gi}]`)) groupOf[id] = gi;
+      });
+      this.#merge = { groupOf, iou: d.class_merge.iou };
+    }
     this.#tracker = new Tracker({
       iouMatch: d.tracker.iou_match,
       maxMissed: d.tracker.max_missed,
@@ -100,22 +110,29 @@ export class CameraPipeline {
     this.#intervalStart = nowMs;
   }
 
-  /**
-   * Handles one frame's slice `batchIndex` of the raw output. Returns the objects found
-   * (normalized to the camera picture), published or not.
-   */
-  process(frame: Frame, out: Float32Array, dims: readonly number[], batchIndex: number, inferenceMs: number, nowMs = Date.now()): ObjectOut[] {
+  /** Decoding, NMS and the cross-class merge of one frame: boxes in model-input pixels, best first. */
+  detect(tensors: RoleTensors, batchIndex: number): Detection[] {
     const m = this.#o.manifest;
-    const raw = DECODER_FUNCTIONS[m.output.decoder](out, dims, batchIndex, {
+    const raw = decode(m.output, tensors, batchIndex, {
       inputWidth: m.input.width,
       inputHeight: m.input.height,
       numClasses: m.labels.length,
       scoreThreshold: this.#score,
       ...(this.#allowed ? { allowed: this.#allowed } : {}),
-      ...(m.output.strides ? { strides: m.output.strides } : {}),
     });
+    // A graph with NMS inside already chose; suppressing again at our IoU would drop what it kept.
+    const kept = this.#nmsInGraph ? [...raw].sort((a, b) => b.score - a.score) : nms(raw, this.#iou);
+    return this.#merge ? mergeClasses(kept, this.#merge.groupOf, this.#merge.iou) : kept;
+  }
+
+  /**
+   * Handles one frame's slice `batchIndex` of a run's outputs (by decoder role). Returns the
+   * objects found (normalized to the camera picture), published or not.
+   */
+  process(frame: Frame, tensors: RoleTensors, batchIndex: number, inferenceMs: number, nowMs = Date.now()): ObjectOut[] {
+    const m = this.#o.manifest;
     const mapped: Detection[] = [];
-    for (const d of nms(raw, this.#iou)) {
+    for (const d of this.detect(tensors, batchIndex)) {
       const s = toSourceNormalized(d, frame.letterbox);
       if (s) mapped.push(s);
     }

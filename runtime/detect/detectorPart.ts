@@ -1,6 +1,7 @@
 import type { Frame } from "../../drivers/camera/frame.js";
 import { createSession, type ModelSession, type ProviderName, type SessionOptions } from "../inference/session.js";
-import { loadDetectionManifest, type DetectionManifest, type VariantName } from "../inference/manifest.js";
+import type { VariantName } from "../inference/manifest.js";
+import { loadDetectionManifest, type DetectionManifest } from "./detectionManifest.js";
 import { TensorBuffer } from "../inference/tensorBuffer.js";
 import type { GpuSettings } from "../inference/providerOptions.js";
 import { warmUp, type WarmupReport } from "../inference/warmup.js";
@@ -10,6 +11,7 @@ import type { DaemonBus } from "../events/events.js";
 import type { Part, PartHealth, PartState } from "../part.js";
 import { loadWithFallback, openDetectionSession, type ModelStore, type ModelVersion } from "../modelUpdate/index.js";
 import { CameraDetection, type DetectorCamera } from "./cameraDetection.js";
+import { roleTensors } from "./decoders/index.js";
 import { StallWatchdog } from "./stallWatchdog.js";
 import type { ObjectOut } from "./types.js";
 
@@ -394,7 +396,6 @@ export class DetectorPart implements Part {
   async #run(lane: Lane): Promise<void> {
     const manifest = this.#manifest!;
     const inputName = manifest.input.name;
-    const outputName = manifest.output.name;
     while (this.#running) {
       const now = Date.now();
       const batch = this.#pick(now);
@@ -408,7 +409,7 @@ export class DetectorPart implements Part {
       try {
         for (const c of batch) {
           frames.push(c.cam.slot.take()!);
-          c.nextDue = Math.max(c.nextDue + 1000 / c.cam.fps, now + 900 / c.cam.fps);
+          if (c.cam.paced !== false) c.nextDue = Math.max(c.nextDue + 1000 / c.cam.fps, now + 900 / c.cam.fps);
         }
         // Pixels to tensor and the run, as one stage: a worker session converts the frames itself.
         this.#setStage(lane, "inference");
@@ -426,13 +427,11 @@ export class DetectorPart implements Part {
         lane.runs++;
         lane.inferMsSum += inferMs;
         this.#o.metrics?.histogram("cityedge_inference_seconds").observe(inferMs / 1000, { model: this.#o.modelId, provider: model.provider });
-        const out = result[outputName];
-        if (!out) throw new Error(`model ${this.#o.modelId}: no output "${outputName}" (outputs: ${Object.keys(result).join(", ")})`);
         this.#setStage(lane, "postprocess");
-        const data = out.data as Float32Array;
+        const tensors = roleTensors(manifest.output, result);
         batch.forEach((c, b) => {
           const f = frames[b]!;
-          const objects = c.pipeline.process(f, data, out.dims, b, inferMs / frames.length);
+          const objects = c.pipeline.process(f, tensors, b, inferMs / frames.length);
           c.frames++;
           c.fpsWindow.push(Date.now());
           if (c.fpsWindow.length > 30) c.fpsWindow.shift();

@@ -11,8 +11,9 @@ import type { CameraConfig } from "../config/sections/cameras.js";
 import { resolvePath } from "../config/load.js";
 import type { Part, PartContext } from "../part.js";
 import { fileDigest } from "../supervise/digest.js";
-import { loadDetectionManifest, type DetectionManifest } from "../inference/manifest.js";
 import { gpuSettingsOf } from "../inference/providerOptions.js";
+import { loadDetectionManifest, type DetectionManifest } from "./detectionManifest.js";
+import { syntheticModelWarning } from "./domain.js";
 import { ModelStore } from "../modelUpdate/store.js";
 import type { DetectorCamera } from "./cameraDetection.js";
 import { DetectorPart } from "./detectorPart.js";
@@ -55,6 +56,8 @@ export function detectionFrameSpec(ctx: PartContext): (cam: CameraConfig) => Par
       height: m.input.height,
       pixelFormat: m.input.color === "bgr" ? "bgr24" : "rgb24",
       padValue: m.input.letterbox_pad,
+      // The picture sits where the model saw it in training: the camera follows its model.
+      letterbox: m.input.letterbox,
     };
   };
 }
@@ -64,6 +67,11 @@ export interface DetectionWiring {
   detectors: DetectorPart[];
   /** One per camera that runs detection, after the detectors in start order. */
   pipelines: PipelinePart[];
+}
+
+function warnSyntheticModel(ctx: PartContext, cam: CameraConfig, modelId: string, manifest: DetectionManifest | Error): void {
+  const warning = syntheticModelWarning(cam, modelId, manifest);
+  if (warning) ctx.log.warn({ camera: cam.id, model: modelId }, warning);
 }
 
 /**
@@ -78,6 +86,7 @@ export function buildDetection(ctx: PartContext, cameras: ReadonlyMap<string, Pa
     const found = modelOf(ctx, cam, manifests);
     const source = cameras.get(cam.id);
     if (!found || !source) continue;
+    warnSyntheticModel(ctx, cam, found.model.id, found.manifest);
     const s = cam.detection.snapshots;
     const list = byModel.get(found.model.id) ?? [];
     list.push({
@@ -88,6 +97,8 @@ export function buildDetection(ctx: PartContext, cameras: ReadonlyMap<string, Pa
         fps: cam.fps,
         slot: source.slot,
         detection: cam.detection,
+        // A recording read as consumed already holds only the frames to take: no wall-clock pacing.
+        paced: !(cam.read_as_consumed && !cam.realtime),
         ...(s.enabled
           ? {
               snapshots: {

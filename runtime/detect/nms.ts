@@ -25,3 +25,28 @@ export function nms(dets: readonly Detection[], iouThreshold: number, maxDetecti
   }
   return kept;
 }
+
+/**
+ * Cross-class merge, after {@link nms}: one object seen as two classes (a van as car and as
+ * truck) keeps its best box. `groupOf[class]` names the group a class merges within (-1: it
+ * merges with none); a box overlapping a better box of its group by more than `iouThreshold`
+ * is dropped. Keeps the input order (best first).
+ */
+export function mergeClasses(dets: readonly Detection[], groupOf: Int32Array, iouThreshold: number): Detection[] {
+  const order = dets.map((_, i) => i).sort((a, b) => dets[b]!.score - dets[a]!.score || a - b);
+  const keptByGroup = new Map<number, Detection[]>();
+  const drop = new Set<number>();
+  for (const i of order) {
+    const d = dets[i]!;
+    const g = groupOf[d.class_id] ?? -1;
+    if (g < 0) continue;
+    const kept = keptByGroup.get(g) ?? [];
+    if (kept.some((k) => iou(k, d) > iouThreshold)) {
+      drop.add(i);
+      continue;
+    }
+    kept.push(d);
+    keptByGroup.set(g, kept);
+  }
+  return dets.filter((_, i) => !drop.has(i));
+}

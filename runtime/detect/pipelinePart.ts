@@ -1,4 +1,4 @@
-import { loadDetectionManifest } from "../inference/manifest.js";
+import { loadDetectionManifest } from "./detectionManifest.js";
 import type { Logger } from "../log/logger.js";
 import type { DaemonBus } from "../events/events.js";
 import type { Part, PartHealth } from "../part.js";

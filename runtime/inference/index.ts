@@ -16,17 +16,14 @@
  * - {@link TensorBuffer} is a preallocated input tensor that frames are converted into.
  */
 export {
-  asDetectionManifest,
-  DECODERS,
-  loadDetectionManifest,
   loadManifest,
   ManifestError,
   resolveModelFile,
   sha256File,
+  sha256Problem,
+  variantFiles,
   VARIANTS,
   verifySha256,
-  type DecoderName,
-  type DetectionManifest,
   type ModelManifest,
   type VariantName,
 } from "./manifest.js";

@@ -35,7 +35,8 @@ export function writeManifest(
   dir: string,
   name: string,
   model: string,
-  decoder: "yolov8" | "yolox" | "yolov5",
+  /** A decoder name (its one output is "output"), or the whole `output` object. */
+  decoder: string | Record<string, unknown>,
   input: { width: number; height: number },
   labels: string[],
   patch: Record<string, unknown> = {},
@@ -57,7 +58,7 @@ export function writeManifest(
       std: [1, 1, 1],
       letterbox_pad: 114,
     },
-    output: { name: "output", decoder },
+    output: typeof decoder === "string" ? { name: "output", decoder } : decoder,
     labels,
     thresholds: { score: 0.3, nms_iou: 0.45 },
     ...patch,

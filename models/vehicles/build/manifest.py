@@ -54,10 +54,11 @@ def main():
         "id": "cityedge-vehicles",
         "version": "1.2.0",
         "task": "detection",
-        "description": "Road users seen from a pole-mounted street camera; trained only on cityedge's synthetic scenes (models/synthetic).",
+        "description": "The demo's model for synthetic scenes: road users seen from a pole-mounted street camera, trained only on cityedge's synthetic renders (models/synthetic). Not for real cameras: use a real COCO detector (cityedge models fetch yolox-nano).",
+        "domain": "synthetic",
         "variants": variants,
         "input": {"name": "images", "layout": "NCHW", "width": INPUT_W, "height": INPUT_H, "color": "rgb",
-                  "scale": 1 / 255, "mean": [0, 0, 0], "std": [1, 1, 1], "letterbox_pad": 114},
+                  "scale": 1 / 255, "mean": [0, 0, 0], "std": [1, 1, 1], "letterbox": "top-left", "letterbox_pad": 114},
         "output": {"name": "output0", "decoder": "yolov8", "strides": anchor_strides(a.ckpt, previous)},
         "labels": LABELS,
         "thresholds": {"score": 0.6, "nms_iou": 0.45},  # score: chosen for counting on the validation videos (models/eval/tuneCounting.ts)

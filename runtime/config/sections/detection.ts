@@ -66,6 +66,16 @@ export const DETECTION_SCHEMA = z
       .max(1)
       .optional()
       .describe("IoU above which a box of the same class is suppressed; default: the manifest's thresholds.nms_iou"),
+    class_merge: z
+      .strictObject({
+        groups: z
+          .array(z.array(z.string().min(1)).min(2))
+          .min(1)
+          .describe('Labels that are one object when their boxes overlap, e.g. [["car", "truck", "bus"]]: the best box of a group is kept'),
+        iou: z.number().min(0.05).max(1).default(0.7).describe("IoU above which boxes of one group are the same object"),
+      })
+      .optional()
+      .describe("Cross-class merge after NMS: one object seen as car and as truck is kept once, as the class with the best score. Default: off"),
     lines: z.array(COUNT_LINE_SCHEMA).max(32).default([]).describe("Counting lines"),
     zones: z.array(ZONE_SCHEMA).max(32).default([]).describe("Counting zones (polygons)"),
     counts_interval_s: z.number().int().min(1).max(86_400).default(60).describe("Seconds per counts message on cameras/<id>/counts"),
