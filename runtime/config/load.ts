@@ -262,3 +262,20 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 export function resolvePath(loaded: Pick<LoadedConfig, "baseDir">, p: string): string {
   return path.resolve(loaded.baseDir, p);
 }
+
+/**
+ * Places problems found after loading (a model's manifest, say) at the config key they belong
+ * to: `FILE:LINE:COL path: message`, as loadConfig's own. Reads `file` again; a file that no
+ * longer reads places everything at its first line.
+ */
+export function configLocator(file: string): (path: readonly PropertyKey[], message: string) => ConfigProblem {
+  let text = "";
+  try {
+    text = readFileSync(path.resolve(file), "utf8");
+  } catch {
+    return (p, message) => ({ file, line: 1, col: 1, path: formatPath(p), message });
+  }
+  const lines = new LineCounter();
+  const loc = new Locator(parseDocument(text, { lineCounter: lines, prettyErrors: false }), lines, file);
+  return (p, message) => loc.at(p, message);
+}
