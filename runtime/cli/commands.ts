@@ -4,6 +4,7 @@ import type { CliCommand } from "./command.js";
 import { configReferenceCommand } from "./configReference.js";
 import { forecastCommand } from "./forecast.js";
 import { contractCommand } from "./contract.js";
+import { detectCommand } from "./detect.js";
 import { runCommand } from "./run.js";
 import { versionCommand } from "./version.js";
 
@@ -16,4 +17,5 @@ export const COMMANDS: readonly CliCommand[] = [
   configReferenceCommand,
   forecastCommand,
   contractCommand,
+  detectCommand,
 ];
