@@ -83,12 +83,20 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
     served.set("/broken.onnx", Buffer.from("this is not an onnx model at all\n".repeat(100)));
     // A real model that loads but cannot run as the detector: other input and output names.
     served.set("/lstm.onnx", readFileSync(path.join(REPO_ROOT, "models/demand_lstm/demand.fp32.onnx")));
-    // Right input and output names, so its check run passes; 6 values per box where the manifest's
-    // 80 labels need 85, so every real frame fails in the decoder.
+    // Right input and output names and, on the check run's grey frame, the 85 values per box the
+    // manifest's 80 labels need, so its check run passes; on any other frame 6, so every real
+    // frame fails in the decoder.
     served.set(
       "/narrow.onnx",
       readFileSync(
-        makeConstModel(dir, "narrow", { batch: 1, width: 416, height: 416, shape: [1, 3549, 6], values: new Array<number>(3549 * 6).fill(0) }),
+        makeConstModel(dir, "narrow", {
+          batch: 1,
+          width: 416,
+          height: 416,
+          shape: [1, 3549, 85],
+          values: new Array<number>(3549 * 85).fill(0),
+          grey_only: { pad: 114, narrow: 6 },
+        }),
       ),
     );
     files = createServer((req, res) => {
@@ -231,7 +239,9 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
     const res = await command("update_model", { id: "u-narrow", model: "yolox_nano", url: `${filesUrl}/narrow.onnx`, sha256: sha(narrow) });
     expect(res.payload).toMatchObject({ request_id: "u-narrow", ok: false, error: { code: "rejected" } });
     expect((res.payload.error as { message: string }).message).toMatch(
-      new RegExp(`^the new model failed to run \\(\\d+ runs? on real frames failed: .*85.*\\); rolled back to version ${sha(updated)}$`),
+      new RegExp(
+        `^the new model failed to run \\(\\d+ runs? on real frames failed: .*6 values per box.*\\); rolled back to version ${sha(updated)}$`,
+      ),
     );
     expect((await detector()).model_version).toBe(sha(updated));
     await runsAdvance();

@@ -15,6 +15,8 @@ export interface ConstModelSpec {
   shape: [1, number, number];
   values: number[];
   mask?: number[];
+  /** Whole last axis only for an all-`pad` frame, cut to `narrow` otherwise (see makeConstModel.py). */
+  grey_only?: { pad: number; narrow: number };
   input?: string;
   output?: string;
 }
