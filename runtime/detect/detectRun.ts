@@ -333,7 +333,6 @@ export async function detectStream(url: string, o: StreamOptions): Promise<Strea
     variant: o.model.variant,
     warmupRuns: 1,
     maxBatch: 1,
-    tensorrt: undefined,
     thread: "worker",
     cameras: [{ id: "detect", fps: o.fps, slot: camera.slot, detection: { ...o.detection, counts_interval_s: 86_400 }, paced: !file }],
     sink,
