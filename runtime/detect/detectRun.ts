@@ -10,8 +10,8 @@ import { CAMERA_SCHEMA } from "../config/sections/cameras.js";
 import type { DetectionConfig } from "../config/sections/detection.js";
 import { createSession, TensorBuffer, type ProviderName, type VariantName } from "../inference/index.js";
 import type { Logger } from "../log/logger.js";
-import type { MessageSink } from "../mqtt/sink.js";
-import { Topics } from "../mqtt/topics.js";
+import type { CountsBody } from "../contract/index.js";
+import { DaemonBus } from "../events/index.js";
 import { CameraPipeline } from "./cameraPipeline.js";
 import type { LineCounts, ZoneCounts } from "./counting.js";
 import { roleTensors } from "./decoders/index.js";
@@ -81,13 +81,12 @@ function report(o: ObjectOut, width: number, height: number): ReportedObject {
   };
 }
 
-/** A sink that keeps nothing but the counts, summed. */
-class CountsSink implements MessageSink {
+/** The counts the pipeline emits, summed over the run. */
+class CountsSum {
   readonly lines = new Map<string, Record<string, { in: number; out: number }>>();
   readonly zones = new Map<string, Record<string, number>>();
 
-  publish(topic: string, body: Record<string, unknown>): void {
-    if (!topic.endsWith("/counts")) return;
+  add(body: CountsBody): void {
     for (const l of body.lines as LineCounts[]) {
       const sum = this.lines.get(l.line_id) ?? {};
       for (const [label, c] of Object.entries(l.counts)) {
@@ -105,8 +104,13 @@ class CountsSink implements MessageSink {
   }
 }
 
-const NO_SINK: MessageSink = { publish: () => undefined };
-const TOPICS = new Topics("cityedge", "detect");
+/** A bus for a run: counts summed, detections heard (by nobody) so they are not reported as unheard. */
+function runBus(sum?: CountsSum): DaemonBus {
+  const bus = new DaemonBus();
+  bus.on("counts", (body) => sum?.add(body));
+  bus.on("detections", () => undefined);
+  return bus;
+}
 
 /** Letterboxes a picture exactly as the camera driver's ffmpeg filter does, in the model's channel order. */
 async function letterboxPicture(file: string, m: DetectionManifest): Promise<{ pixels: Buffer; width: number; height: number }> {
@@ -152,8 +156,7 @@ export async function detectImage(file: string, o: DetectOptions): Promise<Image
     modelId: o.model.id,
     manifest: m,
     detection: o.detection,
-    sink: NO_SINK,
-    topics: TOPICS,
+    bus: runBus(),
     log: o.log,
   });
   const { pixels, width, height } = await letterboxPicture(file, m);
@@ -320,7 +323,7 @@ export async function detectStream(url: string, o: StreamOptions): Promise<Strea
     log: o.log.child({ module: "camera" }),
     baseDir: process.cwd(),
   });
-  const sink = new CountsSink();
+  const sum = new CountsSum();
   let processed = 0;
   let video: AnnotatedVideo | undefined;
   let inferMs = 0;
@@ -335,8 +338,7 @@ export async function detectStream(url: string, o: StreamOptions): Promise<Strea
     maxBatch: 1,
     thread: "worker",
     cameras: [{ id: "detect", fps: o.fps, slot: camera.slot, detection: { ...o.detection, counts_interval_s: 86_400 }, paced: !file }],
-    sink,
-    topics: TOPICS,
+    bus: runBus(sum),
     log: o.log.child({ module: "detect" }),
     onFrame: (frame, objects, ms) => {
       processed++;
@@ -379,8 +381,8 @@ export async function detectStream(url: string, o: StreamOptions): Promise<Strea
     await video?.close();
   }
   const seconds = (performance.now() - t0) / 1000;
-  const lines: LineCounts[] = o.detection.lines.map((l) => ({ line_id: l.id, counts: sink.lines.get(l.id) ?? {} }));
-  const zones = o.detection.zones.map((z) => ({ zone_id: z.id, entered: sink.zones.get(z.id) ?? {} }));
+  const lines: LineCounts[] = o.detection.lines.map((l) => ({ line_id: l.id, counts: sum.lines.get(l.id) ?? {} }));
+  const zones = o.detection.zones.map((z) => ({ zone_id: z.id, entered: sum.zones.get(z.id) ?? {} }));
   return {
     provider,
     frames: processed,
