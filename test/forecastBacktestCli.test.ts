@@ -78,6 +78,40 @@ describe("cityedge forecast backtest", () => {
     expect(missing.stderr).toContain(`cannot read ${path.join(dir, "none.csv")}: ENOENT`);
   });
 
+  it("check-config refuses a source step the model cannot serve, at the key, saying why", async () => {
+    const file = path.join(dir, "steps.yaml");
+    const manifest = path.join(REPO_ROOT, "models/demand_lstm/manifest.json");
+    const write = (step: number) =>
+      writeFileSync(
+        file,
+        [
+          "device_id: steps",
+          "models:",
+          `  - { id: demand, manifest: ${manifest} }`,
+          "meters:",
+          "  - { id: feeder, driver: mqtt, url: mqtt://127.0.0.1:1, topic: t, values: { p: { path: p, unit: kW } } }",
+          "forecasts:",
+          "  - id: feeder-power",
+          "    source: meter:feeder:p",
+          "    model: demand",
+          `    source_step_s: ${step}`,
+          "",
+        ].join("\n"),
+      );
+    write(86_400);
+    const daily = await runCli(["check-config", file]);
+    expect(daily.code).toBe(78);
+    expect(daily.stderr).toContain(
+      `${file}:10:5 forecasts[0].source_step_s: model cityedge-demand-lstm (step 30 min) cannot serve a 1 d series: the source's step (1 d) is 48x the forecast step (30 min); at most 4x is interpolated (max_interpolate) (drop "model" from candidates, or use a model for this step)`,
+    );
+    write(2700);
+    const odd = await runCli(["check-config", file]);
+    expect(odd.stderr).toContain(`forecasts[0].source_step_s: the source's step (45 min) is not a whole number of forecast steps (30 min)`);
+    write(3600);
+    const hourly = await runCli(["check-config", file]);
+    expect(hourly.code, hourly.stderr).toBe(0);
+  });
+
   it.skipIf(!TAYLOR)(
     "on Taylor's last two weeks: the LSTM scores as its README says, and the choice beats seasonal naive (week) by 20% at 30 min and at 1 h",
     async () => {

@@ -4,6 +4,7 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parse as parseYamlValue, p
 import type { z } from "zod";
 import { ConfigError, formatPath, type ConfigProblem } from "./errors.js";
 import { CONFIG_OBJECT_SCHEMA, CONFIG_SCHEMA, type Config } from "./schema.js";
+import { forecastStepProblems } from "../forecast/configCheck.js";
 import { closest } from "./suggest.js";
 import { knownKeys, numberBounds } from "./walk.js";
 
@@ -253,6 +254,9 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     throw new ConfigError(problems);
   }
   const config = result.data!;
+  // steps a forecast's model cannot serve: only its manifest tells
+  const stepProblems = forecastStepProblems(config, baseDir).map((p) => loc.at(p.path, p.message));
+  if (stepProblems.length > 0) throw new ConfigError(stepProblems);
   const secrets: string[] = [];
   collectSecrets(config, undefined, secrets);
   return { config, file: abs, baseDir, secrets };

@@ -5,7 +5,7 @@ import type { CandidateScore, Fitted, ResidualQuantiles } from "./backtest/index
 import { formatStep, iso } from "./backtest/stepSeries.js";
 import type { OnnxCandidateOptions } from "./backtest/onnxCandidate.js";
 import type { ForecastModel } from "./forecastModel.js";
-import { cadence } from "./resample.js";
+import { seriesSteps } from "./steps.js";
 
 const DAY_MS = 86_400_000;
 
@@ -100,33 +100,27 @@ export class SeriesRuntime {
     const source = this.cfg.source_step_s !== undefined ? this.cfg.source_step_s * 1000 : measured;
     if (source === undefined) return false;
     this.sourceStepMs = source;
-    const b = this.bucketMs;
-    const k = source / b;
-    const whole = Math.round(k);
-    if (k <= 1.05) this.stepMs = b;
-    else if (Math.abs(k - whole) <= 0.05 * whole) this.stepMs = whole * b;
-    else {
-      this.stepError = `the source's step (${formatStep(source)}) is not a whole number of forecast steps (${formatStep(b)})`;
-      this.log.error({ source_step_ms: source, step_ms: b }, `forecast ${this.id} cannot run: ${this.stepError}`);
+    const m = this.model;
+    const useModel = m !== undefined && this.cfg.candidates.includes("model");
+    const steps = seriesSteps(this.bucketMs, source, useModel ? { id: m.spec.id, stepMs: m.spec.stepMs } : undefined, this.cfg.max_interpolate);
+    if (steps.error !== undefined) {
+      this.stepError = steps.error;
+      this.log.error({ source_step_ms: source, step_ms: this.bucketMs }, `forecast ${this.id} cannot run: ${this.stepError}`);
       return true;
     }
-    const e = this.stepMs;
-    const m = this.model;
-    if (m && this.cfg.candidates.includes("model")) {
-      const how = cadence(e, m.spec.stepMs, this.cfg.max_interpolate);
-      const serves = e >= m.spec.stepMs && how.kind !== "refused";
-      if (!serves) {
-        this.modelError = `model ${m.spec.id} (step ${formatStep(m.spec.stepMs)}) cannot serve a ${formatStep(e)} series: ${how.kind === "refused" ? how.reason : "the series is finer than the model"}`;
-        this.log.warn({ model: m.spec.id }, `forecast ${this.id}: ${this.modelError}; the other candidates still run`);
-      } else {
-        this.modelOpts = {
-          seriesStepMs: e,
-          aggregate: this.cfg.aggregate ?? (this.cfg.source.startsWith("camera:") ? "sum" : "mean"),
-          scaling: "window",
-          maxGapSteps: this.cfg.max_gap_steps,
-          maxMissingRatio: this.cfg.max_missing_ratio,
-        };
-      }
+    const e = steps.stepMs!;
+    this.stepMs = e;
+    if (steps.modelError !== undefined) {
+      this.modelError = steps.modelError;
+      this.log.warn({ model: m?.spec.id }, `forecast ${this.id}: ${this.modelError}; the other candidates still run`);
+    } else if (useModel) {
+      this.modelOpts = {
+        seriesStepMs: e,
+        aggregate: this.cfg.aggregate ?? (this.cfg.source.startsWith("camera:") ? "sum" : "mean"),
+        scaling: "window",
+        maxGapSteps: this.cfg.max_gap_steps,
+        maxMissingRatio: this.cfg.max_missing_ratio,
+      };
     }
     this.horizon = this.cfg.horizon ?? (this.modelOpts && m ? Math.floor((m.spec.horizon * m.spec.stepMs) / e) : Math.max(1, Math.round(DAY_MS / e)));
     this.log.info(
