@@ -18,6 +18,8 @@ export const BENCHES: { name: string; load: () => Promise<Bench> }[] = [
   { name: "mqtt", load: async () => (await import("./mqttBench.js")).mqttBench },
   // Meters and forecasts: Modbus TCP polling capacity, 200 meters at 1 Hz, a batched forecast of 100 series; --duration=S.
   { name: "meters", load: async () => (await import("./meters.js")).metersBench },
+  // Forecaster choice on real series (Taylor at 30 min and 1 h, gretl-data's bike rentals and utility load): every candidate's MAE/MAPE; --days=N.
+  { name: "forecast", load: async () => (await import("./forecast.js")).forecastBench },
   // Shipped models: each variant's ms per run on the CPU provider at 1 and 2 threads, int8/fp16 speed-up over fp32.
   { name: "models", load: async () => (await import("./models.js")).modelsBench },
   // Operating the device: /healthz and /metrics latency at a busy device's size, model hot-swap time; --requests=N.
