@@ -59,7 +59,12 @@ export const METRIC_SPECS = {
   cityedge_outbox_bytes: { type: "gauge", help: "Payload bytes in the outbox", labels: [] },
   cityedge_outbox_committed_total: { type: "counter", help: "Messages committed to the outbox", labels: [] },
   cityedge_outbox_rejected_total: { type: "counter", help: "Messages the broker refused (MQTT 5 reason code), dropped", labels: [] },
-  cityedge_outbox_dropped_total: { type: "counter", help: "Messages dropped by the outbox quota or while it could not commit", labels: [] },
+  cityedge_outbox_dropped_total: {
+    type: "counter",
+    help: "Messages dropped by the outbox quota, while it could not commit (a full disk), or refused by the broker",
+    labels: [],
+  },
+  cityedge_outbox_blocked: { type: "gauge", help: "1 while the outbox cannot commit (a full disk, an unusable file)", labels: [] },
   cityedge_outbox_fsync_seconds: {
     type: "histogram",
     help: "Background fsync of the outbox's WAL",

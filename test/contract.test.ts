@@ -17,7 +17,14 @@ import { REPO_ROOT } from "./helpers/sharedData.js";
 
 const CONTRACT_DIR = path.join(REPO_ROOT, "runtime/contract");
 const T = "2026-03-01T12:00:00.000Z";
-const envelope = (v = 1) => ({ v, id: "3b241101-e2bb-4255-8caf-4136c566a962", device_id: "dev-1", ts: T, seq: 7 });
+const envelope = (v = 1) => ({
+  v,
+  id: "3b241101-e2bb-4255-8caf-4136c566a962",
+  device_id: "dev-1",
+  ts: T,
+  epoch: "20260301T120000Z-0a1b2c3d",
+  seq: 7,
+});
 
 /** A valid body of every message: what its producer really sends. */
 const BODIES: Record<MessageName, Record<string, unknown>> = {
@@ -28,7 +35,7 @@ const BODIES: Record<MessageName, Record<string, unknown>> = {
     uptime_s: 12,
     rss_bytes: 123_456_789,
     event_loop_lag_ms: { p50_ms: 0.4, p99_ms: 3.2, max_ms: 9 },
-    outbox: { depth: 2, bytes: 800, dropped: 0 },
+    outbox: { depth: 2, bytes: 800, dropped: 0, disk_full: false, free_bytes: 1048576, epoch: "20260301T120000Z-0a1b2c3d" },
     mqtt: { state: "running", connected: true },
     cameras: { gate: { state: "running", fps: 9.8 } },
     meters: { m1: { state: "failed", error: "connect ECONNREFUSED" } },
@@ -134,6 +141,8 @@ const INVALID: Record<MessageName, Mutation[]> = {
     ["lag without p99", (m) => delete m.event_loop_lag_ms.p99_ms],
     ["negative lag", (m) => (m.event_loop_lag_ms.max_ms = -1)],
     ["negative outbox depth", (m) => (m.outbox.depth = -1)],
+    ["outbox without disk_full", (m) => delete m.outbox.disk_full],
+    ["negative free bytes", (m) => (m.outbox.free_bytes = -1)],
     ["problems not strings", (m) => (m.problems = [1])],
     ["no parts", (m) => delete m.parts],
     ["a supervisor without restarts", (m) => delete m.parts.http.supervisor.restarts],
@@ -210,6 +219,8 @@ const COMMON_INVALID: Mutation[] = [
   ["another version", (m) => (m.v = m.v + 1)],
   ["no seq", (m) => delete m.seq],
   ["seq 0", (m) => (m.seq = 0)],
+  ["no epoch", (m) => delete m.epoch],
+  ["an epoch with a space", (m) => (m.epoch = "a b")],
   ["an empty id", (m) => (m.id = "")],
   ["ts without milliseconds", (m) => (m.ts = "2026-03-01T12:00:00Z")],
   ["a device id with a space", (m) => (m.device_id = "dev 1")],
@@ -265,22 +276,28 @@ describe.each(MESSAGES.map((m) => [m.name, m] as const))("message %s", (_name, s
     expect(ajvAccepts(spec, m)).toBe(false);
   });
 
-  it("its typed publish puts the body on its topic with its version and retain flag", () => {
+  it("its typed publish puts the body on its topic with its version, retain flag and urgency", () => {
     const sent: { topic: string; body: unknown; opts: unknown }[] = [];
     const sink: MessageSink = { publish: (topic, body, opts) => void sent.push({ topic, body, opts }) };
     spec.publish(sink, topics, BODIES[spec.name] as never);
     expect(sent).toEqual([
-      { topic: spec.topic(topics, BODIES[spec.name] as never), body: BODIES[spec.name], opts: { v: spec.v, retain: spec.retain } },
+      {
+        topic: spec.topic(topics, BODIES[spec.name] as never),
+        body: BODIES[spec.name],
+        opts: { v: spec.v, retain: spec.retain, ...(spec.urgent ? { urgent: true } : {}) },
+      },
     ]);
+    // Health and command answers must reach the cloud even while the outbox cannot commit.
+    expect(spec.urgent).toBe(spec.name === "health" || spec.name === "cmd-response");
     expect(sent[0]!.topic.startsWith(`${topics.base}/`)).toBe(true);
   });
 });
 
 describe("status and commands", () => {
   it("statusMessage makes a whole status message that validates", () => {
-    const text = statusMessage({ id: "x-1", device_id: "dev-1", ts: T, seq: 5 }, { state: "offline", connection: 3 });
+    const text = statusMessage({ id: "x-1", device_id: "dev-1", ts: T, epoch: "e-1", seq: 5 }, { state: "offline", connection: 3 });
     const m = JSON.parse(text) as Record<string, unknown>;
-    expect(m).toEqual({ v: 1, id: "x-1", device_id: "dev-1", ts: T, seq: 5, state: "offline", connection: 3 });
+    expect(m).toEqual({ v: 1, id: "x-1", device_id: "dev-1", ts: T, epoch: "e-1", seq: 5, state: "offline", connection: 3 });
     expect(() => validateMessage(topics.status(), m)).not.toThrow();
   });
 

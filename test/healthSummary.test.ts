@@ -11,7 +11,16 @@ describe("summarizeHealth", () => {
       lag,
       parts: {
         mqtt: { state: "running", connected: true },
-        outbox: { state: "running", depth: 3, bytes: 120, dropped: 0, pending: 0 },
+        outbox: {
+          state: "running",
+          depth: 3,
+          bytes: 120,
+          dropped: 0,
+          pending: 0,
+          disk_full: false,
+          free_bytes: 1048576,
+          epoch: "20261202T000000Z-0a1b2c3d",
+        },
         "camera:gate": { state: "running", fps_in: 10 },
         "detector:yolox_nano": { state: "running", provider: "cpu" },
         meters: { state: "running", meters: { m1: { state: "running", readings: 4 } } },
@@ -23,7 +32,7 @@ describe("summarizeHealth", () => {
     expect(s.models.yolox_nano).toMatchObject({ provider: "cpu" });
     expect(s.meters.m1).toMatchObject({ readings: 4 });
     expect(s.mqtt).toMatchObject({ connected: true });
-    expect(s.outbox).toEqual({ depth: 3, bytes: 120, dropped: 0 });
+    expect(s.outbox).toEqual({ depth: 3, bytes: 120, dropped: 0, disk_full: false, free_bytes: 1048576, epoch: "20261202T000000Z-0a1b2c3d" });
   });
 
   it("is degraded, naming each reason, when a part or an item in it is not running or the loop lags", () => {

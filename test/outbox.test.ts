@@ -52,7 +52,9 @@ describe("Outbox", () => {
     expect(msgs.map((m) => m.seq)).toEqual([1, 1, 2]);
     expect(msgs[0]).toMatchObject({ v: 1, device_id: "dev-1", seq: 1, x: 1 });
     expect(msgs[2]).toMatchObject({ v: 3, x: 2 });
-    expect(Object.keys(msgs[1]!)).toEqual(["v", "id", "device_id", "ts", "seq"]);
+    expect(Object.keys(msgs[1]!)).toEqual(["v", "id", "device_id", "ts", "epoch", "seq"]);
+    expect(msgs[0]!.epoch).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{8}$/);
+    expect(new Set(msgs.map((m) => m.epoch)).size).toBe(1);
     expect(msgs[0]!.ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(new Set(msgs.map((m) => m.id)).size).toBe(3);
   });
@@ -171,9 +173,9 @@ describe("Outbox", () => {
     const o = new Outbox({ file, deviceId: "dev-1", maxRows: 1000, maxBytes: 1e9, maxMessageBytes: 2048, sync: "normal", log });
     outboxes.push(o);
     await o.start();
-    o.publish("t/ok", { pad: "x".repeat(1800) });
+    o.publish("t/ok", { pad: "x".repeat(1790) });
     expect(() => o.publish("t/big", { pad: "x".repeat(1900) })).toThrow(
-      'publish to "t/big": message is 2110 bytes, more than outbox.max_message_bytes (2048)',
+      'publish to "t/big": message is 2150 bytes, more than outbox.max_message_bytes (2048)',
     );
     expect(o.stats().pending).toBe(1);
   });

@@ -19,6 +19,8 @@ export interface DispatcherOptions {
   commands: readonly BoundCommand[];
   /** Problems found while building the commands (e.g. a bad public key); they make health degraded. */
   problems?: readonly string[];
+  /** Called first thing in start() (leftovers of an interrupted model download are removed there). */
+  onStart?: () => void;
   /** Called first thing in stop(), to cut long work short (a model download). */
   onStop?: () => void;
 }
@@ -49,6 +51,7 @@ export class CommandDispatcher implements Part {
   }
 
   async start(): Promise<void> {
+    this.#opts.onStart?.();
     const filter = this.#opts.topics.commandFilter();
     this.#unsubscribe = this.#opts.source.subscribeCommands(filter, (topic, payload) => void this.handle(topic, payload));
     this.#log.info({ filter, allow: this.#opts.allow }, "listening for commands");

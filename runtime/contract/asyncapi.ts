@@ -5,7 +5,7 @@ const DESCRIPTION = `What one cityedge device publishes and listens to. Every to
 
 **Envelope.** Every JSON message the daemon publishes carries, merged into its top level:
 \`v\` (payload schema version), \`id\` (unique, a UUID), \`device_id\`, \`ts\` (ISO 8601 UTC with
-milliseconds) and \`seq\` (see \`schemas/envelope.schema.json\`).
+milliseconds), \`epoch\` and \`seq\` (see \`schemas/envelope.schema.json\`).
 
 **Versions.** Each schema describes exactly what this version of the daemon sends. A later
 version may add optional fields without changing \`v\` (ignore fields you do not know); \`v\`
@@ -13,14 +13,25 @@ changes when a field is removed, renamed or changes meaning.
 
 **Delivery.** All messages except \`status\` go through a durable SQLite outbox: a message is
 committed to it before it is handed to MQTT and removed only after the broker's PUBACK (QoS 1).
-\`seq\` is per topic, rises by exactly 1 per message and continues across restarts (it is
-committed in the same transaction as the message), so a subscriber can prove it missed
-nothing: a gap in \`seq\` is a loss. After a crash or a broken connection, unacknowledged
-messages are sent again: a subscriber may see a \`seq\` twice, always with the same \`id\`
-(deduplicate on \`id\`). Per topic, messages arrive in \`seq\` order. A broker outage or a daemon
-crash loses nothing up to the outbox quota (\`outbox.max_rows\`, \`outbox.max_bytes\`); past it
-the oldest messages are dropped, and the drop is counted in \`<base>/health\` (\`outbox.dropped\`)
-and the \`cityedge_outbox_dropped_total\` metric.
+Within one \`epoch\`, \`seq\` is per topic, rises by exactly 1 per message and continues across
+restarts, so a subscriber can prove it missed nothing: a gap in \`seq\` is a loss. After a crash
+or a broken connection, unacknowledged messages are sent again: a subscriber may see a \`seq\`
+twice, always with the same \`id\` (deduplicate on \`id\`). Per topic, messages arrive in
+\`seq\` order. A broker outage or a daemon crash loses nothing up to the outbox quota
+(\`outbox.max_rows\`, \`outbox.max_bytes\`); past it the oldest messages are dropped, and the drop
+is counted in \`<base>/health\` (\`outbox.dropped\`) and the \`cityedge_outbox_dropped_total\`
+metric. On a full disk the outbox keeps at most \`outbox.max_memory_messages\` in memory and
+drops the oldest; a dropped message still consumes its \`seq\`, so the loss is a gap exactly
+where it happened. Health and command answers are sent past the outbox meanwhile (not stored:
+a broken connection loses them, again as a gap).
+
+**Epoch.** The per-topic high-water marks live in a sequence ledger beside the outbox, so a
+damaged or deleted outbox file does not restart \`seq\`: it continues after the marks (the
+messages that file held show as a gap). \`epoch\` changes only when the outbox and the ledger
+are both lost: the numbering then starts over at 1 in the new epoch. Key an audit on
+(epoch, seq): a new epoch is a new numbering, not a run of duplicates, and what the previous
+epoch had not delivered may be lost. Answers to unknown command names all share one numbering
+(they create no per-topic state on the device): audit those by \`id\`.
 
 **Status and seq.** \`status\` is a state, not a stream: it is retained and published directly
 (not queued in the outbox; after an outage only the current state matters). The daemon

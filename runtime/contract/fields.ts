@@ -29,7 +29,13 @@ export const ENVELOPE_FIELDS = {
   id: z.string().min(1).max(64).describe("Unique message id (UUID); a re-sent message keeps its id"),
   device_id: entityId("The publishing device"),
   ts: isoMs("When the message was made: ISO 8601 UTC with milliseconds"),
-  seq: z.number().int().min(1).describe("Per-topic sequence number"),
+  epoch: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,64}$/)
+    .describe(
+      "Names the numbering `seq` belongs to; it changes only when the device lost its sequence state (its outbox and its sequence ledger both). Tell a duplicate (same epoch, seq and id) from a numbering that started over (a new epoch) by it",
+    ),
+  seq: z.number().int().min(1).describe("Per-topic sequence number within the epoch"),
 };
 
 export type EnvelopeKey = keyof typeof ENVELOPE_FIELDS;
@@ -41,5 +47,5 @@ export const ENVELOPE_KEYS = Object.keys(ENVELOPE_FIELDS) as EnvelopeKey[];
 export const ENVELOPE_SCHEMA = z.looseObject(ENVELOPE_FIELDS).meta({
   title: "Envelope",
   description:
-    "Fields every message the daemon publishes carries, merged into the payload's top level. `seq` rises by exactly 1 per message on its topic and continues across restarts; a repeated `seq` is a duplicate and carries the same `id`.",
+    "Fields every message the daemon publishes carries, merged into the payload's top level. Within one `epoch`, `seq` rises by exactly 1 per message on its topic and continues across restarts; a repeated (epoch, seq) is a duplicate and carries the same `id`; a gap is a loss (a full disk, the outbox quota, a damaged outbox file), never a silent one. A new `epoch` means the device lost its sequence state (its outbox and its sequence ledger both): the numbering started over at 1, and what the previous epoch had not yet delivered may be lost.",
 });

@@ -33,8 +33,16 @@ export interface MessageSpec<Name extends string = string, B extends BodySchema 
   readonly schema: z.ZodType;
   /** The topic a body goes to (the id levels come from the body). */
   topic(topics: Topics, body: z.output<B>): string;
-  /** Hands a body to the outbox, on its topic with its version and retain flag. */
-  publish(sink: MessageSink, topics: Topics, body: z.output<B>): void;
+  /**
+   * Urgent messages (health, command answers) go straight to the broker while the outbox cannot
+   * commit (a full disk), instead of waiting in memory.
+   */
+  readonly urgent: boolean;
+  /**
+   * Hands a body to the outbox, on its topic with its version, retain flag and urgency; `seqKey`
+   * puts its seq on another numbering than its topic's (answers to unknown commands share one).
+   */
+  publish(sink: MessageSink, topics: Topics, body: z.output<B>, opts?: { seqKey?: string }): void;
 }
 
 export type BodyOf<M extends MessageSpec> = M extends MessageSpec<string, infer B> ? z.output<B> : never;
@@ -59,18 +67,26 @@ export interface MessageDef<Name extends string, B extends BodySchema> {
   v: number;
   address: string;
   retain?: boolean;
+  urgent?: boolean;
   body: B;
   topic: (topics: Topics, body: z.output<B>) => string;
 }
 
 export function defineMessage<Name extends string, B extends BodySchema>(def: MessageDef<Name, B>): MessageSpec<Name, B> {
   const retain = def.retain ?? false;
+  const urgent = def.urgent ?? false;
   return {
     ...def,
     retain,
+    urgent,
     schema: messageSchema(def.v, def.body),
-    publish(sink, topics, body) {
-      sink.publish(def.topic(topics, body), body as Record<string, unknown>, { v: def.v, retain });
+    publish(sink, topics, body, opts) {
+      sink.publish(def.topic(topics, body), body as Record<string, unknown>, {
+        v: def.v,
+        retain,
+        ...(urgent ? { urgent } : {}),
+        ...(opts?.seqKey !== undefined ? { seqKey: opts.seqKey } : {}),
+      });
     },
   };
 }

@@ -11,8 +11,11 @@ export interface HealthSummary {
   uptime_s: number;
   rss_bytes: number;
   event_loop_lag_ms: { p50_ms: number; p99_ms: number; max_ms: number };
-  /** The durable outbox: depth and bytes waiting, messages dropped by its quota. */
-  outbox?: { depth: number; bytes: number; dropped: number };
+  /**
+   * The durable outbox: depth and bytes waiting, messages dropped (quota, full disk), whether it
+   * cannot commit because the disk is full, and the free space on the data file system.
+   */
+  outbox?: { depth: number; bytes: number; dropped: number; disk_full: boolean; free_bytes?: number; epoch?: string };
   /** The uplink, from the MQTT part's health; `{ state: "absent" }` when no MQTT part runs. */
   mqtt: PartHealth | { state: "absent" };
   cameras: Record<string, PartHealth>;
@@ -78,7 +81,16 @@ export function summarizeHealth(input: SummaryInput): HealthSummary {
   }
   const ob = input.parts.outbox;
   const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
-  const outbox = ob ? { depth: num(ob.depth), bytes: num(ob.bytes), dropped: num(ob.dropped) } : undefined;
+  const outbox = ob
+    ? {
+        depth: num(ob.depth),
+        bytes: num(ob.bytes),
+        dropped: num(ob.dropped),
+        disk_full: ob.disk_full === true,
+        ...(typeof ob.free_bytes === "number" ? { free_bytes: ob.free_bytes } : {}),
+        ...(typeof ob.epoch === "string" && ob.epoch !== "" ? { epoch: ob.epoch } : {}),
+      }
+    : undefined;
   if (input.lag.p99_ms > input.lagLimitMs) problems.push(`event-loop lag p99 ${input.lag.p99_ms} ms is over the limit of ${input.lagLimitMs} ms`);
   return {
     state: problems.length === 0 ? "ok" : "degraded",

@@ -28,6 +28,7 @@ export function buildMqtt(ctx: PartContext): MqttWiring {
       maxRows: cfg.outbox.max_rows,
       maxBytes: cfg.outbox.max_bytes,
       maxMessageBytes: cfg.outbox.max_message_bytes,
+      maxMemoryMessages: cfg.outbox.max_memory_messages,
       sync: cfg.outbox.synchronous,
       fsyncIntervalMs: cfg.outbox.fsync_interval_ms,
       log: ctx.log.child({ module: "outbox" }),

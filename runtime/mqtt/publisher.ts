@@ -29,7 +29,6 @@ export interface PublisherOptions {
 
 export type MessageHandler = (topic: string, payload: Buffer) => void;
 
-const CONNECTIONS = "mqtt_connections";
 const STOP_ACK_MS = 1000;
 /** MQTT 5 PUBACK "Quota exceeded": the broker may take the message later. */
 const QUOTA_EXCEEDED = 0x97;
@@ -80,12 +79,22 @@ export class MqttPublisher implements Part {
     // Read the TLS material once now, so a missing file fails this part at start with its name.
     clientOptions(this.#opts.mqtt, this.#opts.deviceId, this.#opts.baseDir, { topic: this.#opts.topics.status(), payload: "" });
     this.#unsubscribeCommit = this.#opts.outbox.onCommit(() => this.#schedulePump());
+    // While the outbox cannot commit, health and command answers come straight through here.
+    this.#opts.outbox.setDirectSender((m) => {
+      const client = this.#client;
+      if (!client || !this.#connected) return false;
+      client.publish(m.topic, m.payload, { qos: 1, retain: m.retain }, (err) => {
+        if (err) this.#log.debug({ topic: m.topic, reason: err.message }, "direct message not acknowledged");
+      });
+      return true;
+    });
     this.#connect();
   }
 
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#unsubscribeCommit?.();
+    this.#opts.outbox.setDirectSender(undefined);
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = undefined;
     const client = this.#client;
@@ -146,7 +155,7 @@ export class MqttPublisher implements Part {
   #connect(): void {
     if (this.#stopping) return;
     const gen = ++this.#gen;
-    const k = this.#opts.outbox.counter(CONNECTIONS) + 1;
+    const k = this.#opts.outbox.connections() + 1;
     const will = this.#statusPayload("offline", 2 * k);
     let opts: IClientOptions;
     try {
@@ -161,7 +170,8 @@ export class MqttPublisher implements Part {
     client.on("connect", (connack) => {
       if (gen !== this.#gen) return;
       this.#connection = k;
-      this.#opts.outbox.setCounter(CONNECTIONS, k);
+      // Never throws (a full disk only delays making the number durable): this runs in MQTT.js's event.
+      this.#opts.outbox.setConnections(k);
       this.#connected = true;
       this.#backoff.reset();
       this.#lastError = undefined;
@@ -178,6 +188,7 @@ export class MqttPublisher implements Part {
       this.#cursor = 0;
       this.#inflight.clear();
       this.#opts.outbox.rewind();
+      this.#opts.outbox.drainDirect();
       this.#pump();
     });
     client.on("message", (topic, payload) => {
@@ -291,7 +302,7 @@ export class MqttPublisher implements Part {
 
   #statusPayload(state: StatusState, seq: number): string {
     return statusMessage(
-      { id: randomUUID(), device_id: this.#opts.deviceId, ts: new Date().toISOString(), seq },
+      { id: randomUUID(), device_id: this.#opts.deviceId, ts: new Date().toISOString(), epoch: this.#opts.outbox.epoch, seq },
       { state, connection: Math.ceil(seq / 2) },
     );
   }

@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { open } from "node:fs/promises";
 import path from "node:path";
+import { isDamaged } from "../disk/storageErrors.js";
 
 /** One message as it waits in the outbox: the payload already carries its envelope. */
 export interface StoredMessage {
@@ -14,6 +15,8 @@ export interface StoredMessage {
 /** A message about to be committed, with the per-topic seq it was given. */
 export interface NewMessage {
   topic: string;
+  /** The numbering the seq belongs to: the topic itself, unless the message says otherwise. */
+  seqKey?: string;
   seq: number;
   payload: string;
   retain: boolean;
@@ -46,7 +49,21 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE TABLE IF NOT EXISTS seqs (topic TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
+
+/** The outbox file cannot be used; `damaged` when SQLite says it is not a sound database. */
+export class OutboxFileError extends Error {
+  readonly code: string;
+  readonly damaged: boolean;
+
+  constructor(message: string, code: string, damaged: boolean, cause?: unknown) {
+    super(message, { cause });
+    this.name = "OutboxFileError";
+    this.code = code;
+    this.damaged = damaged;
+  }
+}
 
 /** Ids as ranges of consecutive ids, ascending. */
 function idRanges(ids: number[]): [number, number][] {
@@ -81,25 +98,43 @@ export class OutboxStore {
   readonly #setCounter: Database.Statement<[string, number]>;
   readonly #syncOff: Database.Statement<[]>;
   readonly #syncOn: Database.Statement<[]>;
-  readonly #insertBatch: (msgs: NewMessage[], ranges: [number, number][]) => StoredMessage[];
+  readonly #insertBatch: (msgs: NewMessage[], ranges: [number, number][], epoch: string | undefined) => StoredMessage[];
+  readonly #setMeta: (key: string, value: string) => void;
+  readonly #getMeta: (key: string) => string | undefined;
   readonly #deleteBatch: (ranges: [number, number][]) => void;
   #rows = 0;
   #bytes = 0;
 
+  /**
+   * Opens (or creates) the file and runs SQLite's quick_check on it, so that a damaged file is
+   * found at open, not by the first commit that trips over it. Throws an OutboxFileError.
+   */
   constructor(file: string, sync: SyncMode = "full") {
     this.file = file;
     this.#sync = sync;
     mkdirSync(path.dirname(file), { recursive: true });
+    let db: Database.Database | undefined;
     try {
-      this.#db = new Database(file);
-      this.#db.pragma("journal_mode = WAL");
-      this.#db.pragma(`synchronous = ${this.#pragmaSync()}`);
-      this.#db.pragma("cache_size = -16384");
-      this.#db.pragma("wal_autocheckpoint = 4000");
-      this.#db.exec(SCHEMA);
+      db = new Database(file);
+      db.pragma("journal_mode = WAL");
+      const check = db.pragma("quick_check", { simple: true }) as string;
+      if (check !== "ok") throw Object.assign(new Error(`quick_check: ${check}`), { code: "SQLITE_CORRUPT" });
+      db.pragma(`synchronous = ${this.#pragmaSync()}`);
+      db.pragma("cache_size = -16384");
+      db.pragma("wal_autocheckpoint = 4000");
+      db.exec(SCHEMA);
     } catch (err) {
-      throw new Error(`outbox "${file}": cannot open the SQLite file: ${(err as Error).message}`, { cause: err });
+      db?.close();
+      const code = typeof (err as { code?: unknown }).code === "string" ? (err as { code: string }).code : "";
+      const damaged = isDamaged(err);
+      throw new OutboxFileError(
+        `outbox "${file}": ${damaged ? "the file is damaged" : "cannot open the SQLite file"}: ${(err as Error).message}`,
+        code,
+        damaged,
+        err,
+      );
     }
+    this.#db = db;
     this.#insert = this.#db.prepare("INSERT INTO messages (topic, payload, retain, bytes) VALUES (?, ?, ?, ?)");
     // One statement per INSERT_CHUNK rows: crossing into SQLite once per row is most of the cost.
     this.#insertMany = this.#db.prepare(
@@ -124,7 +159,12 @@ export class OutboxStore {
       }
     };
     // New messages and the deletes of acknowledged ones commit together: one commit per tick.
-    this.#insertBatch = this.#db.transaction((msgs: NewMessage[], ranges: [number, number][]) => {
+    const setMeta = this.#db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    this.#setMeta = (k, v) => setMeta.run(k, v);
+    const getMeta = this.#db.prepare("SELECT value FROM meta WHERE key = ?");
+    this.#getMeta = (k) => (getMeta.get(k) as { value: string } | undefined)?.value;
+    this.#insertBatch = this.#db.transaction((msgs: NewMessage[], ranges: [number, number][], epoch: string | undefined) => {
+      if (epoch !== undefined) setMeta.run("epoch", epoch);
       deleteRanges(ranges);
       const last = new Map<string, number>();
       const stored: StoredMessage[] = new Array<StoredMessage>(msgs.length);
@@ -153,7 +193,7 @@ export class OutboxStore {
         stored[i] = { id, topic: m.topic, payload: m.payload, retain: m.retain };
         this.#bytes += bytes;
       }
-      for (const m of msgs) last.set(m.topic, m.seq);
+      for (const m of msgs) last.set(m.seqKey ?? m.topic, m.seq);
       for (const [topic, seq] of last) this.#setSeq.run(topic, seq);
       return stored;
     });
@@ -208,19 +248,52 @@ export class OutboxStore {
   }
 
   /**
-   * Commits the messages and their topics' seqs in one transaction, with the deletes of
-   * `remove` (acknowledged ids, as in {@link remove}); returns the messages with their ids.
-   * On failure nothing of either is committed.
+   * Makes the next row ids start above `id`: a file that replaces a damaged one continues the
+   * ids of the old one, so the publisher's read cursor stays valid and late acknowledgements of
+   * old rows delete nothing new.
    */
-  append(msgs: NewMessage[], remove: number[] = []): StoredMessage[] {
+  ensureIdsAbove(id: number): void {
+    this.#db
+      .prepare(
+        "INSERT INTO sqlite_sequence (name, seq) SELECT 'messages', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'messages')",
+      )
+      .run();
+    this.#db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'messages'").run(id);
+  }
+
+  /**
+   * Copies the WAL into the database file and makes the next commit start the WAL over from
+   * its beginning. On a full disk that lets commits go on inside the space the WAL already has,
+   * as long as the database file itself need not grow (its free pages suffice).
+   */
+  checkpointRestart(): void {
+    this.#db.pragma("wal_checkpoint(RESTART)");
+  }
+
+  /** The sequence epoch recorded in this file, if any (files from before epochs have none). */
+  epoch(): string | undefined {
+    return this.#getMeta("epoch");
+  }
+
+  setEpoch(epoch: string): void {
+    this.#setMeta("epoch", epoch);
+  }
+
+  /**
+   * Commits the messages and their topics' seqs in one transaction, with the deletes of
+   * `remove` (acknowledged ids, as in {@link remove}) and, when given, the epoch; returns the
+   * messages with their ids. On failure nothing of any of it is committed.
+   */
+  append(msgs: NewMessage[], remove: number[] = [], epoch?: string): StoredMessage[] {
     if (msgs.length === 0) {
+      if (epoch !== undefined) this.setEpoch(epoch);
       this.remove(remove);
       return [];
     }
     const before = { rows: this.#rows, bytes: this.#bytes };
     let stored: StoredMessage[];
     try {
-      stored = this.#insertBatch(msgs, idRanges(remove));
+      stored = this.#insertBatch(msgs, idRanges(remove), epoch);
     } catch (err) {
       this.#rows = before.rows;
       this.#bytes = before.bytes;

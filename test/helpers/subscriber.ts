@@ -109,3 +109,61 @@ export function assertNoGaps(msgs: Received[], topic: string, from: number, to: 
   }
   return dups;
 }
+
+/** What a subscriber can prove about one topic's stream, keyed by (epoch, seq). */
+export interface StreamAudit {
+  topic: string;
+  /** Epochs in order of first arrival. */
+  epochs: string[];
+  /** Distinct messages received. */
+  received: number;
+  /** Messages received again with the same id (allowed). */
+  duplicates: number;
+  /** The same (epoch, seq) with a different id: never allowed. */
+  idMismatches: string[];
+  /** A seq that arrived after a higher one of the same epoch. */
+  outOfOrder: string[];
+  /** Missing seqs per epoch, as ranges [from, to], between 1 and the highest seq seen. */
+  gaps: { epoch: string; from: number; to: number; before?: Received; after?: Received }[];
+}
+
+/** Audits one topic: duplicates must keep their id, order must hold, and every missing seq is listed as a gap. */
+export function auditStream(msgs: Received[], topic: string): StreamAudit {
+  const byEpoch = new Map<string, Map<number, Received>>();
+  const epochs: string[] = [];
+  const audit: StreamAudit = { topic, epochs, received: 0, duplicates: 0, idMismatches: [], outOfOrder: [], gaps: [] };
+  const highest = new Map<string, number>();
+  for (const m of msgs) {
+    if (m.topic !== topic) continue;
+    const epoch = String(m.payload.epoch ?? "");
+    const seq = m.payload.seq as number;
+    let seen = byEpoch.get(epoch);
+    if (!seen) {
+      seen = new Map();
+      byEpoch.set(epoch, seen);
+      epochs.push(epoch);
+    }
+    const prev = seen.get(seq);
+    if (prev) {
+      if (prev.payload.id !== m.payload.id) audit.idMismatches.push(`${epoch}:${seq} ids ${String(prev.payload.id)} / ${String(m.payload.id)}`);
+      else audit.duplicates++;
+      continue;
+    }
+    if (seq < (highest.get(epoch) ?? 0)) audit.outOfOrder.push(`${epoch}:${seq} after ${highest.get(epoch)}`);
+    highest.set(epoch, Math.max(highest.get(epoch) ?? 0, seq));
+    seen.set(seq, m);
+    audit.received++;
+  }
+  for (const [epoch, seen] of byEpoch) {
+    const max = highest.get(epoch) ?? 0;
+    let from: number | undefined;
+    for (let s = 1; s <= max + 1; s++) {
+      if (!seen.has(s) && s <= max) from ??= s;
+      else if (from !== undefined) {
+        audit.gaps.push({ epoch, from, to: s - 1, before: seen.get(from - 1), after: seen.get(s) });
+        from = undefined;
+      }
+    }
+  }
+  return audit;
+}

@@ -55,6 +55,15 @@ export const OUTBOX_SCHEMA = z
       .default(512 * 1024 * 1024)
       .describe("Most payload bytes kept in the outbox"),
     inflight: z.number().int().min(1).max(65535).default(256).describe("Most messages handed to MQTT and not yet acknowledged"),
+    max_memory_messages: z
+      .number()
+      .int()
+      .min(100)
+      .max(1_000_000)
+      .default(10_000)
+      .describe(
+        "Most messages kept in memory while the outbox cannot commit (a full disk, an unusable file); past it the oldest are dropped, each leaving a gap in seq",
+      ),
     max_message_bytes: z
       .number()
       .int()

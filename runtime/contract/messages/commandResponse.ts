@@ -19,6 +19,7 @@ export const COMMAND_RESPONSE = defineMessage({
   summary: "The answer to a command.",
   v: 1,
   address: "{topic_prefix}/{device_id}/cmd/{name}/response",
+  urgent: true,
   body: z.discriminatedUnion("ok", [
     z.strictObject({
       ...COMMON,

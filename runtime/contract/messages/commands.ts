@@ -6,7 +6,7 @@ import { VARIANTS } from "../../inference/manifest.js";
 export const MAX_REQUEST_ID = 128;
 
 /** Envelope fields a sender may add (the cloud's own envelope); they are accepted and ignored, not parameters. */
-export const SENDER_ENVELOPE_KEYS = ["id", "v", "ts", "device_id", "seq"] as const;
+export const SENDER_ENVELOPE_KEYS = ["id", "v", "ts", "device_id", "epoch", "seq"] as const;
 
 /**
  * The parameters of every command (a request's fields other than its envelope), each a strict

@@ -39,6 +39,7 @@ export const HEALTH = defineMessage({
   summary: "Periodic health (every `http.health_publish_ms`): parts, cameras, meters, execution provider, outbox depth and drops.",
   v: 1,
   address: "{topic_prefix}/{device_id}/health",
+  urgent: true,
   body: z.strictObject({
     state: z.enum(["ok", "degraded"]).describe("ok when every part runs and the event loop keeps up"),
     version: z.string().describe("cityedge version"),
@@ -49,7 +50,12 @@ export const HEALTH = defineMessage({
       .strictObject({
         depth: count("Messages waiting for the broker's acknowledgement"),
         bytes: count(),
-        dropped: count("Messages dropped by the outbox quota since the outbox file was created"),
+        dropped: count(
+          "Messages dropped (the outbox quota, a full disk, refused by the broker) in this epoch; each one's seq is skipped, so subscribers see it as a gap",
+        ),
+        disk_full: z.boolean().describe("True while the outbox cannot commit because the data file system is full"),
+        free_bytes: count("Free space on the file system holding the outbox").optional(),
+        epoch: z.string().optional().describe("The sequence epoch the device numbers its messages in"),
       })
       .optional(),
     mqtt: PART_HEALTH.describe("The uplink; state absent when no MQTT part runs"),

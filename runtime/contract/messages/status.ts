@@ -29,6 +29,6 @@ export type StatusBody = z.output<typeof STATUS.body>;
 export type StatusState = StatusBody["state"];
 
 /** A whole status message, envelope included, as the publisher sends it (it has no outbox to stamp it). */
-export function statusMessage(envelope: { id: string; device_id: string; ts: string; seq: number }, body: StatusBody): string {
+export function statusMessage(envelope: { id: string; device_id: string; ts: string; epoch: string; seq: number }, body: StatusBody): string {
   return JSON.stringify({ v: STATUS.v, ...envelope, ...body });
 }

@@ -1,0 +1,2 @@
+export { describeWriteError, formatBytes, freeBytes, isDamaged, isDiskFull } from "./storageErrors.js";
+export { ThrottledLog } from "./throttledLog.js";
