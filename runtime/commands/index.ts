@@ -57,8 +57,9 @@ export function buildCommandParts(ctx: PartContext, deps: CommandDeps): Part[] {
     keyProblem = (err as Error).message;
     log.error({ err }, "update_model is disabled until the public key is fixed");
   }
+  const store = new ModelStore(ctx.dataDir);
   const updater = new ModelUpdater({
-    store: new ModelStore(ctx.dataDir),
+    store,
     target: deps.models ?? NO_MODELS,
     ...(publicKey ? { publicKey } : {}),
     ...(keyProblem ? { disabled: keyProblem } : {}),
@@ -80,6 +81,14 @@ export function buildCommandParts(ctx: PartContext, deps: CommandDeps): Part[] {
     metrics: ctx.metrics,
     allow: cfg.allow,
     problems: keyProblem ? [keyProblem] : [],
+    onStart: () => {
+      try {
+        const removed = store.cleanStaging();
+        if (removed.length > 0) log.warn({ removed }, "removed downloads left over from an interrupted model update");
+      } catch (err) {
+        log.error({ err }, "cannot clean up interrupted model downloads");
+      }
+    },
     onStop: () => updater.abort(),
     commands: [
       bindCommand(reloadConfigCommand({ configFile: ctx.loaded.file, reload: ctx.reload })),

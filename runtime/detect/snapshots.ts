@@ -1,7 +1,9 @@
-import { mkdir, readdir, stat, unlink } from "node:fs/promises";
+import { mkdir, readdir, rm, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import sharp from "sharp";
 import type { Frame } from "../../drivers/camera/frame.js";
+import { describeWriteError } from "../disk/storageErrors.js";
+import { ThrottledLog } from "../disk/throttledLog.js";
 import type { Logger } from "../log/logger.js";
 import { boxesSvg } from "./draw.js";
 import type { ObjectOut } from "./types.js";
@@ -20,15 +22,16 @@ export interface SnapshotOptions {
  */
 export class SnapshotStore {
   readonly #o: SnapshotOptions;
-  readonly #log: Logger;
   #last = -Infinity;
   #busy: Promise<void> | undefined;
   #written = 0;
   #failed = 0;
+  readonly #errors: ThrottledLog;
+  #lastError: string | undefined;
 
   constructor(options: SnapshotOptions, log: Logger) {
     this.#o = options;
-    this.#log = log;
+    this.#errors = new ThrottledLog(log);
   }
 
   get written(): number {
@@ -42,10 +45,18 @@ export class SnapshotStore {
     // The frame buffer is reused by nobody, but copy anyway: sharp reads it later.
     const data = Buffer.from(frame.data);
     this.#busy = this.#write(frame, data, [...objects], nowMs)
-      .catch((err: unknown) => {
-        this.#failed++;
-        this.#log.warn({ err, camera: frame.camera_id }, "snapshot failed");
-      })
+      .then(
+        () => {
+          if (this.#lastError !== undefined) this.#errors.success({ camera: frame.camera_id }, "snapshots are written again");
+          this.#lastError = undefined;
+        },
+        (err: unknown) => {
+          this.#failed++;
+          this.#lastError = describeWriteError(err, this.#o.dir);
+          // A full disk fails every snapshot: said once, then once a minute.
+          this.#errors.failure({ camera: frame.camera_id, error: this.#lastError }, "snapshot failed");
+        },
+      )
       .finally(() => {
         this.#busy = undefined;
       });
@@ -71,10 +82,16 @@ export class SnapshotStore {
       ]);
     const cropped = await img.extract({ left: lb.pad_x, top: lb.pad_y, width: w, height: h }).raw().toBuffer();
     const file = path.join(this.#o.dir, `${new Date(nowMs).toISOString().replace(/[:.]/g, "-")}_${frame.index}.jpg`);
-    await sharp(cropped, { raw: { width: w, height: h, channels: 3 } })
-      .composite([{ input: boxesSvg(objects, w, h), top: 0, left: 0 }])
-      .jpeg({ quality: this.#o.quality })
-      .toFile(file);
+    try {
+      await sharp(cropped, { raw: { width: w, height: h, channels: 3 } })
+        .composite([{ input: boxesSvg(objects, w, h), top: 0, left: 0 }])
+        .jpeg({ quality: this.#o.quality })
+        .toFile(file);
+    } catch (err) {
+      // A write cut short (a full disk) leaves a truncated JPEG; it must not pass for a snapshot.
+      await rm(file, { force: true });
+      throw err;
+    }
     this.#written++;
     await this.#enforceQuota();
   }
@@ -91,7 +108,7 @@ export class SnapshotStore {
     }
   }
 
-  health(): { written: number; failed: number } {
-    return { written: this.#written, failed: this.#failed };
+  health(): { written: number; failed: number; error?: string } {
+    return { written: this.#written, failed: this.#failed, ...(this.#lastError !== undefined ? { error: this.#lastError } : {}) };
   }
 }

@@ -1,6 +1,8 @@
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import { describeWriteError } from "../disk/storageErrors.js";
+import { ThrottledLog } from "../disk/throttledLog.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Part, PartHealth } from "../part.js";
@@ -87,6 +89,8 @@ ON CONFLICT (series, step_ms, start) DO UPDATE SET
   last_ts = MAX(last_ts, excluded.last_ts)`;
 
 const PRUNE_INTERVAL_MS = 10 * 60_000;
+/** Readings kept for the next flush while writes fail (a full disk); older ones are not recorded. */
+const HELD_MAX = 20_000;
 
 /**
  * The history of every meter value (and camera count) in one SQLite file: raw readings with
@@ -111,12 +115,15 @@ export class HistoryStore implements Part {
   #pruneTimer: NodeJS.Timeout | undefined;
   #written = 0;
   #error: string | undefined;
+  #lostRows = 0;
+  readonly #errors: ThrottledLog;
   #writeBatch: ((rows: Pending[]) => void) | undefined;
   #selectBuckets: Database.Statement<[string, number, number, number], number[]> | undefined;
 
   constructor(opts: HistoryStoreOptions) {
     this.#opts = opts;
     this.#log = opts.log;
+    this.#errors = new ThrottledLog(opts.log);
   }
 
   async start(): Promise<void> {
@@ -180,6 +187,7 @@ export class HistoryStore implements Part {
       series: this.#watermarks.size,
       written: this.#written,
       queued: this.#queue.length,
+      not_recorded: this.#lostRows,
       ...(this.#error !== undefined ? { error: this.#error } : {}),
     };
   }
@@ -314,18 +322,32 @@ export class HistoryStore implements Part {
     return this.#watermarks.get(series);
   }
 
-  /** Writes every queued reading in one transaction. */
+  /**
+   * Writes every queued reading in one transaction. When that fails (a full disk) the readings
+   * stay queued for the next flush, at most HELD_MAX of them (the newest), and it throws.
+   */
   flush(): void {
     if (this.#queue.length === 0 || !this.#writeBatch) return;
     const rows = this.#queue;
     this.#queue = [];
-    this.#writeBatch(rows);
+    try {
+      this.#writeBatch(rows);
+    } catch (err) {
+      this.#queue = rows.concat(this.#queue);
+      const over = this.#queue.length - HELD_MAX;
+      if (over > 0) {
+        this.#queue.splice(0, over);
+        this.#lostRows += over;
+      }
+      throw err;
+    }
     this.#written += rows.length;
   }
 
   /** Buckets of a series at a step with start in [from, to), oldest first. */
   buckets(series: string, stepMs: number, from: number, to: number): Bucket[] {
-    this.flush();
+    // Reads work on a full disk: a failed flush only leaves the newest readings out for now.
+    this.#flushLogged();
     this.#require();
     return this.#selectBuckets!.all(series, stepMs, from, to).map((r) => ({
       start: r[0]!,
@@ -340,7 +362,7 @@ export class HistoryStore implements Part {
 
   /** Raw readings of a series in [from, to), for tools and tests. */
   raw(series: string, from: number, to: number): { ts: number; value: number | null; quality: string }[] {
-    this.flush();
+    this.#flushLogged();
     return this.#require()
       .prepare("SELECT ts, value, quality FROM raw WHERE series = ? AND ts >= ? AND ts < ? ORDER BY ts")
       .all(series, from, to) as {
@@ -367,18 +389,22 @@ export class HistoryStore implements Part {
       }
       if (raw + buckets > 0) this.#log.debug({ raw, buckets }, "history: pruned past retention");
     } catch (err) {
-      this.#error = (err as Error).message;
-      this.#log.error({ err }, "history: prune failed");
+      this.#error = describeWriteError(err, path.dirname(this.#opts.file));
+      this.#errors.failure({ error: this.#error }, "history: prune failed");
     }
   }
 
   #flushLogged(): void {
     try {
       this.flush();
+      if (this.#error !== undefined) this.#errors.success({ not_recorded: this.#lostRows }, "history: writes work again");
       this.#error = undefined;
     } catch (err) {
-      this.#error = (err as Error).message;
-      this.#log.error({ err }, "history: write failed; readings of this flush are lost from history (they were still published)");
+      this.#error = describeWriteError(err, path.dirname(this.#opts.file));
+      this.#errors.failure(
+        { error: this.#error, queued: this.#queue.length, not_recorded: this.#lostRows },
+        `history: write failed; readings wait in memory (at most ${HELD_MAX}, older ones are not recorded; they were still published)`,
+      );
     }
   }
 

@@ -98,6 +98,36 @@ export class ModelStore {
     return path.join(dir, `${Date.now()}-${randomBytes(4).toString("hex")}.part`);
   }
 
+  /**
+   * Removes every download left in a staging folder (a stop or a crash mid-download): a stale
+   * `.part` must not keep the disk full for the next start. Returns the files removed.
+   */
+  cleanStaging(): string[] {
+    let models: string[];
+    try {
+      models = readdirSync(this.root);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw err;
+    }
+    const removed: string[] = [];
+    for (const m of models) {
+      const dir = path.join(this.root, m, "staging");
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") continue;
+        throw err;
+      }
+      for (const n of names) {
+        rmSync(path.join(dir, n), { force: true, recursive: true });
+        removed.push(path.join(dir, n));
+      }
+    }
+    return removed;
+  }
+
   /** Moves a verified download into `versions/`; returns its final path. */
   install(modelId: string, staged: string, sha256: string): string {
     const dir = path.join(this.#dir(modelId), "versions");
