@@ -227,9 +227,14 @@ describe.skipIf(!MOSQUITTO_BIN)("a full disk under the daemon (real CLI, tmpfs, 
       expect(daemon.running).toBe(true);
       disk.free();
       const atFree = readings.map((t) => Math.max(0, ...sub.on(t).map((m) => m.payload.seq as number)));
-      await sub.waitFor("readings flowing again", (msgs) =>
-        readings.every((t, i) => msgs.some((m) => m.topic === t && (m.payload.seq as number) > atFree[i]! + 100)),
-      );
+      await sub
+        .waitFor("readings flowing again", (msgs) =>
+          readings.every((t, i) => msgs.some((m) => m.topic === t && (m.payload.seq as number) > atFree[i]! + 100)),
+        )
+        .catch((e: unknown) => {
+          console.log("DEBUGLOG\n" + daemon.log.split("\n").slice(-60).join("\n"));
+          throw e;
+        });
       expect(await daemon.kill("SIGTERM")).toBe(0);
       for (const t of readings) {
         const a = auditStream(sub.messages, t);
