@@ -40,6 +40,7 @@ const BODIES: Record<MessageName, Record<string, unknown>> = {
     cameras: { gate: { state: "running", fps: 9.8 } },
     meters: { m1: { state: "failed", error: "connect ECONNREFUSED" } },
     models: {},
+    forecasts: { load: { state: "degraded", error: "model lstm (step 30 min) cannot serve a 1 d series", candidate: "holt_winters", skipped: 0 } },
     parts: {
       outbox: { state: "running", depth: 2 },
       http: {

@@ -112,7 +112,7 @@ describe.skipIf(!CSV)("forecasts of the replayed Taylor series, through the daem
     return windows.map((_, b) => Array.from(y.subarray(b * HORIZON, (b + 1) * HORIZON), (v) => v * std + mean));
   }
 
-  async function runDaemon(csvRows: Row[], backfillRows: number): Promise<Subscriber> {
+  async function runDaemon(csvRows: Row[], backfillRows: number, rowSeconds = 1800): Promise<Subscriber> {
     const csv = path.join(dir, "replay.csv");
     writeFileSync(csv, `timestamp,demand_mw\n${csvRows.map((r) => `${r.stamp},${r.value}`).join("\n")}\n`);
     const cfg = {
@@ -132,8 +132,8 @@ describe.skipIf(!CSV)("forecasts of the replayed Taylor series, through the daem
           file: csv,
           timezone: "Europe/London",
           values: { demand_mw: { column: "demand_mw", unit: "MW" } },
-          backfill_s: backfillRows * 1800,
-          speed: SPEED,
+          backfill_s: backfillRows * rowSeconds,
+          speed: (SPEED * rowSeconds) / 1800,
         },
       ],
       forecasts: [{ id: "taylor-demand", source: "meter:taylor:demand_mw", model: "demand" }],
@@ -220,6 +220,36 @@ describe.skipIf(!CSV)("forecasts of the replayed Taylor series, through the daem
       const mape = p.horizon.reduce((a, h, k) => a + Math.abs(h.value - rows[s + k]!.value) / rows[s + k]!.value, 0) / HORIZON;
       expect(mape).toBeLessThan(0.1);
     });
+  });
+
+  it("forecasts an hourly replay hourly through the half-hourly model (its input interpolated, its output added up)", async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-taylor-hourly-"));
+    const start = 3360 - HISTORY;
+    const hourly: Row[] = [];
+    for (let i = start; i + 1 < start + HISTORY + 200; i += 2)
+      hourly.push({ stamp: rows[i]!.stamp, value: (rows[i]!.value + rows[i + 1]!.value) / 2 });
+    sub = await runDaemon(hourly, HISTORY / 2, 3600);
+    await sub.waitFor("3 forecasts", (m) => forecasts(m).length >= 3, 90_000);
+    const byIso = new Map(hourly.map((r, i) => [toIso(r.stamp), i]));
+    for (const m of forecasts(sub.messages).slice(0, 3)) {
+      validateMessage(m.topic, m.payload);
+      const p = m.payload as {
+        step_s: number;
+        source_step_s: number;
+        model: { id: string };
+        horizon: { ts: string; value: number }[];
+        window: { steps: number };
+        choice: { candidate: string; reason?: string };
+      };
+      expect(p).toMatchObject({ step_s: 3600, source_step_s: 3600, model: { id: manifest.id }, window: { steps: HISTORY } });
+      expect(p.choice.candidate).toBe("model");
+      expect(p.choice.reason).toMatch(/^no backtest yet: /);
+      expect(p.horizon).toHaveLength(24);
+      const h0 = byIso.get(p.horizon[0]!.ts)!;
+      expect(h0, "the first step is an hour of the file").toBeDefined();
+      const mape = p.horizon.reduce((a, h, k) => a + Math.abs(h.value - hourly[h0 + k]!.value) / hourly[h0 + k]!.value, 0) / 24;
+      expect(mape).toBeLessThan(0.05);
+    }
   });
 
   it("fills a missing hour, and skips (with the reason logged) while a missing day is in the window", async () => {

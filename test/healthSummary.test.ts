@@ -59,4 +59,23 @@ describe("summarizeHealth", () => {
   it("reports an absent uplink when no MQTT part runs", () => {
     expect(summarizeHealth({ deviceId: "d1", lagLimitMs: 100, lag, parts: {} }).mqtt).toEqual({ state: "absent" });
   });
+
+  it("lifts each forecast series out of the forecasts part, and names a series that is not running", () => {
+    const s = summarizeHealth({
+      deviceId: "d1",
+      lagLimitMs: 1000,
+      lag,
+      parts: {
+        forecasts: {
+          state: "degraded",
+          series: {
+            load: { state: "running", candidate: "holt_winters", skipped_by_reason: { gap: 1 } },
+            daily: { state: "degraded", error: "model lstm (step 30 min) cannot serve a 1 d series", candidate: "seasonal_naive_week" },
+          },
+        },
+      },
+    });
+    expect(s.forecasts.load).toMatchObject({ candidate: "holt_winters", skipped_by_reason: { gap: 1 } });
+    expect(s.problems).toContain("forecast daily is degraded: model lstm (step 30 min) cannot serve a 1 d series");
+  });
 });

@@ -21,6 +21,8 @@ export interface HealthSummary {
   cameras: Record<string, PartHealth>;
   meters: Record<string, PartHealth>;
   models: Record<string, PartHealth>;
+  /** Per forecast series, from the forecasts part's `series`. */
+  forecasts: Record<string, PartHealth>;
   /** Every part by name, as it reports itself. */
   parts: Record<string, PartHealth>;
   /** Why the state is degraded, one line each; empty when ok. */
@@ -55,6 +57,7 @@ export function summarizeHealth(input: SummaryInput): HealthSummary {
   const cameras: Record<string, PartHealth> = {};
   const meters: Record<string, PartHealth> = {};
   const models: Record<string, PartHealth> = {};
+  const forecasts: Record<string, PartHealth> = {};
   const groups = { camera: cameras, meter: meters, model: models, detector: models };
   let mqtt: HealthSummary["mqtt"] = { state: "absent" };
   const problems: string[] = [];
@@ -67,6 +70,7 @@ export function summarizeHealth(input: SummaryInput): HealthSummary {
       ["cameras", "camera", cameras],
       ["meters", "meter", meters],
       ["models", "model", models],
+      ["series", "forecast", forecasts],
     ] as const) {
       for (const [id, item] of Object.entries(nested(h, key))) {
         group[id] = item;
@@ -104,6 +108,7 @@ export function summarizeHealth(input: SummaryInput): HealthSummary {
     cameras,
     meters,
     models,
+    forecasts,
     parts: input.parts,
     problems,
     ...(input.lastReload ? { last_reload: input.lastReload } : {}),

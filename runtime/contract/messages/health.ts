@@ -62,6 +62,9 @@ export const HEALTH = defineMessage({
     cameras: partMap("Per camera id"),
     meters: partMap("Per meter id"),
     models: partMap("Per model id (execution provider, variant)"),
+    forecasts: partMap(
+      "Per forecast series id: candidate, chosen_at, backtest {mae, mape, days, origins}, step_s, source_step_s, horizon, published, skipped, skipped_by_reason {gap, missing, no_history, scaling, step}, last_skip_reason, errors, last_error, model_error",
+    ),
     parts: partMap("Every part of the daemon by name"),
     problems: z.array(z.string()).describe("Why the state is degraded, one line each"),
     last_reload: z
