@@ -2,6 +2,7 @@ import { benchCommand } from "./bench.js";
 import { checkConfigCommand } from "./checkConfig.js";
 import type { CliCommand } from "./command.js";
 import { configReferenceCommand } from "./configReference.js";
+import { doctorCommand } from "./doctor.js";
 import { forecastCommand } from "./forecast.js";
 import { contractCommand } from "./contract.js";
 import { detectCommand } from "./detect.js";
@@ -12,6 +13,7 @@ import { versionCommand } from "./version.js";
 export const COMMANDS: readonly CliCommand[] = [
   runCommand,
   checkConfigCommand,
+  doctorCommand,
   versionCommand,
   benchCommand,
   configReferenceCommand,

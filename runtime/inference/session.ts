@@ -248,10 +248,25 @@ async function setUpProvider(provider: ProviderName, c: SetupContext): Promise<P
 }
 
 /** The variants a provider tries under "auto", best first. */
-function autoOrder(provider: ProviderName, manifest: ModelManifest, opts: SessionOptions, binding: BindingInfo): VariantName[] {
+function autoOrder(provider: ProviderName, manifest: ModelManifest, gpu: GpuSettings | undefined, binding: BindingInfo): VariantName[] {
   if (provider === "cpu") return cpuAutoOrder(manifest);
   if (provider === "cuda") return ["fp16", "fp32"];
-  return tensorRtAutoOrder((opts.gpu ?? DEFAULT_GPU_SETTINGS).tensorrt.precision, optionsIgnored(binding, "tensorrt") === null);
+  return tensorRtAutoOrder((gpu ?? DEFAULT_GPU_SETTINGS).tensorrt.precision, optionsIgnored(binding, "tensorrt") === null);
+}
+
+/**
+ * The variant a provider would load: the requested one, or under "auto" the first of the
+ * provider's order that the manifest has. `order` is what was looked for (for the error).
+ */
+export function pickVariant(
+  provider: ProviderName,
+  manifest: ModelManifest,
+  requested: VariantName | "auto",
+  gpu: GpuSettings | undefined,
+  binding: BindingInfo,
+): { variant: VariantName | undefined; order: VariantName[] } {
+  const order = requested === "auto" ? autoOrder(provider, manifest, gpu, binding) : [requested];
+  return { variant: order.find((v) => manifest.files[v] !== undefined), order };
 }
 
 function firstLine(err: unknown): string {
@@ -273,8 +288,7 @@ export async function createSession(manifest: ModelManifest, opts: SessionOption
   for (let i = 0; i < opts.providers.length; i++) {
     const provider = opts.providers[i]!;
     const next = opts.providers[i + 1];
-    const order = opts.variant === "auto" ? autoOrder(provider, manifest, opts, binding) : [opts.variant];
-    const variant = order.find((v) => available.includes(v));
+    const { variant, order } = pickVariant(provider, manifest, opts.variant, opts.gpu, binding);
     let reason: string;
     if (variant === undefined) {
       reason = `the manifest has no ${order.join("/")} variant (has: ${available.join(", ")})`;
