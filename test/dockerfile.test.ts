@@ -92,6 +92,8 @@ describe("Dockerfile.jetson", () => {
     const node = argDefault("NODE_VERSION");
     expect(node).toMatch(/^\d+\.\d+\.\d+$/);
     expect(majors).toContain(node?.split(".")[0]);
+    // The bare-metal install bundles the same Node (scripts/flash/lib.sh).
+    expect(readFileSync(path.join(REPO_ROOT, "scripts/flash/lib.sh"), "utf8")).toContain(`\nCE_NODE_VERSION=${node}\n`);
   });
 
   it("installs NVIDIA's ffmpeg with Jetson hardware decoding", () => {

