@@ -22,6 +22,8 @@ export const BENCHES: { name: string; load: () => Promise<Bench> }[] = [
   { name: "forecast", load: async () => (await import("./forecast.js")).forecastBench },
   // Shipped models: each variant's ms per run on the CPU provider at 1 and 2 threads, int8/fp16 speed-up over fp32.
   { name: "models", load: async () => (await import("./models.js")).modelsBench },
+  // GPU check: every model on every provider that works, first and cached start, batch 1 and N, agreement with the CPU.
+  { name: "gpu", load: async () => (await import("./gpu.js")).gpuBench },
   // Operating the device: /healthz and /metrics latency at a busy device's size, model hot-swap time; --requests=N.
   { name: "operate", load: async () => (await import("./operate.js")).operateBench },
 ];

@@ -14,7 +14,7 @@ Runs the benchmarks in bench/ and prints their figures (--json: one JSON documen
 one benchmark; each takes its own options (e.g. --duration=S, --rounds=N), listed in docs/benchmarks.md.
 Benchmarks live outside the shipped runtime tree: an installed device without bench/ says so.
 
-Benchmarks: camera, detect, mqtt, meters, forecast, models, operate.`,
+Benchmarks: camera, detect, mqtt, meters, forecast, models, gpu, operate.`,
   async run(args) {
     // From a checkout under tsx the sources are .ts; the compiled tree has .js.
     const ts = new URL("../../bench/index.ts", import.meta.url);

@@ -297,7 +297,7 @@ install_tree() {
   install -d -m 0755 -o 0 -g 0 "$opt/app.new"
   cp -a "$APP/dist" "$APP/node_modules" "$APP/package.json" "$opt/app.new/"
   local d
-  for d in models config docs README.md ARCHITECTURE.md; do
+  for d in models config docs scripts README.md ARCHITECTURE.md; do
     if [[ -e "$APP/$d" ]]; then cp -a "$APP/$d" "$opt/app.new/"; fi
   done
   # The GPU binding replaces onnxruntime-node's CPU-only one, where onnxruntime-node loads it from.
