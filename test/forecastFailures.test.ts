@@ -92,7 +92,8 @@ describe("forecast failures are visible, in health and in the log, with the seri
       store,
       bus: busInto(sink, new Topics("cityedge", "dev")),
       log,
-      loadModel: (id) => ForecastModel.load({ manifestFile: opts.models[id]!, providers: ["cpu"], threads: 1, variant: "fp32", log }),
+      loadModel: (id, modelLog) =>
+        ForecastModel.load({ manifestFile: opts.models[id]!, providers: ["cpu"], threads: 1, variant: "fp32", log: modelLog }),
       tickMs: 20,
       batchWindowMs: 2000,
     });
@@ -126,7 +127,10 @@ describe("forecast failures are visible, in health and in the log, with the seri
       until: (p) => p.length >= 2,
     });
     expect(r.published).toHaveLength(2);
-    expect(r.lines.some((l) => l.model === "b1" && l.batch === 1 && String(l.msg).includes("fixed batch of 1"))).toBe(true);
+    const fixed = r.lines.find((l) => l.model === "b1" && l.batch === 1 && String(l.msg).includes("fixed batch of 1"));
+    expect(fixed?.series).toEqual(["fb-a", "fb-b"]);
+    // every line about a series names it
+    for (const l of r.lines.filter((x) => String(x.msg).includes("forecast fb-"))) expect(l.series).toBeDefined();
     for (const [id, shift] of [
       ["fb-a", 0],
       ["fb-b", 500],
@@ -244,7 +248,7 @@ describe("forecast failures are visible, in health and in the log, with the seri
 
   it("chooses by backtest with enough history, publishes intervals, keeps each forecast and its actual values for the charts", async () => {
     const r = await run({
-      forecasts: [forecast("bt", "meter:bt:p", { step_s: 3600, backtest_days: 7 })],
+      forecasts: [forecast("bt", "meter:bt:p", { step_s: 3600, backtest_days: 7, reselect_h: 2 })],
       meters: [meter("bt")],
       models: {},
       feed: () => feed("meter:bt:p", T0, T0 + 35 * DAY, HOUR, wobble),
@@ -266,7 +270,33 @@ describe("forecast failures are visible, in health and in the log, with the seri
     expect(kept[0]!.body).toEqual(p);
     // the actual values of the forecast's first steps, once read
     feed("meter:bt:p", T0 + 35 * DAY + HOUR, T0 + 36 * DAY, HOUR, wobble);
+    expect((p.choice as { chosen_at: string }).chosen_at).toBe(p.issued_at);
     const actual = store.actuals("bt", issued, issued + 3 * HOUR);
     expect(actual).toEqual([0, 1, 2].map((k) => ({ ts: new Date(issued + k * HOUR).toISOString(), value: wobble(issued + k * HOUR) })));
+  });
+
+  it("keeps its choice between re-choices and chooses again every reselect_h hours of the series' clock", async () => {
+    const end = T0 + 35 * DAY;
+    let fed = 0;
+    const r = await run({
+      forecasts: [forecast("rc", "meter:rc:p", { step_s: 3600, backtest_days: 7, reselect_h: 2 })],
+      meters: [meter("rc")],
+      models: {},
+      feed: () => feed("meter:rc:p", T0, end, HOUR, wobble),
+      until: (p) => {
+        // one more hour each time the last one was forecast
+        if (p.length === fed + 1 && fed < 3) store.record("meter:rc:p", end + ++fed * HOUR, wobble(end + fed * HOUR), "good");
+        return p.length >= 4;
+      },
+    });
+    const chosen = r.published.map((p) => [p.issued_at, (p.choice as { chosen_at: string }).chosen_at]);
+    const at = (h: number) => new Date(end + h * HOUR).toISOString();
+    expect(chosen).toEqual([
+      [at(0), at(0)],
+      [at(1), at(0)],
+      [at(2), at(2)],
+      [at(3), at(2)],
+    ]);
+    expect(r.lines.filter((l) => l.series === "rc" && /^forecast rc: (chose|kept) /.test(String(l.msg)))).toHaveLength(2);
   });
 });

@@ -63,7 +63,7 @@ export function buildHistoryParts(ctx: PartContext): Part[] {
           bus: ctx.bus,
           log,
           metrics: ctx.metrics,
-          loadModel: async (id) => {
+          loadModel: async (id, modelLog) => {
             const m = cfg.models.find((x) => x.id === id);
             if (!m) throw new Error(`no model "${id}" in models`);
             return ForecastModel.load({
@@ -71,7 +71,7 @@ export function buildHistoryParts(ctx: PartContext): Part[] {
               providers: m.providers,
               threads: m.threads,
               variant: m.variant,
-              log,
+              log: modelLog,
             });
           },
         }),

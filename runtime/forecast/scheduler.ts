@@ -26,7 +26,8 @@ export interface ForecastSchedulerOptions {
   forecasts: readonly ForecastConfig[];
   meters: readonly MeterConfig[];
   /** Loads (once) the model a forecast names; the scheduler owns and releases what it returns. */
-  loadModel: (modelId: string) => Promise<ForecastModel>;
+  /** `log` names the series that use the model, for the lines its loading writes. */
+  loadModel: (modelId: string, log: Logger) => Promise<ForecastModel>;
   store: HistoryStore;
   /** Forecasts are emitted here. */
   bus: DaemonBus;
@@ -82,7 +83,7 @@ export class ForecastScheduler implements Part {
     for (const id of new Set(o.forecasts.map((f) => f.model).filter((m): m is string => m !== undefined))) {
       const users = o.forecasts.filter((f) => f.model === id).map((f) => f.id);
       try {
-        this.#models.set(id, await o.loadModel(id));
+        this.#models.set(id, await o.loadModel(id, this.#log.child({ series: users })));
       } catch (err) {
         const msg = `model "${id}": ${(err as Error).message}`;
         modelErrors.set(id, msg);
