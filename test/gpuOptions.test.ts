@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
@@ -248,6 +248,18 @@ describe("the options contract: config → what the binding receives", () => {
     expect(s.skipped[0]!.reason).toMatch(/libonnxruntime_providers_(tensorrt|shared)|TensorRT/i);
     // No GPU here: the engine folder prepared for the attempt is removed again.
     expect(readdirSync(cacheDir)).toEqual([]);
+    await s.release();
+  });
+
+  it("skips a provider the binding was not built with, before preparing anything for it", async () => {
+    const cpuOnly: BindingInfo = { ...STOCK, backends: [{ name: "cpu", bundled: true }] };
+    const m = loadManifest(manifestWithVariants("cpuonly", ["fp32"]));
+    const { log } = captureLogger();
+    const cacheDir = path.join(dir, "cpuonly-cache");
+    const gpu = { ...DEFAULT_GPU_SETTINGS, tensorrt: { ...DEFAULT_GPU_SETTINGS.tensorrt, cacheDir } };
+    const s = await createSession(m, { providers: ["tensorrt", "cpu"], threads: 1, variant: "auto", log, gpu, binding: cpuOnly, gpuInfo: ORIN });
+    expect(s.skipped).toEqual([{ provider: "tensorrt", reason: "the onnxruntime binding has no tensorrt provider (compiled in: cpu)" }]);
+    expect(existsSync(cacheDir)).toBe(false);
     await s.release();
   });
 

@@ -190,6 +190,11 @@ interface SetupContext {
 /** The binding entry for one provider, with the engine folder keyed and created for TensorRT. Throws a reason to skip it. */
 async function setUpProvider(provider: ProviderName, c: SetupContext): Promise<ProviderSetup> {
   if (provider === "cpu") return { entry: "cpu", ignored: null };
+  const compiled = c.binding.backends.map((b) => b.name);
+  // Known before any folder or probe session: a binding without the provider cannot create it.
+  if (compiled.length > 0 && !compiled.includes(provider)) {
+    throw new Error(`the onnxruntime binding has no ${provider} provider (compiled in: ${compiled.join(", ")})`);
+  }
   const settings = c.opts.gpu ?? DEFAULT_GPU_SETTINGS;
   const ignored = optionsIgnored(c.binding, provider);
   if (provider === "cuda") {
