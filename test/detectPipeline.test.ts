@@ -29,7 +29,7 @@ class MemorySink implements MessageSink {
     this.#seq.set(topic, seq);
     this.messages.push({
       topic,
-      body: { ...body, v: opts?.v ?? 1, id: `m${this.messages.length}`, device_id: "dev-1", ts: new Date().toISOString(), seq },
+      body: { ...body, v: opts?.v ?? 1, id: `m${this.messages.length}`, device_id: "dev-1", ts: new Date().toISOString(), epoch: "test-epoch", seq },
     });
   }
   on(suffix: string) {
