@@ -29,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`cityedge: unknown command "${name}"\n\n${usage()}\n`);
     return EXIT_USAGE;
   }
-  if (wantsHelp(args)) {
+  if (wantsHelp(args) && !(command.subcommands && args[0] !== undefined && !args[0].startsWith("-"))) {
     process.stdout.write(`${command.help}\n`);
     return 0;
   }

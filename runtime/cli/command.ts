@@ -16,6 +16,8 @@ export interface CliCommand {
   readonly summary: string;
   /** The whole text `cityedge NAME --help` prints (usage, options, exit codes). */
   readonly help: string;
+  /** A group of commands (`cityedge models add …`): `--help` after a sub-command's name reaches run(), which prints that one's. */
+  readonly subcommands?: readonly CliCommand[];
   run(args: string[]): Promise<number>;
 }
 

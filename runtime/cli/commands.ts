@@ -6,6 +6,7 @@ import { doctorCommand } from "./doctor.js";
 import { forecastCommand } from "./forecast.js";
 import { contractCommand } from "./contract.js";
 import { detectCommand } from "./detect.js";
+import { modelsCommand } from "./models.js";
 import { runCommand } from "./run.js";
 import { versionCommand } from "./version.js";
 
@@ -20,4 +21,5 @@ export const COMMANDS: readonly CliCommand[] = [
   forecastCommand,
   contractCommand,
   detectCommand,
+  modelsCommand,
 ];

@@ -27,6 +27,8 @@ export interface FixtureSpec {
   /** Extra operator types to put in the graph (an Exp marks a decoding head). */
   extraOps?: string[];
   opset?: number;
+  /** Keep the constant tensors in an external-data file beside the model (`<name>.data` by writeFixtureModel). */
+  externalData?: string;
 }
 
 const attr = (name: string, v: { ints?: bigint[]; i?: bigint; t?: OnnxTensor }): OnnxAttribute => ({
@@ -70,6 +72,11 @@ function valueInfo(name: string, elemType: number, shape: (number | string)[]): 
  * output = values + mask × mean(input frame). Small enough to build in every test run.
  */
 export function fixtureModel(spec: FixtureSpec): Uint8Array {
+  return fixtureFiles(spec).model;
+}
+
+/** The model's bytes, and its external data when `spec.externalData` names a file. */
+export function fixtureFiles(spec: FixtureSpec): { model: Uint8Array; data?: Uint8Array } {
   const input = spec.input ?? "images";
   const batch = spec.batch ?? 1;
   const nodes: OnnxNode[] = [node("ReduceMean", [input], ["mean4"], [attr("axes", { ints: [1n, 2n, 3n] }), attr("keepdims", { i: 1n })])];
@@ -109,12 +116,37 @@ export function fixtureModel(spec: FixtureSpec): Uint8Array {
     opsetImport: [{ domain: "", version: spec.opset ?? 13 }],
     metadataProps: Object.entries(spec.metadata ?? {}).map(([key, value]) => ({ key, value })),
   };
-  return encodeModel(model);
+  if (!spec.externalData) return { model: encodeModel(model) };
+  // Every `__values` tensor moves to the data file, one after another.
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const t of inits) {
+    if (!t.name?.endsWith("__values") || !t.rawData) continue;
+    const bytes = t.rawData;
+    t.externalData = [
+      { key: "location", value: spec.externalData },
+      { key: "offset", value: String(offset) },
+      { key: "length", value: String(bytes.length) },
+    ];
+    t.dataLocation = 1;
+    delete t.rawData;
+    chunks.push(bytes);
+    offset += bytes.length;
+  }
+  const data = new Uint8Array(offset);
+  let at = 0;
+  for (const c of chunks) {
+    data.set(c, at);
+    at += c.length;
+  }
+  return { model: encodeModel(model), data };
 }
 
 export function writeFixtureModel(dir: string, name: string, spec: FixtureSpec): string {
   const file = path.join(dir, `${name}.onnx`);
-  writeFileSync(file, fixtureModel(spec));
+  const { model, data } = fixtureFiles(spec);
+  writeFileSync(file, model);
+  if (data && spec.externalData) writeFileSync(path.join(dir, spec.externalData), data);
   return file;
 }
 

@@ -47,7 +47,11 @@ export const rtdetr: DetectionDecoder<RtdetrOutput> = {
     const [, k, width] = out.shape;
     if (out.shape.length !== 3 || typeof k !== "number" || typeof width !== "number" || width < 5 || width >= k || width === 6) return undefined;
     // Rows on an anchor grid are a YOLO head's.
-    if (stridesFor(k, f.inputWidth, f.inputHeight) || stridesFor(k, f.inputWidth, f.inputHeight, { perCell: 3 })) return undefined;
+    const grid =
+      stridesFor(k, f.inputWidth, f.inputHeight) ||
+      stridesFor(k, f.inputWidth, f.inputHeight, { perCell: 3 }) ||
+      stridesFor(k, f.inputWidth, f.inputHeight, { round: "ceil", sets: [[8, 16, 32, 64]] });
+    if (grid) return undefined;
     return {
       output: { decoder: "rtdetr", name: out.name, score_activation: "none" },
       numClasses: width - 4,

@@ -55,7 +55,16 @@ export const yolov8: DetectionDecoder<Yolov8Output> = {
     if (f.outputs.length !== 1) return undefined;
     const out = f.outputs[0]!;
     const [b, ch, n] = out.shape;
-    if (out.shape.length !== 3 || typeof ch !== "number" || typeof n !== "number" || ch < 5 || ch >= n || b === 0) return undefined;
+    if (out.shape.length !== 3 || typeof ch !== "number" || ch < 5 || b === 0) return undefined;
+    if (typeof n !== "number") {
+      // Exported with dynamic axes: the anchor count follows the input, the channels are fixed.
+      return {
+        output: { decoder: "yolov8", name: out.name },
+        numClasses: ch - 4,
+        reason: `one output ${out.name} [${out.shape.join(", ")}]: ${ch} = 4 + ${ch - 4} channels first, then a dynamic number of anchors`,
+      };
+    }
+    if (ch >= n) return undefined;
     const strides = stridesFor(n, f.inputWidth, f.inputHeight, f.maxStride !== undefined ? { maxStride: f.maxStride } : {});
     if (!strides) return undefined;
     return {
