@@ -7,7 +7,8 @@ import { HttpServer } from "../runtime/http/server.js";
 import { loadDetectionManifest } from "../runtime/detect/detectionManifest.js";
 import { Metrics } from "../runtime/metrics.js";
 import { openDetectionSession } from "../runtime/modelUpdate/checkedSession.js";
-import type { PartHealth } from "../runtime/part.js";
+import type { PartKind } from "../runtime/part.js";
+import type { PartReport } from "../runtime/partHealth.js";
 import { percentile, repoRoot, round } from "./benchProcess.js";
 import type { BenchResult } from "./index.js";
 
@@ -29,17 +30,17 @@ function deviceMetrics(): Metrics {
   return m;
 }
 
-function deviceParts(): Record<string, PartHealth> {
-  const parts: Record<string, PartHealth> = {
-    mqtt: { state: "running", connected: true },
-    outbox: { state: "running", depth: 12, bytes: 4096, dropped: 0 },
-  };
-  for (let c = 0; c < 8; c++) parts[`camera:cam-${c}`] = { state: "running", fps_in: 10, frames_in: 1000 };
-  parts["detector:yolox_nano"] = { state: "running", provider: "cpu", runs: 9000 };
-  parts.meters = {
-    state: "running",
-    meters: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`m-${i}`, { state: "running", readings: 500 }])),
-  };
+/** The reports of a busy device's parts; only the fields a summary reads are filled. */
+function deviceParts(): PartReport[] {
+  const report = (name: string, kind: PartKind, health: Record<string, unknown>, id?: string) =>
+    ({ name, kind, ...(id !== undefined ? { id } : {}), health: { state: "running", ...health } }) as PartReport;
+  const parts = [
+    report("mqtt", "mqtt", { connected: true }),
+    report("outbox", "outbox", { depth: 12, bytes: 4096, dropped: 0 }),
+    report("detector:yolox_nano", "detector", { provider: "cpu", runs: 9000 }, "yolox_nano"),
+    report("meters", "meters", { meters: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`m-${i}`, { state: "running", readings: 500 }])) }),
+  ];
+  for (let c = 0; c < 8; c++) parts.push(report(`camera:cam-${c}`, "camera", { fps_in: 10, frames_in: 1000 }, `cam-${c}`));
   return parts;
 }
 

@@ -8,6 +8,7 @@ import { DaemonBus } from "./events/events.js";
 import { Metrics } from "./metrics.js";
 import { Topics } from "./mqtt/topics.js";
 import type { Part, PartContext, PartHealth, PartIdentity, PartKind, PartRegistry } from "./part.js";
+import type { PartReport } from "./partHealth.js";
 import { buildParts } from "./parts.js";
 import type { LastReload, ReloadChanges, ReloadFailure, ReloadOptions, ReloadResult } from "./supervise/reload.js";
 import { SupervisedPart } from "./supervise/supervisedPart.js";
@@ -197,7 +198,7 @@ export class Daemon {
       topics: new Topics(cfg.topic_prefix, cfg.device_id),
       metrics: this.metrics,
       bus: this.bus,
-      health: () => this.health(),
+      health: () => this.report(),
       reload: (opts) => this.reload(opts),
       lastReload: () => this.#lastReload,
       parts: this.parts,
@@ -365,9 +366,19 @@ export class Daemon {
     };
   }
 
+  /** Every part's health by name. */
   health(): Record<string, PartHealth> {
     const out: Record<string, PartHealth> = {};
     for (const { sup } of this.#entries) out[sup.name] = sup.health();
     return out;
+  }
+
+  /** Every part's health with its kind and id, in start order: what health summaries group. */
+  report(): PartReport[] {
+    return this.#entries.map(({ sup }) => {
+      const { name, kind = "other", id } = sup.part;
+      // A part's class fixes its kind and its health's type together (runtime/partHealth.ts).
+      return { name, kind, ...(id !== undefined ? { id } : {}), health: sup.health() } as PartReport;
+    });
   }
 }

@@ -4,6 +4,7 @@ import type { DaemonBus } from "./events/events.js";
 import type { Logger } from "./log/logger.js";
 import type { Metrics } from "./metrics.js";
 import type { Topics } from "./mqtt/topics.js";
+import type { PartReport } from "./partHealth.js";
 import type { LastReload, ReloadOptions, ReloadResult } from "./supervise/reload.js";
 
 /**
@@ -22,6 +23,7 @@ export type PartKind =
   | "detector"
   | "pipeline"
   | "history"
+  | "history-recorder"
   | "forecast"
   | "meters"
   | "live-view"
@@ -31,13 +33,26 @@ export type PartKind =
   | "commands"
   | "other";
 
-/** What a part says about itself in health reports. */
-export interface PartHealth {
+/** What the daemon adds to a part's health once it has had to restart it. */
+export type SupervisorHealth = {
+  /** Failures the daemon answered with a restart, over the part's life. */
+  restarts: number;
+  /** Failures within the restart policy's window; past `supervision.max_restarts` the part is `failed`. */
+  recent_failures: number;
+  /** When the next start is due (ISO 8601), while one waits. */
+  retry_at?: string;
+};
+
+/**
+ * What every part says about itself in health reports. Each kind of part adds its own typed
+ * fields (its `health()` return type; see `runtime/partHealth.ts` for the map by kind).
+ */
+export type PartHealth = {
   state: PartState;
   /** The last error, already free of credentials. */
-  error?: string;
-  [detail: string]: unknown;
-}
+  error?: string | undefined;
+  supervisor?: SupervisorHealth;
+};
 
 /** Given to a part at start: how it tells the daemon that it died after a successful start. */
 export interface PartSignals {
@@ -54,6 +69,8 @@ export interface PartSignals {
 export interface Part {
   readonly name: string;
   readonly kind?: PartKind;
+  /** The camera, model or meter the part is for, when it is for one (health is grouped by it). */
+  readonly id?: string;
   start(signals?: PartSignals): Promise<void>;
   stop(): Promise<void>;
   health?(): PartHealth;
@@ -102,8 +119,8 @@ export interface PartContext {
    * recorder listen). It outlives config reloads: subscribe in `start()`, unsubscribe in `stop()`.
    */
   bus: DaemonBus;
-  /** The state of every part, for health reports. */
-  health: () => Record<string, PartHealth>;
+  /** Every running part's health, with its name, kind and id, for health reports. */
+  health: () => PartReport[];
   /** Re-reads and applies the config file (as SIGHUP does), restarting only the parts whose slice changed. */
   reload: (opts?: ReloadOptions) => Promise<ReloadResult>;
   /** The last reload's outcome (applied, rejected, rolled back …), for health; undefined before the first. */

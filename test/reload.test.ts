@@ -106,7 +106,7 @@ describe.skipIf(!MOSQUITTO_BIN)("reload by difference on the real daemon", () =>
     const detector = before.get("detector:boxes") as DetectorPart;
     const pids = { a: (before.get("camera:a") as Camera).pid, b: (before.get("camera:b") as Camera).pid };
     const session = detector.session;
-    const reconnects = daemon.health().mqtt?.reconnects;
+    const reconnects = (daemon.parts.get("mqtt") as MqttPublisher).health().reconnects;
 
     writeMqttConfig(path.dirname(file), broker.url, {
       device_id: "reload-one-camera",
@@ -126,7 +126,7 @@ describe.skipIf(!MOSQUITTO_BIN)("reload by difference on the real daemon", () =>
     expect(after.get("pipeline:a")).not.toBe(before.get("pipeline:a"));
     expect(detector.session).toBe(session);
     expect({ a: (after.get("camera:a") as Camera).pid, b: (after.get("camera:b") as Camera).pid }).toEqual(pids);
-    expect(daemon.health().mqtt?.reconnects).toBe(reconnects);
+    expect((daemon.parts.get("mqtt") as MqttPublisher).health().reconnects).toBe(reconnects);
     expect((after.get("mqtt") as MqttPublisher).health()).toMatchObject({ state: "running" });
 
     // Camera a now counts on the new line, through the same detector; b goes on as before.

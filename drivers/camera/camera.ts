@@ -19,6 +19,30 @@ import { stopFfmpeg } from "./stopFfmpeg.js";
 
 export type CameraState = "starting" | "streaming" | "reconnecting" | "failed" | "stopped";
 
+/** A camera in health: its stream, rates and counts, the last ffmpeg error, and the next reconnect while it waits. */
+export type CameraHealth = PartHealth & {
+  stream: CameraState;
+  source: CameraSource["kind"];
+  /** The url without credentials. */
+  url: string;
+  /** Frames per second from ffmpeg, and taken by detection. */
+  fps_in: number;
+  fps_out: number;
+  frames_in: number;
+  frames_out: number;
+  /** Frames replaced before detection took them. */
+  dropped: number;
+  /** Damaged stream data the decoder reported. */
+  corrupt: number;
+  /** ffmpeg restarts. */
+  restarts: number;
+  /** When ffmpeg is started again (ISO 8601), while the camera waits to reconnect. */
+  retry_at?: string;
+  /** The stream's picture size, once known, e.g. "1280x720". */
+  src_size?: string;
+  last_error?: string;
+};
+
 export interface CameraOptions extends FrameSpec {
   log: Logger;
   /** Builds the source (the factory picks the kind from the url). */
@@ -180,10 +204,12 @@ export class Camera implements Part {
     this.#state = "stopped";
   }
 
-  health(): PartHealth {
+  health(): CameraHealth {
     const retryAt = this.#runner?.retryAt;
-    const h: PartHealth = {
+    const streaming = this.#state === "streaming";
+    return {
       state: STATE_OF[this.#state],
+      ...(this.#lastError !== undefined && !streaming ? { error: this.#lastError } : {}),
       stream: this.#state,
       source: this.#opts.source.kind,
       url: redactUrl(this.#cfg.url),
@@ -194,14 +220,10 @@ export class Camera implements Part {
       dropped: this.slot.dropped,
       corrupt: this.#corrupt,
       restarts: this.#restarts,
+      ...(retryAt !== undefined && !this.#stopping ? { retry_at: new Date(retryAt).toISOString() } : {}),
+      ...(this.#src ? { src_size: `${this.#src.width}x${this.#src.height}` } : {}),
+      ...(this.#lastError !== undefined ? { last_error: this.#lastError } : {}),
     };
-    if (retryAt !== undefined && !this.#stopping) h.retry_at = new Date(retryAt).toISOString();
-    if (this.#src) h.src_size = `${this.#src.width}x${this.#src.height}`;
-    if (this.#lastError !== undefined) {
-      h.last_error = this.#lastError;
-      if (this.#state !== "streaming") h.error = this.#lastError;
-    }
-    return h;
   }
 
   #args(output = "pipe:1"): string[] {

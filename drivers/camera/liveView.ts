@@ -31,6 +31,9 @@ interface Feed {
 /** The camera schema's own reconnect defaults, for a camera whose settings were not passed. */
 const DEFAULT_BACKOFF = CAMERA_SCHEMA.shape.backoff.parse(undefined);
 
+/** The live view in health: its port, viewers per camera, and the ffmpeg feeds running. */
+export type LiveViewHealth = PartHealth & { port: number; viewers: Record<string, number>; feeds: number };
+
 /**
  * Browser live view: MPEG-1 in MPEG-TS over WebSocket, the format jsmpeg plays, at
  * ws://host:port/cameras/<camera_id>. Each camera's ffmpeg starts when its first viewer connects
@@ -110,7 +113,7 @@ export class LiveView implements Part {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  health(): PartHealth {
+  health(): LiveViewHealth {
     const viewers: Record<string, number> = {};
     for (const f of this.#feeds.values()) if (f.viewers.size > 0) viewers[f.id] = f.viewers.size;
     return {

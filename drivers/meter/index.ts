@@ -2,7 +2,7 @@
  * Meters: one interface ({@link MeterDriver}) and one file per kind of source. The part that
  * runs them is in runtime/meters.
  */
-export type { MeterDriver, MeterValue, Quality, Reading, ReadingListener } from "./meter.js";
+export type { MeterDriver, MeterHealth, MeterValue, Quality, Reading, ReadingListener } from "./meter.js";
 export { PRESETS, type PresetName, type PresetRegister } from "./presets.js";
 export { decodeRegisters, encodeRegisters, planBlocks } from "./registers.js";
 export { RtuLines } from "./rtuLine.js";

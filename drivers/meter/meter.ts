@@ -27,6 +27,26 @@ export interface Reading {
 
 export type ReadingListener = (reading: Reading) => void;
 
+/** One meter in health: its state and what its kind counts (each driver fills the fields that apply to it). */
+export type MeterHealth = PartHealth & {
+  /** Readings published (set by the meters part). */
+  readings?: number;
+  /** Polls made (Modbus). */
+  polls?: number;
+  /** The link to the meter or its broker is up (Modbus TCP, MQTT). */
+  connected?: boolean;
+  /** The serial line (Modbus RTU). */
+  line?: string;
+  /** Messages received (MQTT). */
+  messages?: number;
+  /** Readings emitted (replay, simulated). */
+  emitted?: number;
+  /** Replay: rows read from the file so far. */
+  rows_read?: number;
+  /** Simulated: the meter's own clock. */
+  meter_time?: string;
+};
+
 /**
  * A source of readings. Every kind (Modbus TCP/RTU, MQTT-in, replay, simulated) implements it
  * in its own file. `start()` begins delivering readings to the listener and must not throw for
@@ -37,5 +57,5 @@ export interface MeterDriver {
   readonly id: string;
   start(onReading: ReadingListener): Promise<void>;
   stop(): Promise<void>;
-  health(): PartHealth;
+  health(): MeterHealth;
 }

@@ -1,7 +1,6 @@
 import type { ModbusRtuMeterConfig } from "../../runtime/config/sections/meters.js";
 import type { Logger } from "../../runtime/log/logger.js";
-import type { PartHealth } from "../../runtime/part.js";
-import type { MeterDriver, MeterValue, Quality, ReadingListener } from "./meter.js";
+import type { MeterDriver, MeterValue, Quality, ReadingListener, MeterHealth } from "./meter.js";
 import { planMeter, readBlocks } from "./modbusRead.js";
 import { phaseFor, PollLoop } from "./pollLoop.js";
 import type { Block } from "./registers.js";
@@ -44,7 +43,7 @@ export class ModbusRtuMeter implements MeterDriver {
     this.#loop = undefined;
   }
 
-  health(): PartHealth {
+  health(): MeterHealth {
     return {
       state: this.#lastQuality === undefined ? "starting" : this.#lastQuality === "good" ? "running" : "degraded",
       polls: this.#polls,

@@ -1,8 +1,7 @@
 import { ModbusRTU } from "./modbusLib.js";
 import type { ModbusTcpMeterConfig } from "../../runtime/config/sections/meters.js";
 import type { Logger } from "../../runtime/log/logger.js";
-import type { PartHealth } from "../../runtime/part.js";
-import type { MeterDriver, Quality, ReadingListener } from "./meter.js";
+import type { MeterDriver, Quality, ReadingListener, MeterHealth } from "./meter.js";
 import { planMeter, readBlocks, type ModbusClient } from "./modbusRead.js";
 import { phaseFor, PollLoop } from "./pollLoop.js";
 import type { Block } from "./registers.js";
@@ -63,7 +62,7 @@ export class ModbusTcpMeter implements MeterDriver {
     this.#disconnect();
   }
 
-  health(): PartHealth {
+  health(): MeterHealth {
     const connected = this.#client !== undefined;
     return {
       state: this.#lastQuality === undefined ? "starting" : this.#lastQuality === "good" && connected ? "running" : "degraded",

@@ -1,8 +1,7 @@
 import mqtt, { type MqttClient } from "mqtt";
 import type { MqttMeterConfig } from "../../runtime/config/sections/meters.js";
 import { redactUrl, type Logger } from "../../runtime/log/logger.js";
-import type { PartHealth } from "../../runtime/part.js";
-import type { MeterDriver, MeterValue, ReadingListener } from "./meter.js";
+import type { MeterDriver, MeterValue, ReadingListener, MeterHealth } from "./meter.js";
 import { ValueChecker } from "./valueChecker.js";
 
 /** `a.b.0.c` inside parsed JSON. */
@@ -76,7 +75,7 @@ export class MqttInMeter implements MeterDriver {
     if (c) await c.endAsync(true);
   }
 
-  health(): PartHealth {
+  health(): MeterHealth {
     const connected = this.#client?.connected === true;
     return {
       state: connected ? "running" : "degraded",

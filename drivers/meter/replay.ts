@@ -1,9 +1,8 @@
 import type { ReplayMeterConfig } from "../../runtime/config/sections/meters.js";
 import type { Logger } from "../../runtime/log/logger.js";
-import type { PartHealth } from "../../runtime/part.js";
 import { checkTimeZone, utcOffsetMs } from "../../runtime/forecast/calendar.js";
 import { parseCsvTime, streamCsv } from "./csv.js";
-import type { MeterDriver, MeterValue, Reading, ReadingListener } from "./meter.js";
+import type { MeterDriver, MeterHealth, MeterValue, Reading, ReadingListener } from "./meter.js";
 import { ValueChecker } from "./valueChecker.js";
 import { VirtualClock, VirtualTicker } from "./virtualClock.js";
 
@@ -100,7 +99,7 @@ export class ReplayMeter implements MeterDriver {
     this.#rows = undefined;
   }
 
-  health(): PartHealth {
+  health(): MeterHealth {
     return {
       state: this.#error !== undefined ? "failed" : this.#done ? "stopped" : "running",
       ...(this.#error !== undefined ? { error: this.#error } : {}),

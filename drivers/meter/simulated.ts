@@ -1,7 +1,6 @@
 import type { SimulatedMeterConfig } from "../../runtime/config/sections/meters.js";
 import type { Logger } from "../../runtime/log/logger.js";
-import type { PartHealth } from "../../runtime/part.js";
-import type { MeterDriver, Reading, ReadingListener } from "./meter.js";
+import type { MeterDriver, Reading, ReadingListener, MeterHealth } from "./meter.js";
 import { ValueChecker } from "./valueChecker.js";
 import { VirtualClock, VirtualTicker } from "./virtualClock.js";
 
@@ -87,7 +86,7 @@ export class SimulatedMeter implements MeterDriver {
     this.#ticker = undefined;
   }
 
-  health(): PartHealth {
+  health(): MeterHealth {
     return { state: "running", emitted: this.#emitted, meter_time: new Date(this.#next).toISOString() };
   }
 

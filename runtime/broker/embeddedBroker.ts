@@ -9,6 +9,9 @@ export interface EmbeddedBrokerOptions {
   log: Logger;
 }
 
+/** The embedded broker in health: its port and connected clients while it runs. */
+export type BrokerHealth = PartHealth & { port?: number | undefined; clients?: number };
+
 /**
  * An MQTT broker inside the daemon (aedes, in memory), so that `npm start` gives any MQTT client
  * something to watch. It is for demos and bench work: it keeps nothing across restarts.
@@ -69,7 +72,7 @@ export class EmbeddedBroker implements Part {
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }
 
-  health(): PartHealth {
+  health(): BrokerHealth {
     if (this.#error) return { state: "failed", error: this.#error };
     if (!this.#server) return { state: "stopped" };
     return { state: "running", port: this.port, clients: this.#aedes?.connectedClients ?? 0 };

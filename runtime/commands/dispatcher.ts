@@ -28,6 +28,9 @@ export interface DispatcherOptions {
 /** Largest command payload accepted; commands carry parameters, never data. */
 const MAX_PAYLOAD = 64 * 1024;
 
+/** The commands in health: how many were handled, which run now, the last refusal. */
+export type CommandsHealth = PartHealth & { handled: number; running: string[]; last_error?: string };
+
 /**
  * Answers `<base>/cmd/<name>` on `<base>/cmd/<name>/response`: validates the request, runs the
  * command, and reports `ok` or an error with the request's id. Nothing a sender publishes can
@@ -65,7 +68,7 @@ export class CommandDispatcher implements Part {
     await Promise.allSettled([...this.#running.values()]);
   }
 
-  health(): PartHealth {
+  health(): CommandsHealth {
     const problems = this.#opts.problems ?? [];
     const state = !this.#unsubscribe ? "stopped" : problems.length > 0 ? "degraded" : "running";
     return {

@@ -1,10 +1,11 @@
 import type { KeyObject } from "node:crypto";
 import type { LatestFrameSlot } from "../../drivers/camera/frame.js";
 import type { PartContext } from "../part.js";
-import { ModelStore, type ModelVersion } from "../modelUpdate/store.js";
+import { ModelStore } from "../modelUpdate/store.js";
 import type { ModelSwapTarget } from "../modelUpdate/swap.js";
 import { loadPublicKey } from "../modelUpdate/signature.js";
 import { ModelUpdater } from "../modelUpdate/updater.js";
+import type { DetectorPart } from "../detect/detectorPart.js";
 import type { Part } from "../part.js";
 import { CommandDispatcher } from "./dispatcher.js";
 import { reloadConfigCommand } from "./reloadConfig.js";
@@ -119,21 +120,21 @@ export function commandSourceOf(conn: { subscribe(filter: string, handler: (topi
 }
 
 /** A detector as update_model sees it. */
-type SwappablePart = Part & { swapModel(version: ModelVersion | null): Promise<{ provider: string }> };
+type SwappablePart = Pick<DetectorPart, "id" | "swapModel" | "health">;
 
 /**
  * update_model's view of the detectors: each `detector:<model id>` part swaps its own session.
  * `detectors` is asked at the time of use, so a detector rebuilt by a reload is the one swapped.
  */
 export function swapTargetOf(detectors: () => readonly SwappablePart[]): ModelSwapTarget {
-  const byId = () => new Map(detectors().map((d) => [d.name.replace(/^detector:/, ""), d]));
+  const byId = () => new Map(detectors().map((d) => [d.id, d]));
   return {
     modelIds: () => [...byId().keys()],
     runStats: (id) => {
-      const h = byId().get(id)?.health?.();
+      const h = byId().get(id)?.health();
       // The detector counts a run only when it succeeded, and every failed frame in `errors`.
-      if (!h || typeof h.runs !== "number" || typeof h.errors !== "number") return undefined;
-      return { runs: h.runs, errors: h.errors, ...(typeof h.error === "string" ? { lastError: h.error } : {}) };
+      if (!h) return undefined;
+      return { runs: h.runs, errors: h.errors, ...(h.error !== undefined ? { lastError: h.error } : {}) };
     },
     swap: (id, version) => {
       const d = byId().get(id);

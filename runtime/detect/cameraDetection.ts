@@ -3,7 +3,7 @@ import type { DetectionConfig } from "../config/sections/detection.js";
 import type { DetectionManifest } from "./detectionManifest.js";
 import type { Logger } from "../log/logger.js";
 import type { DaemonBus } from "../events/events.js";
-import { CameraPipeline } from "./cameraPipeline.js";
+import { CameraPipeline, type PipelineStats } from "./cameraPipeline.js";
 import { SnapshotStore, type SnapshotOptions } from "./snapshots.js";
 
 /** A camera as the detector sees it: its frames and how often to take one. */
@@ -21,6 +21,9 @@ export interface DetectorCamera {
    */
   paced?: boolean;
 }
+
+/** One camera's detection in health: frames run, their rate, frames dropped before they could be taken, and the pipeline's counts. */
+export type CameraDetectionStats = PipelineStats & { frames: number; fps: number; dropped: number };
 
 export interface CameraDetectionOptions {
   camera: DetectorCamera;
@@ -107,7 +110,7 @@ export class CameraDetection {
     await this.snapshots?.idle();
   }
 
-  health(): Record<string, unknown> {
+  health(): CameraDetectionStats {
     const w = this.fpsWindow;
     const fps = w.length > 1 ? ((w.length - 1) * 1000) / (w[w.length - 1]! - w[0]!) : 0;
     return { frames: this.frames, fps: Math.round(fps * 10) / 10, dropped: this.cam.slot.dropped, ...this.pipeline.health() };

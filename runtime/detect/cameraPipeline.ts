@@ -40,6 +40,15 @@ export function classIds(labels: readonly string[], manifest: DetectionManifest,
   return ids;
 }
 
+/** What one camera's pipeline counted: messages published and held back by the rate limit, tracks, snapshots. */
+export interface PipelineStats {
+  published: number;
+  rate_limited: number;
+  last_frame_ms: number;
+  tracks: number;
+  snapshots?: { written: number; failed: number };
+}
+
 /**
  * Everything after inference for one camera: decoding its slice of the output, class filter,
  * NMS, mapping through the letterbox, tracking, line/zone counting, the road-condition estimate,
@@ -211,7 +220,7 @@ export class CameraPipeline {
     return n;
   }
 
-  health(): Record<string, unknown> {
+  health(): PipelineStats {
     return {
       published: this.#published,
       rate_limited: this.#rateLimited,

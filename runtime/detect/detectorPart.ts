@@ -10,7 +10,7 @@ import type { Metrics } from "../metrics.js";
 import type { DaemonBus } from "../events/events.js";
 import type { Part, PartHealth, PartState } from "../part.js";
 import { loadWithFallback, openDetectionSession, type ModelStore, type ModelVersion } from "../modelUpdate/index.js";
-import { CameraDetection, type DetectorCamera } from "./cameraDetection.js";
+import { CameraDetection, type CameraDetectionStats, type DetectorCamera } from "./cameraDetection.js";
 import { roleTensors } from "./decoders/index.js";
 import { StallWatchdog } from "./stallWatchdog.js";
 import type { ObjectOut } from "./types.js";
@@ -89,6 +89,38 @@ export function planInstances(requested: number | "auto", threads: number, camer
   return { instances, threadsPerInstance: Math.max(1, Math.floor(threads / instances)) };
 }
 
+/** A model's detector in health: its sessions (provider, variant, version, warm-up), its runs and errors, and its cameras. */
+export type DetectorHealth = PartHealth & {
+  model: string;
+  provider: string | null;
+  variant: string | null;
+  /** The update_model version running (its sha256), or "shipped". */
+  model_version: string;
+  skipped_providers: readonly { provider: ProviderName; reason: string }[];
+  /** "honoured" when the binding took the provider options, else why not. */
+  provider_options: string | null;
+  precision: "int8" | "fp16" | "fp32" | null;
+  warmup: {
+    open_ms: number;
+    engine: "cached" | "built" | null;
+    total_ms: number;
+    batches: { batch: number; first_ms: number; last_ms: number }[];
+  } | null;
+  instances: number;
+  threads_per_instance: number | null;
+  batch: number;
+  /** Successful runs, and frames that failed. */
+  runs: number;
+  inference_ms_avg: number | null;
+  errors: number;
+  /** What the busiest session is doing, and since when. */
+  stage: string;
+  stage_age_ms: number;
+  lanes?: { stage: string; stage_age_ms: number; runs: number }[];
+  session_restarts: number;
+  cameras: Record<string, CameraDetectionStats>;
+};
+
 /**
  * One model and the cameras that use it: loads the manifest, creates its sessions (provider
  * chain, SHA-256, warm-up) — one, or several side by side on the CPU provider — then each
@@ -138,6 +170,11 @@ export class DetectorPart implements Part {
   }
 
   get modelId(): string {
+    return this.#o.modelId;
+  }
+
+  /** The model it runs (health groups detectors by it). */
+  get id(): string {
     return this.#o.modelId;
   }
 
@@ -472,8 +509,8 @@ export class DetectorPart implements Part {
     this.#state = "stopped";
   }
 
-  health(): PartHealth {
-    const cameras: Record<string, unknown> = {};
+  health(): DetectorHealth {
+    const cameras: Record<string, CameraDetectionStats> = {};
     for (const c of this.#cams) cameras[c.cam.id] = c.health();
     const lanes = this.#lanes;
     const runs = lanes.reduce((a, l) => a + l.runs, 0);

@@ -2,7 +2,7 @@ import { loadDetectionManifest } from "./detectionManifest.js";
 import type { Logger } from "../log/logger.js";
 import type { DaemonBus } from "../events/events.js";
 import type { Part, PartHealth } from "../part.js";
-import { CameraDetection, type DetectorCamera } from "./cameraDetection.js";
+import { CameraDetection, type CameraDetectionStats, type DetectorCamera } from "./cameraDetection.js";
 import type { DetectorPart } from "./detectorPart.js";
 
 export interface PipelinePartOptions {
@@ -15,6 +15,9 @@ export interface PipelinePartOptions {
   bus: DaemonBus;
   log: Logger;
 }
+
+/** A camera's pipeline in health: the model it joins and, while it runs, its counts. */
+export type PipelineHealth = PartHealth & { model: string } & Partial<CameraDetectionStats>;
 
 /**
  * One camera's detection as a part of its own (`pipeline:<camera id>`): it joins its model's
@@ -32,7 +35,8 @@ export class PipelinePart implements Part {
     this.name = `pipeline:${opts.camera.id}`;
   }
 
-  get cameraId(): string {
+  /** The camera it is for. */
+  get id(): string {
     return this.#o.camera.id;
   }
 
@@ -54,7 +58,7 @@ export class PipelinePart implements Part {
     await unit.close(true);
   }
 
-  health(): PartHealth {
+  health(): PipelineHealth {
     const unit = this.#unit;
     if (!unit) return { state: "stopped", model: this.#o.detector.modelId };
     return { state: "running", model: this.#o.detector.modelId, ...unit.health() };

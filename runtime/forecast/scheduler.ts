@@ -6,6 +6,7 @@ import type { Metrics } from "../metrics.js";
 import type { ForecastBody } from "../contract/index.js";
 import type { DaemonBus } from "../events/events.js";
 import type { Part, PartHealth } from "../part.js";
+import type { SeriesHealth } from "./seriesRuntime.js";
 import { daySteps } from "./backtest/index.js";
 import { modelWindow, toSeriesSteps } from "./backtest/onnxCandidate.js";
 import type { StepSeries } from "./backtest/stepSeries.js";
@@ -50,6 +51,9 @@ interface ModelJob {
   filled: number;
   windowFrom: number;
 }
+
+/** The forecasts in health: batched model runs, and each series' health by id (`failed` with the error when it could not be set up). */
+export type ForecastHealth = PartHealth & { batches: number; series: Record<string, PartHealth | SeriesHealth> };
 
 /**
  * Makes the forecasts. A series is due when a step of it completes (its history has a reading
@@ -128,8 +132,8 @@ export class ForecastScheduler implements Part {
     this.#series = [];
   }
 
-  health(): PartHealth {
-    const series: Record<string, unknown> = {};
+  health(): ForecastHealth {
+    const series: Record<string, PartHealth | SeriesHealth> = {};
     for (const s of this.#series) series[s.id] = s.health();
     for (const [id, error] of this.#failed) series[id] = { state: "failed", error };
     const degraded = this.#failed.size > 0 || this.#series.some((s) => s.health().state !== "running");

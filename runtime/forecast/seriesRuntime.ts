@@ -12,6 +12,25 @@ const DAY_MS = 86_400_000;
 /** Why a forecast was not made; counted per series in health. */
 export type SkipKind = "gap" | "missing" | "no_history" | "scaling" | "step";
 
+/** One forecast series in health: its forecaster, the backtest that chose it, and what it published or skipped. */
+export type SeriesHealth = PartHealth & {
+  step_s: number | null;
+  source_step_s: number | null;
+  horizon: number;
+  candidate: string | null;
+  chosen_at: string | null;
+  backtest: { mae: number; mape: number; days: number; origins: number } | null;
+  no_backtest_reason?: string;
+  last_issue: string | null;
+  published: number;
+  skipped: number;
+  skipped_by_reason: Record<SkipKind, number>;
+  last_skip_reason?: string;
+  errors: number;
+  last_error?: string;
+  model_error?: string;
+};
+
 /** The forecaster a series uses until it is chosen again, and the backtest it was chosen by. */
 export interface Selection {
   candidate: string;
@@ -142,7 +161,7 @@ export class SeriesRuntime {
     this.log.error({ source: this.cfg.source, issue: iso(issue), err }, `forecast ${this.id} failed: ${this.lastError}`);
   }
 
-  health(): PartHealth {
+  health(): SeriesHealth {
     const sel = this.selection;
     const bt = sel?.backtest;
     const chosen = bt?.scores.find((s) => s.name === sel?.candidate);

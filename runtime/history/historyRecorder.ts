@@ -20,6 +20,9 @@ export function totalCrossings(body: Pick<CountsBody, "lines">): number {
   return n;
 }
 
+/** The history recorder in health: values recorded, and the last write that failed. */
+export type HistoryRecorderHealth = PartHealth & { recorded: number };
+
 /**
  * Keeps what forecasts are made from: every meter value of a `readings` or `backfill` event,
  * with its quality, and the crossings of the named cameras' `counts` (at the interval's start),
@@ -28,7 +31,7 @@ export function totalCrossings(body: Pick<CountsBody, "lines">): number {
  */
 export class HistoryRecorder implements Part {
   readonly name = "history-recorder";
-  readonly kind = "history";
+  readonly kind = "history-recorder";
   readonly #o: HistoryRecorderOptions;
   #offs: (() => void)[] = [];
   #recorded = 0;
@@ -63,7 +66,7 @@ export class HistoryRecorder implements Part {
     this.#offs = [];
   }
 
-  health(): PartHealth {
+  health(): HistoryRecorderHealth {
     const state = this.#offs.length === 0 ? "stopped" : this.#error !== undefined ? "degraded" : "running";
     return { state, recorded: this.#recorded, ...(this.#error !== undefined ? { error: this.#error } : {}) };
   }

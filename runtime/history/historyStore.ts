@@ -92,6 +92,9 @@ const PRUNE_INTERVAL_MS = 10 * 60_000;
 /** Readings kept for the next flush while writes fail (a full disk); older ones are not recorded. */
 const HELD_MAX = 20_000;
 
+/** The history store in health: series kept, readings written, readings waiting, readings lost (a full disk). */
+export type HistoryHealth = PartHealth & { series: number; written: number; queued: number; not_recorded: number };
+
 /**
  * The history of every meter value (and camera count) in one SQLite file: raw readings with
  * their quality for a short retention, and per-step buckets (count, sum, first and last value)
@@ -181,7 +184,7 @@ export class HistoryStore implements Part {
     }
   }
 
-  health(): PartHealth {
+  health(): HistoryHealth {
     return {
       state: this.#db === undefined ? "stopped" : this.#error !== undefined ? "degraded" : "running",
       series: this.#watermarks.size,

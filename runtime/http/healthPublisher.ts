@@ -10,6 +10,9 @@ export interface HealthPublisherOptions {
   log: Logger;
 }
 
+/** The health publisher in health: summaries published and how often. */
+export type HealthPublisherHealth = PartHealth & { published: number; every_ms: number };
+
 /** Publishes the health summary to `<base>/health` every `everyMs`, and once at start. */
 export class HealthPublisher implements Part {
   readonly name = "health-publisher";
@@ -47,7 +50,7 @@ export class HealthPublisher implements Part {
     this.#first = undefined;
   }
 
-  health(): PartHealth {
+  health(): HealthPublisherHealth {
     return { state: this.#timer ? "running" : "stopped", published: this.#published, every_ms: this.#o.everyMs };
   }
 }

@@ -1,8 +1,13 @@
+import type { MeterHealth } from "../../drivers/meter/meter.js";
 import type { PartHealth } from "../part.js";
+import type { PartHealthByKind, PartReport } from "../partHealth.js";
 import type { LastReload } from "../supervise/reload.js";
 import { packageVersion } from "../version.js";
 
-/** What /healthz answers and what goes to `<base>/health`; see runtime/contract/schemas/health.schema.json. */
+/** A camera in the summary: its own health, and its detection pipeline's when it runs one. */
+export type CameraSummary = PartHealthByKind["camera"] & { detection?: PartHealthByKind["pipeline"] };
+
+/** What /healthz answers and what goes to `<base>/health`; see runtime/contract/messages/health.ts. */
 export interface HealthSummary {
   /** "ok" when every part runs and the event loop keeps up (HTTP 200), else "degraded" (HTTP 503). */
   state: "ok" | "degraded";
@@ -17,12 +22,15 @@ export interface HealthSummary {
    */
   outbox?: { depth: number; bytes: number; dropped: number; disk_full: boolean; free_bytes?: number; epoch?: string };
   /** The uplink, from the MQTT part's health; `{ state: "absent" }` when no MQTT part runs. */
-  mqtt: PartHealth | { state: "absent" };
-  cameras: Record<string, PartHealth>;
-  meters: Record<string, PartHealth>;
-  models: Record<string, PartHealth>;
+  mqtt: PartHealthByKind["mqtt"] | { state: "absent" };
+  /** Per camera id: the camera part, with its pipeline's health as `detection`. */
+  cameras: Record<string, CameraSummary>;
+  /** Per meter id, from the meters part. */
+  meters: Record<string, MeterHealth>;
+  /** Per model id: its detector. */
+  models: Record<string, PartHealthByKind["detector"]>;
   /** Per forecast series, from the forecasts part's `series`. */
-  forecasts: Record<string, PartHealth>;
+  forecasts: Record<string, PartHealthByKind["forecast"]["series"][string]>;
   /** Every part by name, as it reports itself. */
   parts: Record<string, PartHealth>;
   /** Why the state is degraded, one line each; empty when ok. */
@@ -33,68 +41,81 @@ export interface HealthSummary {
 
 export interface SummaryInput {
   deviceId: string;
-  parts: Record<string, PartHealth>;
+  /** Every part's report (Daemon.report()). */
+  parts: readonly PartReport[];
   lag: HealthSummary["event_loop_lag_ms"];
   lagLimitMs: number;
   lastReload?: LastReload | undefined;
 }
 
-/** Part names the other features use: "camera:<id>", "meter:<id>", "detector:<model id>", "mqtt". */
-const KIND = /^(camera|meter|model|detector)s?[:/](.+)$/;
+const problem = (what: string, h: PartHealth) => `${what} is ${h.state}${h.error ? `: ${h.error}` : ""}`;
 
-/** Parts may report nested per-item health, e.g. `{ cameras: { gate: {state…} } }`: lift those out too. */
-function nested(h: PartHealth, key: string): Record<string, PartHealth> {
-  const v = h[key];
-  if (v === null || typeof v !== "object" || Array.isArray(v)) return {};
-  const out: Record<string, PartHealth> = {};
-  for (const [id, item] of Object.entries(v as Record<string, unknown>)) {
-    if (item !== null && typeof item === "object" && typeof (item as PartHealth).state === "string") out[id] = item as PartHealth;
-  }
-  return out;
-}
-
+/** Sorts the parts' reports into cameras, meters, models and the uplink by their kind, and says what is wrong. */
 export function summarizeHealth(input: SummaryInput): HealthSummary {
-  const cameras: Record<string, PartHealth> = {};
-  const meters: Record<string, PartHealth> = {};
-  const models: Record<string, PartHealth> = {};
-  const forecasts: Record<string, PartHealth> = {};
-  const groups = { camera: cameras, meter: meters, model: models, detector: models };
+  const cameras: Record<string, CameraSummary> = {};
+  const detection: Record<string, PartHealthByKind["pipeline"]> = {};
+  const meters: Record<string, MeterHealth> = {};
+  const models: Record<string, PartHealthByKind["detector"]> = {};
+  const forecasts: HealthSummary["forecasts"] = {};
+  const parts: Record<string, PartHealth> = {};
   let mqtt: HealthSummary["mqtt"] = { state: "absent" };
+  let outbox: HealthSummary["outbox"];
   const problems: string[] = [];
-  const nestedItems: [string, string, PartHealth][] = [];
-  for (const [name, h] of Object.entries(input.parts)) {
-    const m = KIND.exec(name);
-    if (m) groups[m[1] as keyof typeof groups][m[2]!] = h;
-    else if (name === "mqtt") mqtt = h;
-    for (const [key, kind, group] of [
-      ["cameras", "camera", cameras],
-      ["meters", "meter", meters],
-      ["models", "model", models],
-      ["series", "forecast", forecasts],
-    ] as const) {
-      for (const [id, item] of Object.entries(nested(h, key))) {
-        group[id] = item;
-        nestedItems.push([kind, id, item]);
-      }
+  // Items inside a part (each meter of "meters", each series of "forecasts") are named too: the part alone says only "degraded".
+  const itemProblems: string[] = [];
+  for (const r of input.parts) {
+    parts[r.name] = r.health;
+    const id = r.id ?? r.name;
+    switch (r.kind) {
+      case "camera":
+        cameras[id] = r.health;
+        break;
+      case "pipeline":
+        detection[id] = r.health;
+        break;
+      case "detector":
+        models[id] = r.health;
+        break;
+      case "meters":
+        for (const [meterId, m] of Object.entries(r.health.meters ?? {})) {
+          meters[meterId] = m;
+          if (m.state !== "running") itemProblems.push(problem(`meter ${meterId}`, m));
+        }
+        break;
+      case "forecast":
+        for (const [seriesId, f] of Object.entries(r.health.series ?? {})) {
+          forecasts[seriesId] = f;
+          if (f.state !== "running") itemProblems.push(problem(`forecast ${seriesId}`, f));
+        }
+        break;
+      case "mqtt":
+        mqtt = r.health;
+        break;
+      case "outbox":
+        outbox = {
+          depth: r.health.depth,
+          bytes: r.health.bytes,
+          dropped: r.health.dropped,
+          disk_full: r.health.disk_full,
+          ...(r.health.free_bytes !== undefined ? { free_bytes: r.health.free_bytes } : {}),
+          ...(r.health.epoch ? { epoch: r.health.epoch } : {}),
+        };
+        break;
+      case "broker":
+      case "history":
+      case "history-recorder":
+      case "live-view":
+      case "http":
+      case "health-publisher":
+      case "process":
+      case "commands":
+      case "other":
+        break;
     }
-    if (h.state !== "running") problems.push(`${name} is ${h.state}${h.error ? `: ${h.error}` : ""}`);
+    if (r.health.state !== "running") problems.push(problem(r.name, r.health));
   }
-  // Items inside a part (each meter of "meters") are named too: the part alone says only "degraded".
-  for (const [kind, id, h] of nestedItems) {
-    if (h.state !== "running") problems.push(`${kind} ${id} is ${h.state}${h.error ? `: ${h.error}` : ""}`);
-  }
-  const ob = input.parts.outbox;
-  const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
-  const outbox = ob
-    ? {
-        depth: num(ob.depth),
-        bytes: num(ob.bytes),
-        dropped: num(ob.dropped),
-        disk_full: ob.disk_full === true,
-        ...(typeof ob.free_bytes === "number" ? { free_bytes: ob.free_bytes } : {}),
-        ...(typeof ob.epoch === "string" && ob.epoch !== "" ? { epoch: ob.epoch } : {}),
-      }
-    : undefined;
+  for (const [id, d] of Object.entries(detection)) if (cameras[id]) cameras[id] = { ...cameras[id], detection: d };
+  problems.push(...itemProblems);
   if (input.lag.p99_ms > input.lagLimitMs) problems.push(`event-loop lag p99 ${input.lag.p99_ms} ms is over the limit of ${input.lagLimitMs} ms`);
   return {
     state: problems.length === 0 ? "ok" : "degraded",
@@ -109,7 +130,7 @@ export function summarizeHealth(input: SummaryInput): HealthSummary {
     meters,
     models,
     forecasts,
-    parts: input.parts,
+    parts,
     problems,
     ...(input.lastReload ? { last_reload: input.lastReload } : {}),
   };

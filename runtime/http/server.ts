@@ -16,6 +16,9 @@ export interface HttpServerOptions {
 
 const PROM_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
+/** The HTTP endpoint in health: its port (while it listens) and how often /metrics was scraped. */
+export type HttpHealth = PartHealth & { port?: number; scrapes: number };
+
 /** Serves `/healthz` (JSON) and `/metrics` (Prometheus text) for local probes and scrapers. */
 export class HttpServer implements Part {
   readonly name = "http";
@@ -97,7 +100,7 @@ export class HttpServer implements Part {
     });
   }
 
-  health(): PartHealth {
+  health(): HttpHealth {
     if (this.#error) return { state: "degraded", error: this.#error, scrapes: this.#scrapes };
     return { state: this.#server ? "running" : "stopped", port: this.port, scrapes: this.#scrapes };
   }

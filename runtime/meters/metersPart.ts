@@ -5,7 +5,7 @@ import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Part, PartHealth } from "../part.js";
 import { createMeterDriver } from "../../drivers/meter/createDriver.js";
-import type { MeterDriver, Reading } from "../../drivers/meter/meter.js";
+import type { MeterDriver, MeterHealth, Reading } from "../../drivers/meter/meter.js";
 import { RtuLines } from "../../drivers/meter/rtuLine.js";
 
 export interface MetersPartOptions {
@@ -29,6 +29,9 @@ export function readingPayload(r: Reading): ReadingsBody {
     ...(r.error !== undefined ? { error: r.error } : {}),
   };
 }
+
+/** The meters in health: each meter's own health by id. */
+export type MetersHealth = PartHealth & { meters: Record<string, MeterHealth> };
 
 /**
  * Runs every enabled meter's driver and emits each reading as a `readings` event (the outbox
@@ -81,8 +84,8 @@ export class MetersPart implements Part {
     await this.#rtuLines?.closeAll();
   }
 
-  health(): PartHealth {
-    const meters: Record<string, PartHealth> = {};
+  health(): MetersHealth {
+    const meters: Record<string, MeterHealth> = {};
     for (const d of this.#drivers)
       meters[d.id] = this.#failed.has(d.id)
         ? { state: "failed", error: this.#failed.get(d.id) }

@@ -34,6 +34,17 @@ const STOP_ACK_MS = 1000;
 const QUOTA_EXCEEDED = 0x97;
 const STOP_END_MS = 1000;
 
+/** The uplink in health. */
+export type MqttHealth = PartHealth & {
+  connected: boolean;
+  /** The broker url, without credentials. */
+  url: string;
+  /** Messages sent and not yet acknowledged. */
+  inflight: number;
+  reconnects: number;
+  sent: number;
+};
+
 /**
  * The uplink: one MQTT.js connection that drains the outbox at QoS 1.
  *
@@ -139,7 +150,7 @@ export class MqttPublisher implements Part {
     return this.#connected;
   }
 
-  health(): PartHealth {
+  health(): MqttHealth {
     const state = this.#stopping ? "stopped" : this.#connected ? "running" : "degraded";
     return {
       state,

@@ -107,6 +107,20 @@ const ENVELOPE_BYTES = 240;
 const ACK_BATCH = 4096;
 const ACK_FLUSH_MS = 50;
 
+/** The outbox in health: what waits for the broker, what was dropped, what waits in memory for a commit. */
+export type OutboxHealth = PartHealth & {
+  depth: number;
+  bytes: number;
+  dropped: number;
+  pending: number;
+  direct: number;
+  /** The sequence numbering's epoch (it changes when sequence state was lost). */
+  epoch: string;
+  disk_full: boolean;
+  /** Free space of the data file system, when it can be read. */
+  free_bytes?: number;
+};
+
 /**
  * The durable outbox: the MessageSink every pipeline publishes to. `publish()` stamps the
  * envelope and queues the message; all messages of one event-loop tick are committed to SQLite
@@ -427,7 +441,7 @@ export class Outbox implements MessageSink, Part {
     };
   }
 
-  health(): PartHealth {
+  health(): OutboxHealth {
     const s = this.stats();
     const free = freeBytes(this.#dir);
     const problems: string[] = [];

@@ -1,5 +1,5 @@
 import type { Logger } from "../log/logger.js";
-import type { Part, PartHealth } from "../part.js";
+import type { Part, PartHealth, SupervisorHealth } from "../part.js";
 import { RestartPolicy, type RestartPolicyOptions } from "./restartPolicy.js";
 
 export interface SupervisedPartOptions {
@@ -13,16 +13,6 @@ export interface SupervisedPartOptions {
 
 /** Where the supervisor is with its part. */
 type Phase = "stopped" | "starting" | "running" | "retrying" | "failed";
-
-/** What the supervisor adds to a part's health while it has had to step in. */
-export interface SupervisorHealth {
-  /** Failures the supervisor answered with a restart, over the part's life. */
-  restarts: number;
-  /** Failures within the policy's window; past `max_restarts` the part is `failed`. */
-  recent_failures: number;
-  /** When the next start is due, while one waits. */
-  retry_at?: string;
-}
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
