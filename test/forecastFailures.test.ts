@@ -299,4 +299,13 @@ describe("forecast failures are visible, in health and in the log, with the seri
     ]);
     expect(r.lines.filter((l) => l.series === "rc" && /^forecast rc: (chose|kept) /.test(String(l.msg)))).toHaveLength(2);
   });
+
+  it("refuses a model that keeps tensors in a file its manifest does not cover with a sha256", async () => {
+    const m = await manifest(dir, "ext", "external.onnx");
+    await expect(
+      ForecastModel.load({ manifestFile: m, providers: ["cpu"], threads: 1, variant: "fp32", log: pino({ level: "silent" }) }),
+    ).rejects.toThrow(
+      `model ext: ${path.join(FIXTURES, "external.onnx")} keeps tensors in external.onnx.data, which variants.fp32.external_data of ${m} does not list with a sha256; refused unchecked`,
+    );
+  });
 });

@@ -1,6 +1,8 @@
 import * as ort from "onnxruntime-node";
 import type { Logger } from "../log/logger.js";
-import { createSession, loadManifest, type ModelSession, type VariantName } from "../inference/index.js";
+import path from "node:path";
+import { createSession, loadManifest, type ModelManifest, type ModelSession, type VariantName } from "../inference/index.js";
+import { externalDataFiles, readOnnxFile } from "../onnx/index.js";
 import { calendarFeature, localTimes, type LocalTime } from "./calendar.js";
 import { forecastSpec, type ForecastSpec } from "./forecastManifest.js";
 
@@ -22,6 +24,23 @@ export interface ModelLoadOptions {
   threads: number;
   variant: VariantName | "auto";
   log: Logger;
+}
+
+/**
+ * Refuses a model that keeps tensors in a file its manifest does not list (with a sha256) under
+ * the variant's `external_data`: every file of a model is checked, not just the .onnx.
+ */
+export function checkExternalData(manifest: ModelManifest, variant: VariantName, file: string): void {
+  const locations = externalDataFiles(readOnnxFile(file));
+  if (locations.length === 0) return;
+  const v = manifest.variants[variant] as { external_data?: { file: string }[] } | undefined;
+  const dir = path.dirname(file);
+  const listed = new Set((v?.external_data ?? []).map((e) => path.resolve(dir, e.file)));
+  const missing = locations.filter((loc) => !listed.has(path.resolve(dir, loc)));
+  if (missing.length > 0)
+    throw new Error(
+      `model ${manifest.id}: ${file} keeps tensors in ${missing.join(", ")}, which variants.${variant}.external_data of ${manifest.manifest_file} does not list with a sha256; refused unchecked`,
+    );
 }
 
 function firstLine(err: unknown): string {
@@ -90,6 +109,7 @@ export class ForecastModel {
   static async load(opts: ModelLoadOptions): Promise<ForecastModel> {
     const manifest = loadManifest(opts.manifestFile);
     const spec = forecastSpec(manifest);
+    for (const [variant, file] of Object.entries(manifest.files) as [VariantName, string][]) checkExternalData(manifest, variant, file);
     const session = await createSession(manifest, { providers: opts.providers, threads: opts.threads, variant: opts.variant, log: opts.log });
     let batch: number;
     try {
