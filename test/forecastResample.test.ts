@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { cadence, downsample, measuredStep, stepsFromReadings, upsample } from "../runtime/forecast/resample.js";
+import { decideScaling } from "../runtime/forecast/scaling.js";
 
 const H = 3_600_000;
 
@@ -55,5 +56,26 @@ describe("resampling a source to the forecast step", () => {
       kind: "refused",
       reason: "the source's step (45 min) is not a whole number of forecast steps (30 min), so it cannot be interpolated",
     });
+  });
+});
+
+describe("no silent garbage: the model's input scaling", () => {
+  const spec = { id: "lstm", unit: "MW", valueRange: { min: 18640, max: 38777 } };
+  it("uses the model's own normalisation only for its unit and near its training range", () => {
+    expect(decideScaling("auto", spec, "MW", [20_000, 35_000])).toEqual({ scaling: "model" });
+    expect(decideScaling("auto", spec, "MW", [1646, 3833])).toEqual({
+      scaling: "window",
+      warning:
+        "the window's values (1646 .. 3833) lie far outside the range model lstm was trained on (18640 .. 38777 MW): normalised by the window's own mean and spread",
+    });
+    expect(decideScaling("auto", spec, "", [20_000])).toMatchObject({
+      scaling: "window",
+      warning: expect.stringContaining("the series' unit is not known"),
+    });
+    expect(decideScaling("model", spec, "MW", [1646, 3833])).toEqual({
+      refused:
+        "the window's values (1646 .. 3833) lie far outside the range model lstm was trained on (18640 .. 38777 MW); scaling: model refuses it (use scaling: auto or window)",
+    });
+    expect(decideScaling("window", spec, "kW", [1])).toEqual({ scaling: "window" });
   });
 });
