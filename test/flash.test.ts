@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import {
   chmodSync,
@@ -16,7 +16,7 @@ import {
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { REPO_ROOT } from "./helpers/sharedData.js";
+import { REPO_ROOT, sharedFile } from "./helpers/sharedData.js";
 
 const FLASH = path.join(REPO_ROOT, "scripts/flash");
 const INSTALL = path.join(FLASH, "install.sh");
@@ -24,8 +24,21 @@ const FLASH_JETSON = path.join(FLASH, "flash-jetson.sh");
 const UNIT = path.join(FLASH, "cityedge.service");
 const IS_ROOT = process.getuid?.() === 0;
 
+/** Like run(), without blocking the test worker (a models fetch takes seconds). */
+function runAsync(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("bash", [script, ...args], { env: { ...process.env, CITYEDGE_NO_DETECTOR: "1", ...env } });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("close", (code) => resolve({ code, out, err }));
+  });
+}
+
+/** Runs a script; the default detector is left out (it downloads) unless `env` asks for it. */
 function run(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync("bash", [script, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+  const r = spawnSync("bash", [script, ...args], { encoding: "utf8", env: { ...process.env, CITYEDGE_NO_DETECTOR: "1", ...env } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -337,6 +350,36 @@ describe("scripts/flash", () => {
     expect(readFileSync(r0("opt/cityedge/app/dist/runtime/cli.js"), "utf8")).toContain("cityedge 2");
     expect(existsSync(r0("opt/cityedge/app/models"))).toBe(false);
   });
+
+  it.skipIf(!IS_ROOT || !sharedFile("models/yolox_nano.onnx"))(
+    "install.sh installs the default real detector through models fetch, from --detector-from on an offline machine",
+    async () => {
+      const model = sharedFile("models/yolox_nano.onnx")!;
+      const base = ["--rootfs", rootfs, "--app", app, "--config", config, "--node", node];
+      const plan = await runAsync(INSTALL, [...base, "--detector-from", model, "--dry-run"], { CITYEDGE_NO_DETECTOR: "0" });
+      expect(plan.out).toContain(`plan: /opt/cityedge/app/models/yolox-nano <- cityedge models fetch yolox-nano --from ${model} (sha256 pinned)`);
+      const r = await runAsync(INSTALL, [...base, "--detector-from", model], { CITYEDGE_NO_DETECTOR: "0" });
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toContain("cityedge-install: fetched yolox-nano (from the file given, sha256 checked; licence Apache-2.0)");
+      const dir = path.join(rootfs, "opt/cityedge/app/models/yolox-nano");
+      expectFile(path.join(dir, "manifest.json"), 0, 0, 0o644);
+      expectFile(path.join(dir, "yolox_nano.onnx"), 0, 0, 0o644);
+      expect(JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8"))).toMatchObject({
+        id: "yolox-nano",
+        domain: "coco",
+        licence: "Apache-2.0",
+      });
+      const wrong = path.join(path.dirname(config), "wrong.onnx");
+      writeFileSync(wrong, "not the model");
+      const bad = await runAsync(INSTALL, [...base, "--detector-from", wrong], { CITYEDGE_NO_DETECTOR: "0" });
+      expect(bad.code).toBe(2);
+      expect(bad.err).toContain(`--from ${wrong}: sha256`);
+      expect(bad.err).toContain(
+        "cityedge-install: error: the default detector yolox-nano could not be installed (above): give --detector-from FILE on an offline machine, or --no-detector",
+      );
+    },
+    60_000,
+  );
 
   it.skipIf(!IS_ROOT)("install.sh --ssh streams root-owned files and a setup script to the device", () => {
     // A stand-in for ssh (the device cannot be reached here): records its arguments and stdin.

@@ -12,7 +12,7 @@ export const checkConfigCommand: CliCommand = {
   name: "check-config",
   synopsis: "check-config FILE",
   summary: "validate FILE: exit 0 when valid, 78 with every problem when not",
-  help: `Usage: cityedge check-config FILE
+  help: `Usage: cityedge check-config FILE [--skip-models]
 
 Validates the config file as the daemon would before starting: YAML syntax, unknown keys, types,
 ranges, references between sections and conflicts. Then it opens every model's manifest: the
@@ -22,6 +22,9 @@ camera names against its model's labels. Every problem is printed on stderr as
 FILE:LINE:COL path.to.key: message; warnings (a demo model on a real camera) too, without
 making the config invalid.
 
+  --skip-models   check the config only, without opening the model files (a device's config
+                  checked on another machine, where its model paths do not exist)
+
 Exit codes: 0 valid, 78 invalid, 64 no FILE given.`,
   async run(args) {
     const file = args.find((a) => !a.startsWith("-"));
@@ -29,7 +32,9 @@ Exit codes: 0 valid, 78 invalid, 64 no FILE given.`,
     try {
       const loaded = loadConfig(file);
       const { config } = loaded;
-      const { problems, warnings } = await checkConfigModels(loaded, configLocator(file));
+      const { problems, warnings } = args.includes("--skip-models")
+        ? { problems: [], warnings: [] }
+        : await checkConfigModels(loaded, configLocator(file));
       for (const w of warnings) process.stderr.write(`${formatProblem(w)} (warning)\n`);
       if (problems.length > 0) throw new ConfigError(problems);
       process.stdout.write(

@@ -28,7 +28,7 @@ L4T="" BOARD="" STORAGE=nvme CONFIG="" CERTS="" ENV_FILE="" MODEL_KEY="" DRY_RUN
 APP="$REPO"
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --l4t | --board | --storage | --config | --app | --certs | --env-file | --model-key | --node | --node-version | --arch | --ort-binding)
+    --l4t | --board | --storage | --config | --app | --certs | --env-file | --model-key | --node | --node-version | --arch | --ort-binding | --detector-from)
       [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"
       case "$1" in
         --l4t) L4T="$2" ;;
@@ -40,6 +40,7 @@ while [[ $# -gt 0 ]]; do
       ;;
     --dry-run) DRY_RUN=1; shift ;;
     --system-node) SYSTEM_NODE=1; shift ;;
+    --no-detector) NO_DETECTOR=1; shift ;;
     --no-usb-check) USB_CHECK=0; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument \"$1\"" ;;

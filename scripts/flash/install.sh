@@ -24,7 +24,7 @@ ROOTFS="" SSH_HOST="" CONFIG="" CERTS="" ENV_FILE="" MODEL_KEY="" DRY_RUN=0
 APP="$REPO"
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --rootfs | --ssh | --config | --app | --certs | --env-file | --model-key | --node | --node-version | --arch | --ort-binding)
+    --rootfs | --ssh | --config | --app | --certs | --env-file | --model-key | --node | --node-version | --arch | --ort-binding | --detector-from)
       [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"
       case "$1" in
         --rootfs) ROOTFS="$2" ;;
@@ -35,6 +35,7 @@ while [[ $# -gt 0 ]]; do
       ;;
     --dry-run) DRY_RUN=1; shift ;;
     --system-node) SYSTEM_NODE=1; shift ;;
+    --no-detector) NO_DETECTOR=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument \"$1\"" ;;
   esac
@@ -56,6 +57,7 @@ plan() {
   else
     say "plan: /opt/cityedge/bin/node        Node $NODE_FOUND_VERSION for $TARGET_ARCH${NODE_SRC:+ from $NODE_SRC}"
   fi
+  if [[ "$NO_DETECTOR" == 1 ]]; then say "plan: no default detector (--no-detector)"; else say "plan: /opt/cityedge/app/models/$DETECTOR <- cityedge models fetch $DETECTOR${DETECTOR_FROM:+ --from $DETECTOR_FROM} (sha256 pinned)"; fi
   if [[ -n "$ORT_BINDING" ]]; then say "plan: GPU onnxruntime binding       <- $ORT_BINDING (node_modules/onnxruntime-node/bin/napi-v6/linux/$(npm_arch))"; fi
   say "plan: /etc/cityedge/config.yaml     <- $CONFIG (root:cityedge 0640)"
   if [[ -n "$CERTS" ]]; then say "plan: /etc/cityedge/certs/         <- $CERTS (device.key root:cityedge 0640)"; fi

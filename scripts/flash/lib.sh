@@ -14,6 +14,9 @@ LAUNCHER="$HERE/launcher.sh"
 CE_NODE_VERSION=20.20.2
 # Layout inputs (layout_option sets them).
 TARGET_ARCH=aarch64 NODE_SRC="" NODE_VERSION="$CE_NODE_VERSION" SYSTEM_NODE=0 ORT_BINDING=""
+# The default real detector: fetched into the app (cityedge models fetch), from DETECTOR_FROM when
+# given (offline), skipped with NO_DETECTOR=1. The environment may set both (CI, mirrors).
+DETECTOR=yolox-nano DETECTOR_FROM="${CITYEDGE_DETECTOR_FROM:-}" NO_DETECTOR="${CITYEDGE_NO_DETECTOR:-0}"
 # Set by prepare_node: the node binary to install as /opt/cityedge/bin/node, and its version.
 NODE_BIN="" NODE_FOUND_VERSION=""
 WORK=""
@@ -41,7 +44,10 @@ LAYOUT_USAGE="  --app DIR         the built app: dist/, node_modules/ (for the t
                     (default $CE_NODE_VERSION)
   --system-node     run on the device's own node instead (checked against package.json's engines)
   --ort-binding DIR the GPU onnxruntime binding from Dockerfile.jetson (docker build --target
-                    ort-binding --output type=local,dest=DIR); replaces the npm package's CPU-only one"
+                    ort-binding --output type=local,dest=DIR); replaces the npm package's CPU-only one
+  --detector-from FILE  the default real detector (YOLOX-Nano, COCO) from this file instead of its
+                    download (offline installs); checked against its pinned sha256 as the download is
+  --no-detector     leave the default real detector out (a config that does not use it)"
 
 # layout_option FLAG VALUE: sets the layout input that FLAG names (--config, --app, --certs,
 # --env-file, --model-key, --node, --node-version, --arch, --ort-binding); returns 1 when FLAG is
@@ -57,6 +63,7 @@ layout_option() {
     --node-version) NODE_VERSION="$2" ;;
     --arch) TARGET_ARCH="$2" ;;
     --ort-binding) ORT_BINDING="$2" ;;
+    --detector-from) DETECTOR_FROM="$2" ;;
     *) return 1 ;;
   esac
 }
@@ -189,17 +196,25 @@ check_ort_binding() {
 
 # check_config_here: the config, validated by this checkout's cityedge check-config before
 # anything is written (the device checks it again before the service is enabled, in --ssh mode).
-check_config_here() {
-  local cli out
-  command -v node >/dev/null || die "no node on this machine to run check-config (install Node $CE_NODE_VERSION)"
+# host_cli: sets HOST_CLI to this checkout's cityedge on this machine's node (not the app's, whose
+# node_modules may be built for the device).
+host_cli() {
+  command -v node >/dev/null || die "no node on this machine to run cityedge (install Node $CE_NODE_VERSION)"
   if [[ -f "$REPO/runtime/cli.ts" && -d "$REPO/node_modules/tsx" ]]; then
-    cli=(node --import tsx "$REPO/runtime/cli.ts")
+    HOST_CLI=(node --import tsx "$REPO/runtime/cli.ts")
   elif [[ -f "$REPO/dist/runtime/cli.js" ]]; then
-    cli=(node "$REPO/dist/runtime/cli.js")
+    HOST_CLI=(node "$REPO/dist/runtime/cli.js")
   else
-    die "this checkout ($REPO) has neither sources with tsx nor a build to run check-config (npm ci)"
+    die "this checkout ($REPO) has neither sources with tsx nor a build to run cityedge (npm ci)"
   fi
-  if ! out="$(cd "$REPO" && "${cli[@]}" check-config "$(realpath "$CONFIG")" 2>&1)"; then
+}
+
+check_config_here() {
+  local out
+  host_cli
+  # The models live on the device (/opt/cityedge/app/models, /var/lib/cityedge): they are opened
+  # by the check-config that runs there; here the config itself is checked.
+  if ! out="$(cd "$REPO" && "${HOST_CLI[@]}" check-config --skip-models "$(realpath "$CONFIG")" 2>&1)"; then
     printf '%s\n' "$out" | grep -v '^npm warn' >&2
     die "--config \"$CONFIG\" is not valid (cityedge check-config, above)"
   fi
@@ -214,6 +229,7 @@ require_file() {
 # check_inputs: every input the layout needs, checked before anything is written.
 check_inputs() {
   require_file "--config" "$CONFIG"
+  if [[ -n "$DETECTOR_FROM" ]]; then require_file "--detector-from" "$DETECTOR_FROM"; fi
   [[ -n "$APP" ]] || die "--app is required"
   [[ -d "$APP" ]] || die "--app \"$APP\" is not a directory"
   [[ -f "$APP/dist/runtime/cli.js" ]] || die "--app \"$APP\" has no dist/runtime/cli.js (run npm ci && npm run build there first)"
@@ -286,6 +302,19 @@ ensure_user() {
   done
 }
 
+# install_detector APPDIR: the default real detector into APPDIR/models/<name>, with its manifest,
+# through cityedge models fetch (the pinned URL and sha256; DETECTOR_FROM for offline installs).
+install_detector() {
+  [[ "$NO_DETECTOR" == 1 ]] && return 0
+  local out
+  host_cli
+  if ! out="$(cd "$REPO" && "${HOST_CLI[@]}" models fetch "$DETECTOR" --out "$1/models/$DETECTOR" --no-run --force ${DETECTOR_FROM:+--from "$(realpath "$DETECTOR_FROM")"} 2>&1)"; then
+    printf '%s\n' "$out" | grep -v '^npm warn' >&2
+    die "the default detector $DETECTOR could not be installed (above): give --detector-from FILE on an offline machine, or --no-detector"
+  fi
+  say "$(printf '%s\n' "$out" | grep -v '^npm warn' | tail -n 1)"
+}
+
 # install_tree ROOTFS: lays out the app, launcher, config, certificates, secrets, unit and data
 # directory with their owners and modes. Needs CE_UID and CE_GID (ensure_user).
 install_tree() {
@@ -308,6 +337,7 @@ install_tree() {
     mkdir -p "$ort"
     cp -a "$ORT_BINDING"/. "$ort/"
   fi
+  install_detector "$opt/app.new"
   chown -R 0:0 "$opt/app.new"
   chmod -R u+rwX,go+rX,go-w "$opt/app.new"
   rm -rf "$opt/app.old"
