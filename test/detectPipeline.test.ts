@@ -84,6 +84,7 @@ function camera(id: string, detection: Record<string, unknown> = {}, extra: Part
 function detector(manifestFile: string, cameras: DetectorCamera[], onFrame?: (f: Frame) => void, modelId = "m1", thread: "main" | "worker" = "main") {
   const { log, lines } = captureLogger();
   const p = new DetectorPart({
+    instances: "auto",
     modelId,
     manifestFile,
     providers: ["cpu"],
@@ -252,6 +253,8 @@ describe("DetectorPart", () => {
     const seen = frames(3);
     const { log, lines } = captureLogger();
     const p = new DetectorPart({
+      instances: "auto",
+      thread: "main",
       modelId: "gpu",
       manifestFile: fixedManifest,
       providers: ["cuda"],
@@ -312,6 +315,7 @@ describe("DetectorPart", () => {
     const seen = frames(60);
     const { log } = captureLogger();
     const p = new DetectorPart({
+      thread: "main",
       modelId: "twin",
       manifestFile: fixedManifest,
       providers: ["cpu"],
@@ -376,6 +380,7 @@ describe("DetectorPart", () => {
     const { log } = captureLogger();
     const cams = ["g1", "g2", "g3"].map((id) => camera(id));
     const p = new DetectorPart({
+      thread: "main",
       modelId: "gpu",
       manifestFile: fixedManifest,
       providers: ["cuda"],

@@ -422,6 +422,8 @@ describe("warm-up and the stall watchdog", () => {
     const { log, lines } = captureLogger();
     const seenProviders: unknown[] = [];
     const p = new DetectorPart({
+      instances: "auto",
+      thread: "main",
       modelId: "warm",
       manifestFile: manifestWithVariants("warm", ["fp32"]),
       providers: ["tensorrt"],

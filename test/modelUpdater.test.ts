@@ -77,6 +77,7 @@ describe("model updates: download, verification, store and fallback", () => {
       maxBytes: 10 * 1024 * 1024,
       timeoutMs: 30_000,
       keepVersions: 3,
+      probationMs: 0,
       metrics: new Metrics(),
       log,
       ...extra,

@@ -9,6 +9,7 @@ import type { DetectModel } from "../detect/detectRun.js";
 import { createRootLogger } from "../log/logger.js";
 import { printProblems } from "./checkConfig.js";
 import { EXIT_CONFIG, EXIT_FATAL, flag, flags, usageError, type CliCommand } from "./command.js";
+import { MODEL_SCHEMA } from "../config/sections/models.js";
 
 /** The `--json` output's version: a field's meaning changes only with a new number. */
 export const DETECT_JSON_V = 1;
@@ -48,10 +49,12 @@ export function parseLine(text: string, index: number): { id: string; from: [num
 
 /** `--model`: a manifest file, a model id of `--config`, or a folder under ./models or the app's models/. */
 export function resolveModel(arg: string, configFile: string | undefined, overrides: Partial<DetectModel>): { model: DetectModel; camera?: unknown } {
+  // Unset options are the config schema's defaults for a model, so the command runs a model as the daemon would.
+  const defaults = MODEL_SCHEMA.parse({ id: "detect", manifest: arg });
   const base = {
-    providers: overrides.providers ?? (["tensorrt", "cuda", "cpu"] as const),
-    threads: overrides.threads ?? 2,
-    variant: overrides.variant ?? ("auto" as const),
+    providers: overrides.providers ?? defaults.providers,
+    threads: overrides.threads ?? defaults.threads,
+    variant: overrides.variant ?? defaults.variant,
   };
   if (configFile) {
     const loaded = loadConfig(configFile);

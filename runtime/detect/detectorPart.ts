@@ -24,17 +24,17 @@ export interface DetectorOptions {
   /** CPU threads of the model in total, split between its CPU instances. */
   threads: number;
   /**
-   * Sessions running frames of different cameras side by side. "auto" (the default): on the CPU
-   * provider one per thread, at most one per camera; on TensorRT/CUDA one.
+   * Sessions running frames of different cameras side by side (config `models[].instances`).
+   * "auto": on the CPU provider one per thread, at most one per camera; on TensorRT/CUDA one.
    */
-  instances?: number | "auto";
+  instances: number | "auto";
   variant: VariantName | "auto";
   warmupRuns: number;
   maxBatch: number;
   /** TensorRT and CUDA settings (config `gpu_device`, `tensorrt:`, `cuda:`). */
   gpu?: GpuSettings;
-  /** Where inference runs: a worker thread keeps the event loop free during a run. Default "main". */
-  thread?: "main" | "worker";
+  /** Where inference runs (config `models[].inference_thread`): a worker thread keeps the event loop free during a run. */
+  thread: "main" | "worker";
   /** Cameras built into the detector at start. Cameras may also join later, one unit each ({@link DetectorPart.attach}). */
   cameras: readonly DetectorCamera[];
   /**
@@ -261,7 +261,7 @@ export class DetectorPart implements Part {
     this.#own = o.cameras.map((camera) => new CameraDetection({ camera, modelId: o.modelId, manifest, bus: o.bus, log: this.#log }, now));
     this.#cams = [...this.#own, ...this.#attached];
     const cameraCount = o.plannedCameras ?? o.cameras.length;
-    const plan = planInstances(o.instances ?? "auto", o.threads, cameraCount);
+    const plan = planInstances(o.instances, o.threads, cameraCount);
     this.#threadsPerInstance = plan.threadsPerInstance;
     // The first session walks the provider chain; the others open on the provider it found.
     const store = o.modelStore;
@@ -333,7 +333,7 @@ export class DetectorPart implements Part {
       providers,
       threads: this.#threadsPerInstance,
       variant: o.variant,
-      thread: o.thread ?? "main",
+      thread: o.thread,
       log: this.#log,
       ...(o.gpu ? { gpu: o.gpu } : {}),
       // One TensorRT profile up to the largest batch a lane can run (one lane on a GPU).

@@ -35,7 +35,7 @@ export interface ModelUpdaterOptions {
    * After a swap, how long to watch the new session's first runs on real frames; errors there roll
    * back to the previous version. 0 turns the probation off.
    */
-  probationMs?: number;
+  probationMs: number;
   metrics: Metrics;
   log: Logger;
 }
@@ -138,7 +138,7 @@ export class ModelUpdater {
    * a run (returns why), or the probation time ends without frames (passes: the check run held).
    */
   async #probation(modelId: string, log: Logger): Promise<string | undefined> {
-    const ms = this.#o.probationMs ?? 0;
+    const ms = this.#o.probationMs;
     const stats = this.#o.target.runStats?.bind(this.#o.target);
     const start = stats?.(modelId);
     if (ms <= 0 || !stats || !start) return undefined;

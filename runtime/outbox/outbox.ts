@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import path from "node:path";
+import { OUTBOX_SCHEMA } from "../config/sections/mqtt.js";
 import { ENVELOPE_KEYS } from "../contract/fields.js";
 import { describeWriteError, freeBytes, isDamaged, isDiskFull } from "../disk/storageErrors.js";
 import { ThrottledLog } from "../disk/throttledLog.js";
@@ -15,6 +16,9 @@ import { moveAside, openOutboxFile } from "./outboxFiles.js";
 import type { NewMessage, OutboxStore, StoredMessage, SyncMode } from "./outboxStore.js";
 import { SequenceState } from "./sequenceState.js";
 
+/** The config schema's defaults: an outbox built without a setting (tests, benches) behaves as the config would. */
+const DEFAULTS = OUTBOX_SCHEMA.parse({});
+
 export interface OutboxOptions {
   /** The SQLite file. */
   file: string;
@@ -23,12 +27,12 @@ export interface OutboxOptions {
   deviceId: string;
   maxRows: number;
   maxBytes: number;
-  /** Largest message accepted, envelope included (default 256 KiB). */
+  /** Largest message accepted, envelope included (default: the config's `outbox.max_message_bytes` default). */
   maxMessageBytes?: number;
-  /** Most messages kept in memory while nothing can be committed (default 10,000). */
+  /** Most messages kept in memory while nothing can be committed (default: `outbox.max_memory_messages`'s). */
   maxMemoryMessages?: number;
   sync: SyncMode;
-  /** With sync "background": the WAL is fsynced this long after a commit at the latest (default 100 ms). */
+  /** With sync "background": the WAL is fsynced this long after a commit at the latest (default: `outbox.fsync_interval_ms`'s). */
   fsyncIntervalMs?: number;
   log: Logger;
   metrics?: Metrics;
@@ -244,7 +248,7 @@ export class Outbox implements MessageSink, Part {
         throw new Error(`publish to "${topic}": body must not set envelope key "${k}" (the outbox sets ${ENVELOPE_KEYS.join(", ")})`);
     }
     const bodyJson = JSON.stringify(body);
-    const max = this.#opts.maxMessageBytes ?? 262_144;
+    const max = this.#opts.maxMessageBytes ?? DEFAULTS.max_message_bytes;
     // Length in UTF-16 units is a lower bound of the UTF-8 size: only measure when it may be close.
     if (bodyJson.length + ENVELOPE_BYTES > max / 4) {
       const size = Buffer.byteLength(bodyJson) + ENVELOPE_BYTES;
@@ -567,7 +571,8 @@ export class Outbox implements MessageSink, Part {
     this.#maxId = Math.max(this.#maxId, stored.at(-1)?.id ?? 0);
     this.#opts.metrics?.counter("cityedge_outbox_committed_total").inc(undefined, batch.length);
     this.#keepHot(stored);
-    if (this.#opts.sync === "background") this.#fsyncTimer ??= setTimeout(() => void this.#syncWal(), this.#opts.fsyncIntervalMs ?? 100);
+    if (this.#opts.sync === "background")
+      this.#fsyncTimer ??= setTimeout(() => void this.#syncWal(), this.#opts.fsyncIntervalMs ?? DEFAULTS.fsync_interval_ms);
     let dropped = 0;
     try {
       dropped = store.enforceQuota(this.#opts.maxRows, this.#opts.maxBytes);
@@ -639,7 +644,7 @@ export class Outbox implements MessageSink, Part {
     }
     this.#errors.failure(
       { error: reason, file: this.#opts.file, waiting: this.#pending.length, dropped: (this.#seq?.dropped ?? 0) - this.#blocked!.droppedAtStart },
-      `outbox cannot commit; retrying with backoff: at most ${this.#opts.maxMemoryMessages ?? 10_000} messages wait in memory (older ones are dropped, their seqs skipped), urgent ones go directly to the broker, what is on disk is still delivered`,
+      `outbox cannot commit; retrying with backoff: at most ${this.#opts.maxMemoryMessages ?? DEFAULTS.max_memory_messages} messages wait in memory (older ones are dropped, their seqs skipped), urgent ones go directly to the broker, what is on disk is still delivered`,
     );
     this.#holdBound();
     this.#scheduleRetry();
@@ -744,7 +749,7 @@ export class Outbox implements MessageSink, Part {
 
   /** While nothing can be committed, memory is bounded: the oldest waiting messages go, their seqs consumed. */
   #holdBound(): void {
-    const HELD_MAX = this.#opts.maxMemoryMessages ?? 10_000;
+    const HELD_MAX = this.#opts.maxMemoryMessages ?? DEFAULTS.max_memory_messages;
     if (this.#pending.length <= HELD_MAX && this.#pendingChars <= HELD_MAX_CHARS) return;
     // Down to 90% in one go, so a steady stream costs one drop (and one ledger write) per few hundred messages.
     let k = 0;
