@@ -43,7 +43,7 @@ describe("config validation", () => {
 
   it("lists the known keys when nothing is close", () => {
     expect(problems("device_id: j1\nhttp:\n  zzzzzzzzzz: 1\n")).toEqual([
-      'F:3:3 http.zzzzzzzzzz: unknown key "zzzzzzzzzz" (known keys: enabled, host, port, health_publish_ms, event_loop_lag_limit_ms)',
+      'F:3:3 http.zzzzzzzzzz: unknown key "zzzzzzzzzz" (known keys: enabled, host, port, health_publish_ms, event_loop_lag_limit_ms, console, auth, allowed_origins)',
     ]);
   });
 

@@ -5,6 +5,7 @@ import type { z } from "zod";
 import { ConfigError, formatPath, type ConfigProblem } from "./errors.js";
 import { CONFIG_OBJECT_SCHEMA, CONFIG_SCHEMA, type Config } from "./schema.js";
 import { forecastStepProblems } from "../forecast/configCheck.js";
+import { HTTP_REFERENCE_ONLY_KEYS } from "./sections/http.js";
 import { closest } from "./suggest.js";
 import { knownKeys, numberBounds } from "./walk.js";
 
@@ -12,6 +13,10 @@ import { knownKeys, numberBounds } from "./walk.js";
 export const ENV_PREFIX = "CITYEDGE__";
 
 const REFERENCE = /\$\{(env|file):([^}]*)\}/g;
+/** A value that is one reference and nothing else. */
+const WHOLE_REFERENCE = /^\$\{(env|file):[^}]*\}$/;
+/** Secrets that must not be written in the file itself: they come from a reference or an environment override. */
+const REFERENCE_ONLY_KEYS: readonly string[] = [...HTTP_REFERENCE_ONLY_KEYS];
 /** Keys whose values are secrets: never logged, and registered for scrubbing from log text. */
 const SECRET_KEY = /^(password|passphrase|token|secret|api_key|access_key|secret_key)$/i;
 
@@ -70,7 +75,7 @@ class Locator {
   }
 }
 
-function describeValue(v: unknown): string {
+function describeTheValue(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "a mapping";
@@ -89,6 +94,9 @@ function valueAt(root: unknown, p: readonly PropertyKey[]): unknown {
 
 function issueMessage(issue: z.core.$ZodIssue, input: unknown): string {
   const actual = valueAt(input, issue.path);
+  // A secret's value is never repeated in a message (problems are printed and logged).
+  const secret = SECRET_KEY.test(String(issue.path.at(-1) ?? "")) && typeof actual === "string";
+  const describeValue = (v: unknown): string => (secret && typeof v === "string" ? `a secret of ${v.length} characters` : describeTheValue(v));
   switch (issue.code) {
     case "invalid_type":
       if (actual === undefined) return "is required";
@@ -139,8 +147,18 @@ function resolveReference(kind: string, arg: string, baseDir: string, env: NodeJ
   }
 }
 
-/** Replaces `${env:NAME}` and `${file:/path}` in every string scalar, in place. */
-function resolveReferences(doc: Document, baseDir: string, env: NodeJS.ProcessEnv, loc: Locator, problems: ConfigProblem[]): void {
+/**
+ * Replaces `${env:NAME}` and `${file:/path}` in every string scalar, in place; `whole` collects
+ * the key paths whose value was exactly one reference.
+ */
+function resolveReferences(
+  doc: Document,
+  baseDir: string,
+  env: NodeJS.ProcessEnv,
+  loc: Locator,
+  problems: ConfigProblem[],
+  whole: Set<string>,
+): void {
   visit(doc, {
     Scalar(_key, node, ancestry) {
       if (typeof node.value !== "string" || !node.value.includes("${")) return;
@@ -151,6 +169,7 @@ function resolveReferences(doc: Document, baseDir: string, env: NodeJS.ProcessEn
         if (isPair(a) && isScalar(a.key)) keyPath.push(String(a.key.value));
         else if (isSeq(parent)) keyPath.push(parent.items.indexOf(a as never));
       }
+      if (WHOLE_REFERENCE.test(node.value.trim())) whole.add(formatPath(keyPath));
       try {
         node.value = node.value.replace(REFERENCE, (_m, kind: string, arg: string) => resolveReference(kind, arg.trim(), baseDir, env));
       } catch (err) {
@@ -202,17 +221,25 @@ function collectSecrets(value: unknown, key: string | undefined, out: string[]):
  * each located at the offending key, when the file cannot be used.
  */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  const abs = path.resolve(file);
-  const baseDir = path.dirname(abs);
   let text: string;
   try {
-    text = readFileSync(abs, "utf8");
+    text = readFileSync(path.resolve(file), "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "file not found" : code === "EACCES" ? "permission denied" : String(err);
     throw new ConfigError([{ file, line: 1, col: 1, path: "", message: `cannot read config: ${why}` }]);
   }
+  return parseConfig(text, file, env);
+}
 
+/**
+ * Resolves and validates config text as if it were the content of `file` (relative paths and
+ * `${file:}` references are from its folder; problems name it): what {@link loadConfig} does
+ * after reading, for a file about to be written.
+ */
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const abs = path.resolve(file);
+  const baseDir = path.dirname(abs);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const loc = new Locator(doc, lines, file);
@@ -222,10 +249,11 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
-  resolveReferences(doc, baseDir, env, loc, problems);
+  const referenced = new Set<string>();
+  resolveReferences(doc, baseDir, env, loc, problems, referenced);
   const raw: unknown = doc.toJS() ?? {};
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    problems.push(loc.problemAt(0, "", `the config must be a mapping of keys to values, got ${describeValue(raw)}`));
+    problems.push(loc.problemAt(0, "", `the config must be a mapping of keys to values, got ${describeTheValue(raw)}`));
     throw new ConfigError(problems);
   }
   const origins = new Map<string, string>();
@@ -248,6 +276,11 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       const suffix = origin ? ` (set by environment variable ${origin})` : "";
       problems.push(loc.at(issue.path, issueMessage(issue, raw) + suffix));
     }
+  }
+  for (const key of REFERENCE_ONLY_KEYS) {
+    const segs = key.split(".");
+    if (typeof valueAt(raw, segs) !== "string" || referenced.has(key) || origins.has(key)) continue;
+    problems.push(loc.at(segs, "must come from ${env:NAME} or ${file:PATH}, not be written in the config file"));
   }
   if (problems.length > 0) {
     problems.sort((a, b) => a.line - b.line || a.col - b.col);

@@ -3,12 +3,14 @@ import type { Part } from "../part.js";
 import { HealthPublisher } from "./healthPublisher.js";
 import { summarizeHealth, type HealthSummary } from "./healthSummary.js";
 import { ProcessMonitor } from "./processMetrics.js";
-import { HttpServer } from "./server.js";
+import { AccessGuard } from "./access.js";
+import { HttpServer, type Route, type UpgradeRoute } from "./server.js";
 
 export { HealthPublisher } from "./healthPublisher.js";
 export { summarizeHealth, type HealthSummary } from "./healthSummary.js";
 export { ProcessMonitor } from "./processMetrics.js";
-export { HttpServer } from "./server.js";
+export { AccessGuard, SESSION_COOKIE } from "./access.js";
+export { HttpServer, type Route, type UpgradeRoute } from "./server.js";
 
 /** The process monitor as a part, so its sampler starts and stops with the daemon. */
 class ProcessMonitorPart implements Part {
@@ -29,11 +31,19 @@ class ProcessMonitorPart implements Part {
   }
 }
 
+/** What the web console adds to the HTTP endpoint, and what of the config those routes read. */
+export interface WebRoutes {
+  routes?: Route[];
+  upgrades?: UpgradeRoute[];
+  slice?: unknown;
+}
+
 /**
- * The operator's view: `/healthz` and `/metrics` over HTTP, process metrics, and the
- * health summary emitted on the bus (the outbox publishes it to `<base>/health`).
+ * The operator's view: `/healthz`, `/metrics` and the web console's `routes` and WebSockets over
+ * HTTP (behind the access guard: loopback by default, credentials beyond), process metrics, and
+ * the health summary emitted on the bus (the outbox publishes it to `<base>/health`).
  */
-export function buildHealthParts(ctx: PartContext): Part[] {
+export function buildHealthParts(ctx: PartContext, web: WebRoutes = {}): Part[] {
   const cfg = ctx.config.http;
   const monitorPart = ctx.part(new ProcessMonitorPart(new ProcessMonitor(ctx.metrics)), { slice: {} });
   const monitor = monitorPart.monitor;
@@ -57,8 +67,14 @@ export function buildHealthParts(ctx: PartContext): Part[] {
           log: ctx.log.child({ module: "http" }),
           metrics: ctx.metrics,
           summary,
+          access: new AccessGuard({ host: cfg.host, ...(cfg.auth ? { auth: cfg.auth } : {}), allowedOrigins: cfg.allowed_origins }),
+          ...(web.routes ? { routes: web.routes } : {}),
+          ...(web.upgrades ? { upgrades: web.upgrades } : {}),
+          console: (web.routes?.length ?? 0) > 0,
         }),
-        { slice: server, deps: [monitorPart] },
+        // The routes find what they serve when a request comes (the cameras, the history), so a
+        // reload that rebuilds those does not restart the endpoint or drop its WebSockets.
+        { slice: { ...server, web: web.slice ?? null }, deps: [monitorPart] },
       ),
     );
   }

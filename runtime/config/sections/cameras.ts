@@ -92,6 +92,14 @@ export const CAMERA_SCHEMA = z.strictObject({
     .regex(/^[a-z0-9_]+$/, "must be an ffmpeg decoder name such as h264_nvv4l2dec or h264_cuvid")
     .optional()
     .describe("ffmpeg video decoder to force (e.g. h264_nvv4l2dec on JetPack 6 builds of ffmpeg); default: ffmpeg's choice"),
+  still_interval_s: z
+    .number()
+    .min(0)
+    .max(3600)
+    .default(2)
+    .describe(
+      "About how often ffmpeg also writes a JPEG at the camera's own resolution (snapshots with boxes, the console's line editor), in frames taken: every still_interval_s × fps frames; 0 turns it off",
+    ),
   stall_timeout_ms: durationMs(1000, 600_000).default(10_000).describe("Restart ffmpeg when no frame arrived for this long"),
   backoff: z
     .strictObject({

@@ -94,6 +94,17 @@ export const DETECTION_SCHEMA = z
     tracker: TRACKER_SCHEMA.prefault({}),
     snapshots: SNAPSHOT_SCHEMA.prefault({}),
   })
+  .superRefine((d, ctx) => {
+    // Counts are keyed by id: two lines (or zones) of one camera with one id would add up as one.
+    for (const key of ["lines", "zones"] as const) {
+      const seen = new Map<string, number>();
+      d[key].forEach((item, i) => {
+        const first = seen.get(item.id);
+        if (first !== undefined) ctx.addIssue({ code: "custom", path: [key, i, "id"], message: `duplicate id "${item.id}" (also ${key}[${first}])` });
+        else seen.set(item.id, i);
+      });
+    }
+  })
   .describe("What the camera's detection pipeline keeps, counts and publishes");
 
 export type DetectionConfig = z.output<typeof DETECTION_SCHEMA>;
