@@ -52,6 +52,12 @@ export const METRIC_SPECS = {
     labels: ["model", "provider"],
     buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
   },
+  cityedge_console_encode_seconds: {
+    type: "histogram",
+    help: "Time to encode one live picture for the web console (only while someone watches)",
+    labels: [],
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1],
+  },
   cityedge_mqtt_connected: { type: "gauge", help: "1 while the MQTT uplink is connected", labels: [] },
   cityedge_mqtt_reconnects_total: { type: "counter", help: "MQTT reconnect attempts", labels: [] },
   cityedge_mqtt_published_total: { type: "counter", help: "Messages the broker acknowledged", labels: [] },

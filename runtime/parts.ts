@@ -1,7 +1,10 @@
 import { buildCameras, buildLiveView, Camera } from "../drivers/camera/index.js";
 import { buildCommandParts, cameraControlOf, commandSourceOf, swapTargetOf } from "./commands/index.js";
+import { buildConsole, LiveHub } from "./console/index.js";
 import { buildDetection, detectionFrameSpec, DetectorPart } from "./detect/index.js";
+import { fanOut } from "./detect/recentObjects.js";
 import { buildHistoryParts } from "./forecast/index.js";
+import { HistoryStore } from "./history/historyStore.js";
 import { buildHealthParts } from "./http/index.js";
 import { buildMeters } from "./meters/index.js";
 import { buildMqtt } from "./mqtt/index.js";
@@ -34,9 +37,16 @@ export function buildParts(ctx: PartContext): Part[] {
     cameras.set(id, ctx.part(made, { slice: { camera: own, frame: frameSpec(cfg) ?? null, ffmpeg: ctx.config.ffmpeg_path ?? null } }));
   }
   parts.push(...cameras.values());
+  // What detection finds, watched: the hub keeps each camera's last boxes and what its pipeline
+  // runs with (pictures at the camera's resolution, snapshots, the console's live view). It
+  // reads no config, so it lives as long as the daemon.
+  const hub = ctx.part(new LiveHub({ bus: ctx.bus, log: ctx.log.child({ module: "console" }), metrics: ctx.metrics }), { slice: {} });
+  parts.push(hub);
+  const detectLog = ctx.log.child({ module: "detect" });
+  const observer = fanOut([hub], (err) => detectLog.warn({ err }, "a detection observer failed"));
   // Detection: one detector per model, sharing its sessions among the model's cameras, then one
   // pipeline per camera joining it.
-  const detection = buildDetection(ctx, cameras);
+  const detection = buildDetection(ctx, cameras, { observer, deps: [hub] });
   parts.push(...detection.detectors, ...detection.pipelines);
   parts.push(...buildMeters(ctx));
   const liveView = buildLiveView(ctx);
@@ -44,20 +54,25 @@ export function buildParts(ctx: PartContext): Part[] {
     const watched = ctx.config.cameras.filter((c) => c.enabled).map(({ detection: _d, model: _m, ...own }) => own);
     parts.push(ctx.part(liveView, { slice: { live_view: ctx.config.live_view, cameras: watched, ffmpeg: ctx.config.ffmpeg_path ?? null } }));
   }
-  // Operating the device: /healthz, /metrics, <base>/health, and <base>/cmd/<name>.
+  // Operating the device: /healthz, /metrics, the web console, <base>/health, and <base>/cmd/<name>.
   // Last, so that /healthz and commands come up once the parts they report on and act on exist.
-  parts.push(...buildHealthParts(ctx));
+  // The console finds cameras and history when a request comes, so a reload that rebuilds them
+  // keeps the endpoint (and its WebSockets) running.
+  const cameraParts = () => ctx.parts.ofKind("camera").filter((p) => p instanceof Camera);
+  const web = buildConsole(ctx, {
+    hub,
+    cameras: cameraParts,
+    history: () => ctx.parts.ofKind("history").find((p) => p instanceof HistoryStore),
+  });
+  parts.push(...buildHealthParts(ctx, web));
   // Commands find the cameras and detectors when they act, so a reload that rebuilds one of
   // those does not rebuild the commands.
   parts.push(
     ...buildCommandParts(ctx, {
       source: commandSourceOf(publisher),
       models: swapTargetOf(() => ctx.parts.ofKind("detector").filter((p) => p instanceof DetectorPart)),
-      cameras: cameraControlOf(
-        () => ctx.parts.ofKind("camera").filter((p) => p instanceof Camera),
-        (name) => ctx.parts.restart(name),
-      ),
-      holds: [publisher],
+      cameras: cameraControlOf(cameraParts, (name) => ctx.parts.restart(name), hub),
+      holds: [publisher, hub],
     }),
   );
   return parts;

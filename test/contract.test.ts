@@ -313,7 +313,10 @@ describe("status and commands", () => {
         { id: "r2", url: "https://x/v.onnx", sha256: "a".repeat(64) },
       ],
     },
-    snapshot: { ok: { id: "r3", camera: "gate-3", quality: 50 }, bad: [{ id: "r3", camera: "gate-3", quality: 5 }, { id: "r3" }] },
+    snapshot: {
+      ok: { id: "r3", camera: "gate-3", quality: 50, boxes: true },
+      bad: [{ id: "r3", camera: "gate-3", quality: 5 }, { id: "r3" }, { id: "r3", camera: "gate-3", boxes: "yes" }],
+    },
     restart_pipeline: {
       ok: { id: "r4", camera: "gate-3" },
       bad: [

@@ -213,17 +213,22 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
     expect(after.model_version).toBe(sha(updated));
   });
 
-  it("snapshot answers a JPEG of the camera's newest frame", async () => {
+  it("snapshot answers a JPEG at the camera's own resolution, with the boxes of that frame when asked", async () => {
     const res = await command("snapshot", { id: "s1", camera: "street", quality: 70 });
-    expect(res.payload).toMatchObject({ request_id: "s1", ok: true, result: { camera: "street", content_type: "image/jpeg" } });
+    expect(res.payload).toMatchObject({ request_id: "s1", ok: true, result: { camera: "street", content_type: "image/jpeg", resolution: "camera" } });
     const r = res.payload.result as { jpeg_base64: string; width: number; height: number };
-    const jpeg = Buffer.from(r.jpeg_base64, "base64");
-    const meta = await sharp(jpeg).metadata();
+    const meta = await sharp(Buffer.from(r.jpeg_base64, "base64")).metadata();
     expect(meta.format).toBe("jpeg");
-    // The 640x352 clip letterboxed into 416x416, without the padding: 416x229.
-    expect([meta.width, meta.height]).toEqual([r.width, r.height]);
-    expect(r.width).toBe(416);
-    expect(r.height).toBe(229);
+    // The 640x352 clip itself, not the 416x229 picture the model sees.
+    expect([meta.width, meta.height]).toEqual([640, 352]);
+    expect([r.width, r.height]).toEqual([640, 352]);
+    const boxed = await command("snapshot", { id: "s2", camera: "street", boxes: true });
+    const b = boxed.payload.result as { jpeg_base64: string; frame_index: number; boxes: number; boxes_frame_index?: number };
+    expect(boxed.payload).toMatchObject({ ok: true, result: { resolution: "camera", width: 640, height: 352 } });
+    // Street traffic: YOLOX-Nano finds cars on the frame pictured (or the one detection took nearest to it).
+    expect(b.boxes).toBeGreaterThan(0);
+    expect(Math.abs(b.boxes_frame_index! - b.frame_index)).toBeLessThanOrEqual(30);
+    expect((await sharp(Buffer.from(b.jpeg_base64, "base64")).metadata()).width).toBe(640);
   });
 
   it("restart_pipeline restarts one camera and frames flow again", async () => {

@@ -12,9 +12,10 @@ import { FifoReader } from "./fifoReader.js";
 import { FrameCutter } from "./frameCutter.js";
 import { FramePool } from "./framePool.js";
 import { FrameInfos } from "./frameInfos.js";
-import { letterboxFilter, letterboxGeometry, type FrameSpec } from "./letterbox.js";
+import { letterboxFilter, letterboxGeometry, stillsFilterGraph, type FrameSpec } from "./letterbox.js";
 import { probeTcp } from "./probe.js";
 import type { CameraSource } from "./source.js";
+import { JpegSplitter, type Still } from "./stills.js";
 import { stopFfmpeg } from "./stopFfmpeg.js";
 
 export type CameraState = "starting" | "streaming" | "reconnecting" | "failed" | "stopped";
@@ -52,7 +53,12 @@ export interface CameraOptions extends FrameSpec {
   metrics?: Metrics;
   /** ffmpeg stop steps (ms); tests shorten them. */
   stop?: { quitMs?: number; termMs?: number };
+  /** Every this many frames ffmpeg also writes a JPEG at the camera's own resolution; 0 or absent: none. */
+  stillEvery?: number;
 }
+
+/** Stills kept: the newest, and the one before it (whose frame detection has surely handled). */
+const STILLS_KEPT = 2;
 
 /** What the camera keeps per ffmpeg run: its frame cutter and what showinfo said about its frames. */
 interface RunState {
@@ -61,6 +67,11 @@ interface RunState {
   cutter: FrameCutter;
   infos: FrameInfos;
   frames: number;
+  /** The camera frame index of this run's first frame: still k of the run pictures frame baseIndex + k × stillEvery. */
+  baseIndex: number;
+  /** Where ffmpeg writes the run's stills, when it does. */
+  stillFifo?: FifoReader;
+  stills: number;
   lastFrameAt?: number;
   /** Reading paused because the slot is full (file sources not paced in real time). */
   paused?: boolean;
@@ -126,6 +137,7 @@ export class Camera implements Part {
   #lastEnd: { code: number | null; signal: NodeJS.Signals | null; frames: number } | undefined;
   #streamingSince: number | undefined;
   #src: { width: number; height: number } | undefined;
+  #stills: Still[] = [];
   readonly #inRate = new RateMeter();
   readonly #outRate = new RateMeter();
 
@@ -142,6 +154,14 @@ export class Camera implements Part {
 
   get state(): CameraState {
     return this.#state;
+  }
+
+  /**
+   * The newest stills at the camera's own resolution, oldest first (empty when stills are off or
+   * none came yet): JPEGs of frames detection also gets, so boxes found on a frame fit its still.
+   */
+  get stills(): readonly Still[] {
+    return this.#stills;
   }
 
   /** The running ffmpeg's pid, if one runs. */
@@ -186,6 +206,7 @@ export class Camera implements Part {
         run.state.paused = false;
         frameStream(run)?.resume();
         run.state.fifo?.writerOpened();
+        run.state.stillFifo?.writerOpened();
       },
       onClose: (run) => this.#flushPending(run),
       onEnd: (run, end) => this.#onEnd(run, end),
@@ -226,9 +247,9 @@ export class Camera implements Part {
     };
   }
 
-  #args(output = "pipe:1"): string[] {
+  #args(output = "pipe:1", stills?: string): string[] {
     const cfg = this.#cfg;
-    return [
+    const input = [
       "-hide_banner",
       "-nostats",
       "-loglevel",
@@ -236,21 +257,31 @@ export class Camera implements Part {
       ...(cfg.hwaccel ? ["-hwaccel", cfg.hwaccel] : []),
       ...(cfg.decoder ? ["-c:v", cfg.decoder] : []),
       ...this.#opts.source.inputArgs(this.#caps!),
+    ];
+    const frames = ["-vsync", "passthrough", "-f", "rawvideo", "-pix_fmt", this.#opts.pixelFormat, ...(output === "pipe:1" ? [] : ["-y"]), output];
+    if (stills === undefined) return [...input, "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", letterboxFilter(this.#opts, cfg.fps), ...frames];
+    // One decode, two outputs: the model-size frames, and every stillEvery-th of the same frames as a JPEG.
+    return [
+      ...input,
+      "-filter_complex",
+      stillsFilterGraph(this.#opts, cfg.fps, this.#opts.stillEvery!),
       "-map",
-      "0:v:0",
-      "-an",
-      "-sn",
-      "-dn",
-      "-vf",
-      letterboxFilter(this.#opts, cfg.fps),
+      "[frames]",
+      ...frames,
+      "-map",
+      "[stills]",
       "-vsync",
       "passthrough",
-      "-f",
-      "rawvideo",
+      "-c:v",
+      "mjpeg",
+      "-q:v",
+      "5",
       "-pix_fmt",
-      this.#opts.pixelFormat,
-      ...(output === "pipe:1" ? [] : ["-y"]),
-      output,
+      "yuvj420p",
+      "-f",
+      "image2pipe",
+      "-y",
+      stills,
     ];
   }
 
@@ -271,12 +302,26 @@ export class Camera implements Part {
       ),
       infos: new FrameInfos(),
       frames: 0,
+      baseIndex: this.#frameIndex,
+      stills: 0,
       stalled: false,
     };
     const fifo = FifoReader.create((chunk) => state.cutter.push(chunk));
     if (!fifo) return { args: this.#args(), state };
     state.fifo = fifo;
-    return { args: this.#args(fifo.path), state, output: fifo.socket, release: () => fifo.close() };
+    // Stills go through a FIFO of their own (where FIFOs cannot be made, there are none).
+    const splitter = (this.#opts.stillEvery ?? 0) > 0 ? new JpegSplitter((jpeg) => this.#onStill(state, jpeg)) : undefined;
+    const stillFifo = splitter ? FifoReader.create((chunk) => splitter.push(chunk)) : undefined;
+    if (stillFifo) state.stillFifo = stillFifo;
+    return {
+      args: this.#args(fifo.path, stillFifo?.path),
+      state,
+      output: fifo.socket,
+      release: () => {
+        fifo.close();
+        stillFifo?.close();
+      },
+    };
   }
 
   #onStderr(run: Run, parsed: StderrLine): void {
@@ -325,6 +370,13 @@ export class Camera implements Part {
       return;
     }
     state.pending = { n, data, arrival: now, timer: setTimeout(() => this.#flushPending(run), INFO_WAIT_MS) };
+  }
+
+  #onStill(state: RunState, jpeg: Buffer): void {
+    if (!this.#currentRun(state) || this.#stopping) return;
+    const src = this.#src ?? { width: this.#opts.width, height: this.#opts.height };
+    const frameIndex = state.baseIndex + state.stills++ * this.#opts.stillEvery!;
+    this.#stills = [...this.#stills, { jpeg, frameIndex, width: src.width, height: src.height, at_ms: Date.now() }].slice(-STILLS_KEPT);
   }
 
   #flushPending(run: Run): void {

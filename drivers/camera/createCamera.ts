@@ -36,6 +36,7 @@ export function createCamera(cfg: CameraConfig, opts: CreateCameraOptions): Came
     ffmpegPath: opts.ffmpegPath,
     metrics: opts.metrics,
     stop: opts.stop,
+    stillEvery: cfg.still_interval_s > 0 ? Math.max(1, Math.round(cfg.still_interval_s * cfg.fps)) : 0,
   });
 }
 

@@ -59,3 +59,17 @@ export function letterboxFilter(spec: FrameSpec, fps: number): string {
     `pad=${W}:${H}:'${x}':'${y}':color=0x${hex}${hex}${hex}`,
   ].join(",");
 }
+
+/**
+ * The filter graph when ffmpeg also writes stills: the rate-limited frames are split after
+ * showinfo, one branch letterboxed to the frame size ([frames]), the other keeping every
+ * `stillEvery`-th frame at the camera's own resolution ([stills]). Both branches see the same
+ * frames, so still k is a picture of frame k × stillEvery of the graph.
+ */
+export function stillsFilterGraph(spec: FrameSpec, fps: number, stillEvery: number): string {
+  const chain = letterboxFilter(spec, fps).split(",");
+  const at = chain.findIndex((f) => f.startsWith("showinfo"));
+  const head = chain.slice(0, at + 1).join(",");
+  const tail = chain.slice(at + 1).join(",");
+  return `[0:v:0]${head},split=2[lb][st];[lb]${tail}[frames];[st]select='not(mod(n,${stillEvery}))'[stills]`;
+}

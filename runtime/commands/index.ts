@@ -1,5 +1,9 @@
 import type { KeyObject } from "node:crypto";
 import type { LatestFrameSlot } from "../../drivers/camera/frame.js";
+import type { Still } from "../../drivers/camera/stills.js";
+import type { Geometry } from "../detect/draw.js";
+import { cameraPicture } from "../detect/picture.js";
+import type { RecentObjects } from "../detect/recentObjects.js";
 import type { PartContext } from "../part.js";
 import { ModelStore } from "../modelUpdate/store.js";
 import type { ModelSwapTarget } from "../modelUpdate/swap.js";
@@ -38,7 +42,7 @@ const NO_MODELS: ModelSwapTarget = {
 };
 const NO_CAMERAS: FrameSource & PipelineControl = {
   cameraIds: () => [],
-  latestFrame: () => undefined,
+  picture: () => Promise.resolve(undefined),
   restartPipeline: (id) => Promise.reject(new Error(`no camera "${id}" runs in this daemon`)),
 };
 
@@ -144,21 +148,42 @@ export function swapTargetOf(detectors: () => readonly SwappablePart[]): ModelSw
 }
 
 /** A camera as snapshot and restart_pipeline see it. */
-type CameraPart = Part & { readonly id: string; slot: LatestFrameSlot };
+type CameraPart = Part & { readonly id: string; slot: LatestFrameSlot; readonly stills: readonly Still[] };
+
+/** What a picture's boxes and lines come from: what detection found on recent frames, and the lines and zones it runs with. */
+export interface DetectionView {
+  readonly recent: RecentObjects;
+  geometry(cameraId: string): Geometry | undefined;
+}
 
 /**
- * snapshot's and restart_pipeline's view of the cameras: the newest frame of each, and a
- * restart of one camera part (its ffmpeg) through the daemon, while the others keep running.
- * `cameras` is asked at the time of use, so cameras added or rebuilt by a reload are found.
+ * snapshot's and restart_pipeline's view of the cameras: a picture of each (a still at its own
+ * resolution when it has them, with the boxes of that frame and the lines and zones its pipeline
+ * runs with, from `view`), and a restart of one camera part (its ffmpeg) through the daemon,
+ * while the others keep running. `cameras` is asked at the time of use, so cameras added or
+ * rebuilt by a reload are found.
  */
-export function cameraControlOf(cameras: () => readonly CameraPart[], restart: (name: string) => Promise<void>): FrameSource & PipelineControl {
+export function cameraControlOf(
+  cameras: () => readonly CameraPart[],
+  restart: (name: string) => Promise<void>,
+  view?: DetectionView,
+): FrameSource & PipelineControl {
   const find = (id: string) => cameras().find((c) => c.id === id);
   return {
     cameraIds: () => cameras().map((c) => c.id),
-    latestFrame: (id) => {
-      // A copy: the frame's buffer goes back to the camera's pool once newer frames arrive.
-      const f = find(id)?.slot.latest;
-      return f && { ...f, data: Buffer.from(f.data) };
+    picture: async (id, o) => {
+      const cam = find(id);
+      if (!cam) return undefined;
+      const g = o.boxes ? view?.geometry(id) : undefined;
+      const source = {
+        stills: cam.stills,
+        // A copy: the frame's buffer goes back to the camera's pool once newer frames arrive.
+        latestFrame: () => {
+          const f = cam.slot.latest;
+          return f && { ...f, data: Buffer.from(f.data) };
+        },
+      };
+      return cameraPicture(id, source, view?.recent, { boxes: o.boxes, quality: o.quality, ...(g ? { geometry: g } : {}) });
     },
     restartPipeline: async (id) => {
       const cam = find(id);

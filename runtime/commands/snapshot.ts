@@ -1,59 +1,39 @@
-import sharp from "sharp";
 import type { z } from "zod";
 import { COMMAND_PARAMS } from "../contract/index.js";
-import type { Frame } from "../../drivers/camera/frame.js";
+import type { Picture } from "../detect/picture.js";
 import { CommandError, type CommandHandler } from "./types.js";
 
-/** What snapshot needs from the cameras: the newest frame of one. */
+export { frameToJpeg } from "../detect/picture.js";
+
+/** What snapshot needs from the cameras: their ids and a picture of one. */
 export interface FrameSource {
   cameraIds(): string[];
-  latestFrame(cameraId: string): Frame | undefined;
+  /** The camera's picture (at its own resolution when it has stills), undefined before its first frame. */
+  picture(cameraId: string, o: { boxes: boolean; quality: number }): Promise<Picture | undefined>;
 }
 
 const PARAMS = COMMAND_PARAMS.snapshot;
 
-/** Encodes the picture part of a frame (without the letterbox padding) as a JPEG. */
-export async function frameToJpeg(frame: Frame, quality: number): Promise<{ jpeg: Buffer; width: number; height: number }> {
-  let data = frame.data;
-  if (frame.format === "bgr24") {
-    data = Buffer.from(frame.data);
-    for (let i = 0; i + 2 < data.length; i += 3) {
-      const b = data[i]!;
-      data[i] = data[i + 2]!;
-      data[i + 2] = b;
-    }
-  }
-  const lb = frame.letterbox;
-  const left = Math.max(0, Math.round(lb.pad_x));
-  const top = Math.max(0, Math.round(lb.pad_y));
-  const width = Math.min(frame.width - left, Math.round(lb.src_width * lb.scale)) || frame.width;
-  const height = Math.min(frame.height - top, Math.round(lb.src_height * lb.scale)) || frame.height;
-  const jpeg = await sharp(data, { raw: { width: frame.width, height: frame.height, channels: 3 } })
-    .extract({ left, top, width, height })
-    .jpeg({ quality })
-    .toBuffer();
-  return { jpeg, width, height };
-}
-
-/** `snapshot`: a JPEG of a camera's newest frame, base64 in the response. */
+/** `snapshot`: a JPEG of a camera's newest picture, base64 in the response; with `boxes`, its detections, labels, lines and zones drawn. */
 export function snapshotCommand(frames: FrameSource): CommandHandler<z.output<typeof PARAMS>> {
   return {
     name: "snapshot",
     params: PARAMS,
-    async run({ camera, quality }) {
+    async run({ camera, quality, boxes }) {
       const ids = frames.cameraIds();
       if (!ids.includes(camera)) throw new CommandError("not_found", `unknown camera "${camera}" (cameras: ${ids.join(", ") || "none"})`);
-      const frame = frames.latestFrame(camera);
-      if (!frame) throw new CommandError("not_found", `camera "${camera}" has no frame yet`);
-      const { jpeg, width, height } = await frameToJpeg(frame, quality);
+      const pic = await frames.picture(camera, { boxes, quality });
+      if (!pic) throw new CommandError("not_found", `camera "${camera}" has no frame yet`);
       return {
         camera,
-        frame_index: frame.index,
-        captured_at: new Date(frame.arrival_ms).toISOString(),
-        width,
-        height,
+        frame_index: pic.frame_index,
+        captured_at: pic.captured_at,
+        width: pic.width,
+        height: pic.height,
+        resolution: pic.resolution,
+        ...(boxes ? { boxes: pic.objects ?? 0, ...(pic.boxes_frame_index !== undefined ? { boxes_frame_index: pic.boxes_frame_index } : {}) } : {}),
         content_type: "image/jpeg",
-        jpeg_base64: jpeg.toString("base64"),
+        jpeg_base64: pic.jpeg.toString("base64"),
       };
     },
   };

@@ -312,6 +312,11 @@ export function configLocator(file: string): (path: readonly PropertyKey[], mess
   } catch {
     return (p, message) => ({ file, line: 1, col: 1, path: formatPath(p), message });
   }
+  return configTextLocator(text, file);
+}
+
+/** As {@link configLocator}, for config text not yet written to `file` (an edit being checked). */
+export function configTextLocator(text: string, file: string): (path: readonly PropertyKey[], message: string) => ConfigProblem {
   const lines = new LineCounter();
   const loc = new Locator(parseDocument(text, { lineCounter: lines, prettyErrors: false }), lines, file);
   return (p, message) => loc.at(p, message);

@@ -1,10 +1,11 @@
-import type { LatestFrameSlot } from "../../drivers/camera/frame.js";
+import type { Frame, LatestFrameSlot } from "../../drivers/camera/frame.js";
 import type { DetectionConfig } from "../config/sections/detection.js";
 import type { DetectionManifest } from "./detectionManifest.js";
 import type { Logger } from "../log/logger.js";
 import type { DaemonBus } from "../events/events.js";
 import { CameraPipeline, type PipelineStats } from "./cameraPipeline.js";
 import { SnapshotStore, type SnapshotOptions } from "./snapshots.js";
+import type { DetectionObserver, ObjectOut } from "./types.js";
 
 /** A camera as the detector sees it: its frames and how often to take one. */
 export interface DetectorCamera {
@@ -20,6 +21,8 @@ export interface DetectorCamera {
    * as consumed): its frames are taken as soon as they arrive.
    */
   paced?: boolean;
+  /** Sees the camera's handled frames and when its pipeline starts and stops (the web console). */
+  observer?: DetectionObserver;
 }
 
 /** One camera's detection in health: frames run, their rate, frames dropped before they could be taken, and the pipeline's counts. */
@@ -92,6 +95,17 @@ export class CameraDetection {
   startCounts(): void {
     clearInterval(this.#timer);
     this.#timer = setInterval(() => this.flush(), this.cam.detection.counts_interval_s * 1000);
+  }
+
+  /** Hands a handled frame to the observer (while its pixels are still valid). */
+  observe(frame: Frame, objects: ObjectOut[]): void {
+    const o = this.cam.observer;
+    if (!o) return;
+    try {
+      o.frame(this.cam.id, frame, objects, () => this.pipeline.runningCounts());
+    } catch (err) {
+      this.#log.warn({ err, camera: this.cam.id }, "detection observer failed on a frame");
+    }
   }
 
   flush(): void {

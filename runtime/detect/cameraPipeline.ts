@@ -3,7 +3,7 @@ import type { DetectionConfig } from "../config/sections/detection.js";
 import type { Logger } from "../log/logger.js";
 import type { CountsBody } from "../contract/index.js";
 import type { DaemonBus } from "../events/events.js";
-import { Counter, type LineSpec, type ZoneSpec } from "./counting.js";
+import { Counter, type LineCounts, type LineSpec, type ZoneSpec } from "./counting.js";
 import { decode, decoderOf, type RoleTensors } from "./decoders/index.js";
 import type { DetectionManifest } from "./detectionManifest.js";
 import { toSourceNormalized } from "./letterbox.js";
@@ -190,6 +190,11 @@ export class CameraPipeline {
         ...(o.track_id !== undefined ? { track_id: o.track_id } : {}),
       })),
     });
+  }
+
+  /** The line crossings of the current interval so far (for live views; counts are still published per interval). */
+  runningCounts(): LineCounts[] {
+    return this.#counter.peekLines();
   }
 
   /** Publishes the counts of the interval that ends now and starts the next one. */

@@ -204,6 +204,14 @@ export class Counter {
     }
   }
 
+  /** The line crossings of the interval so far, without ending it. */
+  peekLines(): LineCounts[] {
+    return this.#lines.map((l) => ({
+      line_id: l.id,
+      counts: Object.fromEntries([...(this.#lineCounts.get(l.id) ?? [])].map(([label, c]) => [label, { ...c }])),
+    }));
+  }
+
   take(): { lines: LineCounts[]; zones: ZoneCounts[] } {
     const lines = this.#lines.map((l) => ({ line_id: l.id, counts: Object.fromEntries(this.#lineCounts.get(l.id) ?? []) }));
     const zones = this.#zones.map((z) => {

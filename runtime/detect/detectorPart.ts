@@ -474,6 +474,7 @@ export class DetectorPart implements Part {
           if (c.fpsWindow.length > 30) c.fpsWindow.shift();
           this.#o.metrics?.counter("cityedge_detect_frames_total").inc({ camera: c.cam.id });
           this.#o.onFrame?.(f, objects, inferMs);
+          c.observe(f, objects);
         });
         if (this.#state === "degraded") this.#state = "running";
       } catch (err) {

@@ -4,6 +4,7 @@
  * {@link CameraPipeline} (decode, NMS, letterbox mapping, tracking, counting, road condition,
  * detections/counts messages, snapshots).
  */
+import type { DetectionObserver } from "./types.js";
 import path from "node:path";
 import type { FrameSpec } from "../../drivers/camera/letterbox.js";
 import type { LatestFrameSlot } from "../../drivers/camera/frame.js";
@@ -19,6 +20,7 @@ import type { DetectorCamera } from "./cameraDetection.js";
 import { DetectorPart } from "./detectorPart.js";
 import { PipelinePart } from "./pipelinePart.js";
 
+export type { DetectionObserver, LineTally, ObjectOut, PipelineInfo } from "./types.js";
 export { CameraDetection, type DetectorCamera } from "./cameraDetection.js";
 export { CameraPipeline } from "./cameraPipeline.js";
 export { DetectorPart, type DetectorOptions } from "./detectorPart.js";
@@ -79,7 +81,11 @@ function warnSyntheticModel(ctx: PartContext, cam: CameraConfig, modelId: string
  * and per such camera a pipeline part that joins it: a change to one camera's detection
  * settings restarts that camera's pipeline only. `cameras` maps camera id to its running part.
  */
-export function buildDetection(ctx: PartContext, cameras: ReadonlyMap<string, Part & { slot: LatestFrameSlot }>): DetectionWiring {
+export function buildDetection(
+  ctx: PartContext,
+  cameras: ReadonlyMap<string, Part & { slot: LatestFrameSlot }>,
+  watch?: { observer: DetectionObserver; deps: readonly Part[] },
+): DetectionWiring {
   const manifests = new Map<string, DetectionManifest | Error>();
   const byModel = new Map<string, { cam: CameraConfig; camera: DetectorCamera; source: Part }[]>();
   for (const cam of ctx.config.cameras) {
@@ -97,6 +103,7 @@ export function buildDetection(ctx: PartContext, cameras: ReadonlyMap<string, Pa
         fps: cam.fps,
         slot: source.slot,
         detection: cam.detection,
+        ...(watch ? { observer: watch.observer } : {}),
         // A recording read as consumed already holds only the frames to take: no wall-clock pacing.
         paced: !(cam.read_as_consumed && !cam.realtime),
         ...(s.enabled
@@ -147,11 +154,11 @@ export function buildDetection(ctx: PartContext, cameras: ReadonlyMap<string, Pa
     );
     detectors.push(detector);
     for (const { camera, source } of cams) {
-      const { slot: _slot, ...settings } = camera;
+      const { slot: _slot, observer: _observer, ...settings } = camera;
       pipelines.push(
         ctx.part(new PipelinePart({ camera, detector, manifestFile, bus: ctx.bus, log }), {
           slice: { camera: settings, manifest },
-          deps: [detector, source],
+          deps: [detector, source, ...(watch?.deps ?? [])],
         }),
       );
     }

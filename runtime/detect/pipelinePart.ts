@@ -48,6 +48,14 @@ export class PipelinePart implements Part {
     this.#unit = unit;
     unit.startCounts();
     o.detector.attach(unit);
+    const d = o.camera.detection;
+    o.camera.observer?.started?.(o.camera.id, {
+      model: o.detector.modelId,
+      labels: manifest.labels,
+      counts_interval_s: d.counts_interval_s,
+      lines: d.lines,
+      zones: d.zones,
+    });
   }
 
   async stop(): Promise<void> {
@@ -56,6 +64,7 @@ export class PipelinePart implements Part {
     this.#unit = undefined;
     await this.#o.detector.detach(unit);
     await unit.close(true);
+    this.#o.camera.observer?.stopped?.(this.#o.camera.id);
   }
 
   health(): PipelineHealth {

@@ -23,15 +23,16 @@ const HOUR = 3_600_000;
 export const HISTORY_FILE = "history.sqlite";
 
 /**
- * In start order: the history store, its recorder (readings, back-fills, and the counts of the
- * cameras a forecast names, all from the bus), and the forecast scheduler (it registers its
- * steps with the store). They start before the meters and cameras, so the first readings find
- * them ready, and stop after them, so the last counts still reach history.
- * Nothing when no meters and no forecasts are configured.
+ * In start order: the history store, its recorder (readings, back-fills, the counts of the
+ * cameras a forecast names, and every camera's counts per line and label, all from the bus),
+ * and the forecast scheduler (it registers its steps with the store). They start before the
+ * meters and cameras, so the first readings find them ready, and stop after them, so the last
+ * counts still reach history. Nothing when no meter, no forecast and no camera that counts is configured.
  */
 export function buildHistoryParts(ctx: PartContext): Part[] {
   const cfg = ctx.config;
-  if (cfg.meters.length === 0 && cfg.forecasts.length === 0) return [];
+  const counting = cfg.cameras.some((c) => c.enabled && c.detection.enabled && c.model !== undefined);
+  if (cfg.meters.length === 0 && cfg.forecasts.length === 0 && !counting) return [];
   const store = ctx.part(
     new HistoryStore({
       file: path.join(ctx.dataDir, HISTORY_FILE),
@@ -43,8 +44,8 @@ export function buildHistoryParts(ctx: PartContext): Part[] {
     { slice: cfg.history },
   );
   const countsOf = [...new Set(cfg.forecasts.filter((f) => f.source.startsWith("camera:")).map((f) => f.source.split(":")[1]!))];
-  const recorder = ctx.part(new HistoryRecorder({ bus: ctx.bus, store, countsOf, log: ctx.log.child({ module: "history" }) }), {
-    slice: { countsOf },
+  const recorder = ctx.part(new HistoryRecorder({ bus: ctx.bus, store, countsOf, lineCounts: counting, log: ctx.log.child({ module: "history" }) }), {
+    slice: { countsOf, lineCounts: counting },
     deps: [store],
   });
   const parts: Part[] = [store, recorder];

@@ -3,13 +3,15 @@ import type { DaemonBus } from "../events/events.js";
 import type { Logger } from "../log/logger.js";
 import type { Part, PartHealth } from "../part.js";
 import type { HistoryStore } from "./historyStore.js";
-import { countsSeries, meterSeries } from "./series.js";
+import { COUNTS_STEP_MS, countsSeries, intervalsSeries, lineSeries, meterSeries } from "./series.js";
 
 export interface HistoryRecorderOptions {
   bus: DaemonBus;
   store: HistoryStore;
-  /** Cameras whose counts are kept (those a forecast names); others' counts are not history. */
+  /** Cameras whose total crossings are kept as one series (those a forecast names). */
   countsOf: readonly string[];
+  /** Also keep every camera's crossings per line, label and direction (the console's charts). */
+  lineCounts?: boolean;
   log: Logger;
 }
 
@@ -26,14 +28,16 @@ export type HistoryRecorderHealth = PartHealth & { recorded: number };
 /**
  * Keeps what forecasts are made from: every meter value of a `readings` or `backfill` event,
  * with its quality, and the crossings of the named cameras' `counts` (at the interval's start),
- * so camera counts can be forecast like meter values. A meter whose clock starts again has its
- * history forgotten.
+ * so camera counts can be forecast like meter values. With `lineCounts`, every camera's counts
+ * per line, label and direction too (the console charts them). A meter whose clock starts again
+ * has its history forgotten.
  */
 export class HistoryRecorder implements Part {
   readonly name = "history-recorder";
   readonly kind = "history-recorder";
   readonly #o: HistoryRecorderOptions;
   #offs: (() => void)[] = [];
+  readonly #tracked = new Set<string>();
   #recorded = 0;
   #error: string | undefined;
 
@@ -50,6 +54,7 @@ export class HistoryRecorder implements Part {
       bus.on("counts", (b) => {
         if (cameras.has(b.camera_id))
           this.#guard(b.camera_id, () => this.#o.store.record(countsSeries(b.camera_id), Date.parse(b.interval_start), totalCrossings(b), "good"));
+        if (this.#o.lineCounts) this.#guard(b.camera_id, () => this.#lines(b));
       }),
       bus.on("meter-clock-reset", ({ meter_id }) =>
         this.#guard(meter_id, () => {
@@ -69,6 +74,26 @@ export class HistoryRecorder implements Part {
   health(): HistoryRecorderHealth {
     const state = this.#offs.length === 0 ? "stopped" : this.#error !== undefined ? "degraded" : "running";
     return { state, recorded: this.#recorded, ...(this.#error !== undefined ? { error: this.#error } : {}) };
+  }
+
+  /** One reading per interval for the camera, and one per line, label and direction that saw a crossing. */
+  #lines(b: CountsBody): void {
+    const ts = Date.parse(b.interval_start);
+    this.#record(intervalsSeries(b.camera_id), ts, b.frames);
+    for (const line of b.lines) {
+      for (const [label, c] of Object.entries(line.counts)) {
+        for (const dir of ["in", "out"] as const) if (c[dir] > 0) this.#record(lineSeries(b.camera_id, line.line_id, label, dir), ts, c[dir]);
+      }
+    }
+  }
+
+  /** Records a count, keeping its series at the 15-minute step too once it exists (for charts past the raw retention). */
+  #record(series: string, ts: number, value: number): void {
+    if (!this.#tracked.has(series)) {
+      this.#tracked.add(series);
+      this.#o.store.track(series, COUNTS_STEP_MS);
+    }
+    this.#o.store.record(series, ts, value, "good");
   }
 
   #reading(b: ReadingsBody): void {

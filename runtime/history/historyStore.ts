@@ -320,6 +320,16 @@ export class HistoryStore implements Part {
     });
   }
 
+  /** How long raw readings are kept behind each series' newest one (ms; 0: none kept). */
+  get rawRetentionMs(): number {
+    return this.#opts.rawRetentionMs;
+  }
+
+  /** The series recorded so far whose names start with `prefix`, sorted. */
+  seriesNames(prefix: string): string[] {
+    return [...this.#watermarks.keys()].filter((s) => s.startsWith(prefix)).sort();
+  }
+
   /** The newest reading time of a series (good or not): how far its clock has got. */
   watermark(series: string): number | undefined {
     return this.#watermarks.get(series);

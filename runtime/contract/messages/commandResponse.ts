@@ -27,7 +27,7 @@ export const COMMAND_RESPONSE = defineMessage({
       result: z
         .record(z.string(), z.unknown())
         .describe(
-          "What the command did (e.g. update_model: model, sha256, bytes, provider, previous_sha256; snapshot: camera, width, height, content_type, jpeg_base64)",
+          "What the command did (e.g. update_model: model, sha256, bytes, provider, previous_sha256; snapshot: camera, frame_index, captured_at, width, height, resolution (camera or model), with boxes also boxes (objects drawn) and boxes_frame_index, content_type, jpeg_base64)",
         ),
     }),
     z.strictObject({

@@ -35,8 +35,14 @@ export const COMMAND_PARAMS = {
     .strictObject({
       camera: z.string().min(1),
       quality: z.number().int().min(10).max(100).default(80).describe("JPEG quality, default 80"),
+      boxes: z
+        .boolean()
+        .default(false)
+        .describe("Draw the detections of the pictured frame (label, track id, score) and the camera's counting lines and zones; default false"),
     })
-    .describe("A JPEG of a camera's newest frame."),
+    .describe(
+      "A JPEG of a camera's newest picture: at the camera's own resolution when it writes stills (cameras[].still_interval_s), else the model-size frame without the letterbox padding.",
+    ),
   restart_pipeline: z.strictObject({ camera: z.string().min(1) }).describe("Restart one camera's pipeline."),
 } satisfies Record<CommandName, z.ZodObject>;
 
