@@ -1,23 +1,28 @@
 import { COUNTS_STEP_MS, intervalsSeries, parseLineSeries, type Direction } from "../history/series.js";
 import type { HistoryStore } from "../history/historyStore.js";
 
-/** Counts of one camera over time, ready for a chart: one x value per interval, one y series per line, label and direction. */
+/** Counts of one camera over time, ready for a chart: one x value per bin, one y series per line, label and direction. */
 export interface CountsHistory {
   camera: string;
   /** The range asked for, ms since epoch. */
   from: number;
   to: number;
-  /** Seconds per point: the counts interval (raw readings) or the history step (older ranges). */
-  step_s: number;
+  /** Milliseconds per bin: the counts interval or a multiple of it (raw readings), or the history step (older ranges). */
+  step_ms: number;
   source: "raw" | "buckets";
-  /** Point times: interval (or step) starts, ms since epoch, oldest first. */
+  /** Bin starts, ms since epoch, oldest first, from the first bin with counts in the range. */
   t: number[];
-  series: { line: string; label: string; dir: Direction; values: number[] }[];
+  /** Crossings per bin; null where the camera was not counting (the daemon was stopped). */
+  series: { line: string; label: string; dir: Direction; values: (number | null)[] }[];
 }
 
+/** About this many bins per chart, so a week of 30 s intervals stays readable. */
+const BINS = 240;
+
 /**
- * A camera's line counts from `from` to `to`. Within the raw retention, one point per counts
- * interval (intervals with no crossing read 0); further back, per 15-minute sums.
+ * A camera's line counts from `from` to `to`. Within the raw retention, per counts interval
+ * (or per several, on long ranges); further back, per 15-minute sums. A bin in which the camera
+ * counted but nothing crossed reads 0; one in which it did not count at all reads null.
  */
 export function countsHistory(
   store: HistoryStore,
@@ -27,24 +32,19 @@ export function countsHistory(
   rawRetentionMs: number,
   intervalMs: number,
 ): CountsHistory {
-  const prefix = `camera:${cameraId}:line:`;
-  const names = store.seriesNames(prefix);
+  const names = store.seriesNames(`camera:${cameraId}:line:`);
   const newest = store.watermark(intervalsSeries(cameraId)) ?? to;
   const useRaw = rawRetentionMs > 0 && from >= newest - rawRetentionMs;
-  const index = new Map<number, number>();
+  const step = useRaw ? Math.max(intervalMs, Math.ceil((to - from) / BINS / intervalMs) * intervalMs) : COUNTS_STEP_MS;
+  const binOf = (ts: number) => Math.floor(ts / step) * step;
+  const counting = new Set<number>();
+  if (useRaw) for (const r of store.raw(intervalsSeries(cameraId), from, to)) counting.add(binOf(r.ts));
+  else for (const b of store.buckets(intervalsSeries(cameraId), COUNTS_STEP_MS, from, to)) counting.add(b.start);
   const t: number[] = [];
-  const step = useRaw ? intervalMs : COUNTS_STEP_MS;
-  if (useRaw) {
-    const intervals = store.raw(intervalsSeries(cameraId), from, to);
-    for (const r of intervals) {
-      if (index.has(r.ts)) continue;
-      index.set(r.ts, index.size);
-      t.push(r.ts);
-    }
-  } else {
-    const start = Math.floor(from / COUNTS_STEP_MS) * COUNTS_STEP_MS;
-    for (let s = start; s < to; s += COUNTS_STEP_MS) {
-      index.set(s, index.size);
+  const index = new Map<number, number>();
+  if (counting.size > 0) {
+    for (let s = Math.min(...counting); s < to; s += step) {
+      index.set(s, t.length);
       t.push(s);
     }
   }
@@ -52,19 +52,14 @@ export function countsHistory(
   for (const name of names) {
     const p = parseLineSeries(name);
     if (!p) continue;
-    const values = new Array<number>(t.length).fill(0);
-    if (useRaw) {
-      for (const r of store.raw(name, from, to)) {
-        const i = index.get(r.ts);
-        if (i !== undefined && r.value !== null) values[i]! += r.value;
-      }
-    } else {
-      for (const b of store.buckets(name, COUNTS_STEP_MS, t[0] ?? from, to)) {
-        const i = index.get(b.start);
-        if (i !== undefined) values[i] = b.sum;
-      }
-    }
-    series.push({ line: p.lineId, label: p.label, dir: p.dir, values });
+    const values: (number | null)[] = t.map((s) => (counting.has(s) ? 0 : null));
+    const add = (bin: number, v: number) => {
+      const i = index.get(bin);
+      if (i !== undefined) values[i] = (values[i] ?? 0) + v;
+    };
+    if (useRaw) for (const r of store.raw(name, from, to)) add(binOf(r.ts), r.value ?? 0);
+    else for (const b of store.buckets(name, COUNTS_STEP_MS, from, to)) add(b.start, b.sum);
+    if (values.some((v) => v !== null && v > 0)) series.push({ line: p.lineId, label: p.label, dir: p.dir, values });
   }
-  return { camera: cameraId, from, to, step_s: Math.round(step / 1000), source: useRaw ? "raw" : "buckets", t, series };
+  return { camera: cameraId, from, to, step_ms: step, source: useRaw ? "raw" : "buckets", t, series };
 }
