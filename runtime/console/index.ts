@@ -173,7 +173,19 @@ export function buildConsole(ctx: PartContext, deps: ConsoleDeps): ConsoleWiring
           { camera: id, outcome: result.outcome, ...("restarted" in result ? { restarted: result.restarted } : {}) },
           `console: reload ${result.outcome}`,
         );
-        sendJson(res, result.outcome === "applied" ? 200 : 409, { saved: true, etag: saved.etag, reload: result });
+        if (result.outcome === "applied") {
+          sendJson(res, 200, { saved: true, etag: saved.etag, reload: result });
+          return;
+        }
+        // Saved and valid, but the daemon could not apply it (a part failed to start): it runs on as before.
+        const problems =
+          result.outcome === "rejected" ? result.problems : result.outcome === "rolled_back" ? result.failed.map((f) => `${f.part}: ${f.error}`) : [];
+        sendJson(res, 409, {
+          message: `saved, but the reload was ${result.outcome.replace("_", " ")}: the daemon runs on the previous config`,
+          problems,
+          saved: true,
+          reload: result,
+        });
       },
     },
     {

@@ -87,13 +87,16 @@ async function canvasFigures(page: Page): Promise<{ frame: number; std: number; 
   });
 }
 
-/** Console errors other than the endpoint being briefly away while the daemon reloads (the page reconnects). */
-function unexpectedErrors(log: PageLog, reloading?: { from: number; to: number }): string[] {
-  return log.errors
-    .filter(
-      (e) => !(reloading && e.at >= reloading.from && e.at <= reloading.to && /ERR_CONNECTION_REFUSED|WebSocket connection .* failed/.test(e.text)),
-    )
-    .map((e) => e.text);
+const errorsOf = (log: PageLog): string[] => log.errors.map((e) => e.text);
+
+interface CameraState {
+  id: string;
+  lines: { id: string }[];
+  health: { restarts: number; frames_in: number };
+}
+async function cameraState(url: string): Promise<CameraState> {
+  const r = (await (await fetch(`${url}api/cameras`)).json()) as { cameras: CameraState[] };
+  return r.cameras.find((c) => c.id === "demo-cam")!;
 }
 
 describe.skipIf(!CHROMIUM)("the web console in chromium, on the demo camera", () => {
@@ -105,7 +108,6 @@ describe.skipIf(!CHROMIUM)("the web console in chromium, on the demo camera", ()
   let log: PageLog;
   let counts: Subscriber;
   let url: string;
-  let reloading: { from: number; to: number } | undefined;
 
   beforeAll(async () => {
     buildConsole();
@@ -133,7 +135,7 @@ describe.skipIf(!CHROMIUM)("the web console in chromium, on the demo camera", ()
     await page.goto(url, { waitUntil: "load" });
     await page.waitForFunction(() => (window.cityedgeConsole?.live.get("demo-cam")?.frames ?? 0) > 0, { timeout: 60_000 });
     expect(await page.title()).toBe("cityedge · console-test");
-    expect(unexpectedErrors(log)).toEqual([]);
+    expect(errorsOf(log)).toEqual([]);
     await browser.screenshot(page, "01-cameras.png");
   });
 
@@ -179,7 +181,9 @@ describe.skipIf(!CHROMIUM)("the web console in chromium, on the demo camera", ()
       return results.filter((r) => r.height > 20);
     });
     expect(hit.length).toBeGreaterThan(0);
-    for (const r of hit) expect(r.share, `${r.label} box edge`).toBeGreaterThan(0.8);
+    // Most box edges are in their colour (another box or a label may cover part of one).
+    const good = hit.filter((r) => r.share > 0.8);
+    expect(good.length, JSON.stringify(hit)).toBeGreaterThanOrEqual(Math.ceil(hit.length / 2));
     await browser.screenshot(page, "02-boxes.png");
   });
 
@@ -209,10 +213,11 @@ describe.skipIf(!CHROMIUM)("the web console in chromium, on the demo camera", ()
         }
       }
     }
-    expect(yellow).toBeGreaterThanOrEqual(18);
+    // Most of it: a box drawn over the line may hide a few samples.
+    expect(yellow).toBeGreaterThanOrEqual(14);
   });
 
-  it("dragging the line's ends saves the config file with its comments, the camera reloads, and the next counts use the new line", async () => {
+  it("dragging the line's ends saves the config file with its comments, only that camera's pipeline restarts, and the next counts use the new line", async () => {
     // Before: the line across the road counts traffic.
     await counts.waitFor("4 counts messages", (m) => m.length >= 4, 30_000);
     expect(counts.messages.slice(-4).reduce((n, m) => n + crossings(m, "main-road"), 0)).toBeGreaterThan(0);
@@ -239,12 +244,17 @@ describe.skipIf(!CHROMIUM)("the web console in chromium, on the demo camera", ()
     await name.type("on-the-grass");
     await browser.screenshot(page, "05-editor-moved.png");
 
-    const savedAt = Date.now();
-    reloading = { from: savedAt, to: savedAt + 60_000 };
+    const cameraBefore = await cameraState(url);
     await page.click("#save");
     await page.waitForFunction(() => /^applied/.test(document.querySelector(".editor .status")?.textContent ?? ""), { timeout: 90_000 });
-    reloading.to = Date.now();
+    const appliedAt = Date.now();
     await browser.screenshot(page, "06-editor-applied.png");
+    // A reload by difference: the camera's pipeline restarted, and nothing else (its ffmpeg ran on).
+    await daemon.waitForLog(/"restarted":\["pipeline:demo-cam"\],"msg":"console: reload applied"/, 10_000);
+    const cameraAfter = await cameraState(url);
+    expect(cameraAfter.lines.map((l) => l.id)).toEqual(["on-the-grass"]);
+    expect(cameraAfter.health.restarts).toBe(cameraBefore.health.restarts);
+    expect(cameraAfter.health.frames_in).toBeGreaterThan(cameraBefore.health.frames_in);
 
     // The file: the three lines of the line changed, every other line (comments included) as it was.
     const after = readFileSync(configFile, "utf8");
@@ -259,11 +269,10 @@ describe.skipIf(!CHROMIUM)("the web console in chromium, on the demo camera", ()
       expect.stringMatching(/^ {10}to: \[0\.9\d*, 0\.9\d*\]$/),
     ]);
     expect(after).toContain("        # Across the road: the video's ground truth has 35 crossings per loop.\n");
-    await daemon.waitForLog(/"msg":"config reload: valid, applying"/, 10_000);
 
     // The next counts messages come from the new line, and nothing crosses it on the grass.
     const isNew = (m: Received) =>
-      Date.parse(String(m.payload.interval_start)) >= reloading!.to - 2000 && (m.payload.lines as CountsLine[])[0]?.line_id === "on-the-grass";
+      Date.parse(String(m.payload.interval_start)) >= appliedAt - 5000 && (m.payload.lines as CountsLine[])[0]?.line_id === "on-the-grass";
     await counts.waitFor("3 counts messages of the new line", (ms) => ms.filter(isNew).length >= 3, 60_000);
     const fresh = counts.messages.filter(isNew);
     for (const m of fresh) expect((m.payload.lines as CountsLine[]).map((l) => l.line_id)).toEqual(["on-the-grass"]);
@@ -282,7 +291,8 @@ describe.skipIf(!CHROMIUM)("the web console in chromium, on the demo camera", ()
     const rows = await page.$$eval("table.counts tbody tr", (trs) => trs.map((tr) => (tr as HTMLElement).dataset.line));
     expect(rows).toEqual(["on-the-grass"]);
     await browser.screenshot(page, "07-cameras-after-move.png");
-    expect(unexpectedErrors(log, reloading)).toEqual([]);
+    // The endpoint ran on through the reload: not one failed request or socket.
+    expect(errorsOf(log)).toEqual([]);
   });
 
   it("charts the counts per line and class from the history store", async () => {
@@ -306,7 +316,7 @@ describe.skipIf(!CHROMIUM)("the web console in chromium, on the demo camera", ()
     for (const want of ["camera:demo-cam", "outbox depth", "MQTT", "cpu", "int8", "shipped"]) expect(text).toContain(want);
     expect(await page.$eval(".health a[href='/metrics']", (a) => a.textContent)).toBe("/metrics");
     await browser.screenshot(page, "09-health.png");
-    expect(unexpectedErrors(log, reloading)).toEqual([]);
+    expect(errorsOf(log)).toEqual([]);
   });
 });
 

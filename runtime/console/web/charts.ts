@@ -24,7 +24,7 @@ interface ForecastHistory {
   id: string;
   unit: string;
   step_s: number;
-  actual: { t: number[]; v: number[] };
+  actual: { t: number[]; v: (number | null)[] };
   forecasts: { issued_at: number; t: number[]; v: number[]; lo?: number[]; hi?: number[] }[];
 }
 
@@ -170,11 +170,12 @@ export class Charts {
         xs.push(f.t);
         ys.push(f.v);
         series.push({ label: name, stroke: colour, width: 2, dash: [6, 4] });
+        // The P10..P90 band of the forecaster's backtest errors.
         if (f.lo && f.hi) {
           xs.push(f.t, f.t);
           ys.push(f.lo, f.hi);
           const lo = series.length;
-          series.push({ label: `${name} low`, stroke: colour, width: 0.5 }, { label: `${name} high`, stroke: colour, width: 0.5 });
+          series.push({ label: `${name} P10`, stroke: colour, width: 0.5 }, { label: `${name} P90`, stroke: colour, width: 0.5 });
           bands.push({ series: [lo + 1, lo], fill: `${colour}33` });
         }
       });

@@ -1,7 +1,7 @@
 import { ApiError, getJson, putJson } from "./api.js";
 import { el } from "./dom.js";
 import { drawLine, drawZone, fitCanvas, LINE_COLOUR, ZONE_COLOUR } from "./overlay.js";
-import type { CameraInfo, GeometryView, LineSpec, Point, ZoneSpec } from "./types.js";
+import type { CameraInfo, GeometryView, LineSpec, Point, ReloadResult, ZoneSpec } from "./types.js";
 
 interface EditLine extends LineSpec {
   was?: number;
@@ -350,13 +350,14 @@ export class Editor {
       })),
     };
     try {
-      const r = await putJson<{ etag: string }>(`/api/cameras/${encodeURIComponent(camera)}/geometry`, body);
+      const r = await putJson<{ etag: string; reload: ReloadResult }>(`/api/cameras/${encodeURIComponent(camera)}/geometry`, body);
       this.#etag = r.etag;
       this.#lines.forEach((l, i) => (l.was = i));
       this.#zones.forEach((z, i) => (z.was = i));
       this.#setDirty(false);
-      this.#status.textContent = "saved to the config file; the daemon is reloading the camera…";
-      this.applied = this.#waitApplied(camera, body.lines);
+      const restarted = r.reload.restarted?.length ? r.reload.restarted.join(", ") : "nothing";
+      this.#status.textContent = `saved to the config file and applied (restarted: ${restarted}); waiting for the camera…`;
+      this.applied = this.#waitApplied(camera, body.lines, restarted);
       await this.applied;
     } catch (err) {
       this.#setDirty(true);
@@ -364,24 +365,23 @@ export class Editor {
     }
   }
 
-  async #waitApplied(camera: string, lines: LineSpec[]): Promise<void> {
+  async #waitApplied(camera: string, lines: LineSpec[], restarted: string): Promise<void> {
     const want = JSON.stringify(lines.map((l) => [l.id, l.from, l.to]));
     for (let i = 0; i < 240; i++) {
-      await new Promise((r) => window.setTimeout(r, 500));
       try {
         const { cameras } = await getJson<{ cameras: CameraInfo[] }>("/api/cameras");
         const cam = cameras.find((c) => c.id === camera);
-        const state = (cam?.health as { state?: string } | null | undefined)?.state;
-        if (cam && JSON.stringify(cam.lines.map((l) => [l.id, l.from, l.to])) === want && state === "running") {
+        if (cam && JSON.stringify(cam.lines.map((l) => [l.id, l.from, l.to])) === want && cam.pipeline === "running") {
           this.#status.className = "status ok";
-          this.#status.textContent = `applied: camera ${camera} runs with the new lines and zones`;
+          this.#status.textContent = `applied: camera ${camera} counts with the new lines and zones (restarted: ${restarted})`;
           document.dispatchEvent(new CustomEvent("cityedge:applied", { detail: { camera } }));
           return;
         }
       } catch (err) {
-        // The endpoint restarts during a reload: keep asking.
+        // A reload that rebuilds the endpoint itself (its own settings changed) makes it briefly unreachable: keep asking.
         void err;
       }
+      await new Promise((r) => window.setTimeout(r, 500));
     }
     this.#status.className = "status error";
     this.#status.textContent = "saved, but the camera did not come back with the new lines within 2 minutes: see the daemon's log";

@@ -21,8 +21,17 @@ export interface CameraInfo {
   counts_interval_s: number;
   lines: LineSpec[];
   zones: ZoneSpec[];
+  /** Whether the camera's pipeline runs (null: the camera runs no detection). */
+  pipeline?: "running" | "stopped" | null;
   health?: Record<string, unknown> | null;
   still?: { width: number; height: number } | null;
+}
+
+/** What the daemon did with a saved change (runtime/supervise/reload.ts). */
+export interface ReloadResult {
+  outcome: "applied" | "rejected" | "rolled_back" | "planned";
+  restarted?: string[];
+  problems?: string[];
 }
 
 export interface LiveObject {
