@@ -83,6 +83,10 @@ describe("stills at the camera's own resolution", () => {
     await cam.start();
     const [f] = await takeFrames(cam, 1);
     expect([f!.width, f!.height]).toEqual([416, 256]);
+    await waitFor(() => cam.stills.length === 1, "the first still", 30_000, 10);
+    // It comes with its frame, not a still interval later (one encoder thread, no frame threading delay).
+    expect(cam.stills[0]!.frameIndex).toBe(0);
+    expect(Number(cam.health().frames_in)).toBeLessThan(5);
     await waitFor(() => cam.stills.length === 2, "two stills");
     const [a, b] = cam.stills;
     // Every 5th frame (0.5 s at 10 fps): the stills picture frames 5 apart.

@@ -278,6 +278,10 @@ export class Camera implements Part {
       "5",
       "-pix_fmt",
       "yuvj420p",
+      // One encoder thread: with frame threads a still comes out only after the next ones are
+      // taken, one still interval late.
+      "-threads",
+      "1",
       "-f",
       "image2pipe",
       "-y",
