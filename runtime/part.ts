@@ -31,6 +31,7 @@ export type PartKind =
   | "health-publisher"
   | "process"
   | "commands"
+  | "console"
   | "other";
 
 /** What the daemon adds to a part's health once it has had to restart it. */

@@ -6,6 +6,7 @@ import type { Camera, CameraHealth } from "../drivers/camera/camera.js";
 import type { LiveView, LiveViewHealth } from "../drivers/camera/liveView.js";
 import type { BrokerHealth, EmbeddedBroker } from "./broker/embeddedBroker.js";
 import type { CommandDispatcher, CommandsHealth } from "./commands/dispatcher.js";
+import type { ConsoleHealth, LiveHub } from "./console/liveHub.js";
 import type { DetectorHealth, DetectorPart } from "./detect/detectorPart.js";
 import type { PipelineHealth, PipelinePart } from "./detect/pipelinePart.js";
 import type { ForecastHealth, ForecastScheduler } from "./forecast/scheduler.js";
@@ -35,6 +36,7 @@ export interface PartHealthByKind {
   "health-publisher": HealthPublisherHealth;
   process: PartHealth;
   commands: CommandsHealth;
+  console: ConsoleHealth;
   other: PartHealth;
 }
 
@@ -60,4 +62,5 @@ export type PartClasses = [
   OfKind<"http", HttpServer>,
   OfKind<"health-publisher", HealthPublisher>,
   OfKind<"commands", CommandDispatcher>,
+  OfKind<"console", LiveHub>,
 ];

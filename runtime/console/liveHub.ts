@@ -20,6 +20,9 @@ export interface CameraInfo extends PipelineInfo {
   running: boolean;
 }
 
+/** The hub in health: who watches which camera, live pictures sent and skipped (the encoder busy: the next frame is not queued). */
+export type ConsoleHealth = PartHealth & { viewers: Record<string, number>; pictures_sent: number; pictures_skipped: number };
+
 export interface LiveHubOptions {
   /** Counts messages come from here. */
   bus: DaemonBus;
@@ -62,7 +65,7 @@ const MAX_BUFFERED = 1024 * 1024;
  */
 export class LiveHub implements Part, DetectionObserver {
   readonly name = "watch";
-  readonly kind = "other";
+  readonly kind = "console";
   readonly #o: LiveHubOptions;
   readonly #feeds = new Map<string, Feed>();
   readonly #infos = new Map<string, CameraInfo>();
@@ -90,7 +93,7 @@ export class LiveHub implements Part, DetectionObserver {
     if (wss) await new Promise<void>((resolve) => wss.close(() => resolve()));
   }
 
-  health(): PartHealth {
+  health(): ConsoleHealth {
     const viewers: Record<string, number> = {};
     let encoded = 0;
     let skipped = 0;

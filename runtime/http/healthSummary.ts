@@ -109,6 +109,7 @@ export function summarizeHealth(input: SummaryInput): HealthSummary {
       case "health-publisher":
       case "process":
       case "commands":
+      case "console":
       case "other":
         break;
     }
