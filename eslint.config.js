@@ -19,6 +19,9 @@ export default tseslint.config(
       // Topic and id checks must name NUL explicitly.
       "no-control-regex": "off",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      // A switch on a union names every member, so a new kind or state cannot fall through unnoticed;
+      // a default does not count as handling the members it hides.
+      "@typescript-eslint/switch-exhaustiveness-check": ["error", { considerDefaultExhaustiveForUnions: false, requireDefaultForNonUnion: false }],
     },
   },
 );

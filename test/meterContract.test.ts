@@ -6,6 +6,7 @@ import mqtt from "mqtt";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMeterDriver } from "../drivers/meter/createDriver.js";
+import { meterKind, METER_KINDS } from "../drivers/meter/kinds.js";
 import type { MeterDriver, Reading } from "../drivers/meter/meter.js";
 import { readingPayload } from "../runtime/meters/metersPart.js";
 import { RtuLines } from "../drivers/meter/rtuLine.js";
@@ -83,6 +84,10 @@ describe("MeterDriver contract, for every driver", () => {
 
   const DRIVERS = ["modbus-tcp", "modbus-rtu", "mqtt", "replay", "simulated"] as const;
 
+  it("runs for every registered kind of meter", () => {
+    expect([...DRIVERS].sort()).toEqual(METER_KINDS.map((k) => k.driver).sort());
+  });
+
   for (const kind of DRIVERS) {
     it(`${kind}: delivers well-formed readings with the meter's id, valid as a payload, and is silent after stop()`, async (ctx) => {
       const raw = configs.find((c) => c.driver === kind);
@@ -103,6 +108,9 @@ describe("MeterDriver contract, for every driver", () => {
           expect(v.quality === "good" ? typeof v.value === "number" : true).toBe(true);
         }
         expect(Object.values(r.values).some((v) => v.quality === "good")).toBe(true);
+        // What the kind says of its values (forecast units, source checks) is what it reports.
+        const declared = meterKind(cfg.driver).values(cfg as never);
+        for (const [name, v] of Object.entries(r.values)) expect([name, v.unit]).toEqual([name, declared[name]]);
         const envelope = { v: 1, id: "00000000-0000-4000-8000-000000000000", device_id: "dev", ts: new Date().toISOString(), seq: 1 };
         validateMessage(`cityedge/dev/meters/${cfg.id}/readings`, { ...envelope, ...readingPayload(r) });
         expect(typeof driver.health().state).toBe("string");

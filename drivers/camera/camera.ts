@@ -188,7 +188,7 @@ export class Camera implements Part {
       { ffmpeg: this.#bin.path, from: this.#bin.origin, version: this.#caps.version, source: this.#opts.source.kind, url: redactUrl(this.#cfg.url) },
       "camera starting",
     );
-    if (this.#backpressure) this.slot.setTakenListener(() => this.#resume());
+    if (this.backpressure) this.slot.setTakenListener(() => this.#resume());
     clearInterval(this.#watchdog);
     const tick = Math.min(250, Math.floor(this.#cfg.stall_timeout_ms / 4));
     this.#watchdog = setInterval(() => this.#tick(), tick);
@@ -416,7 +416,7 @@ export class Camera implements Part {
     this.slot.put(frame);
     this.#metrics?.frames.inc(this.#labels);
     const live = run.child;
-    if (this.#backpressure && !run.state.paused && live.exitCode === null && live.signalCode === null) {
+    if (this.backpressure && !run.state.paused && live.exitCode === null && live.signalCode === null) {
       // A file read as fast as possible: rather than decode frames only to drop them, stop
       // reading until this one is taken; ffmpeg then blocks on the full pipe and costs nothing.
       run.state.paused = true;
@@ -511,11 +511,11 @@ export class Camera implements Part {
   }
 
   /**
-   * Files read as fast as possible (`realtime: false`) with `read_as_consumed` are read only as
-   * fast as frames are taken; live sources never wait, their older frames are dropped instead.
+   * A source with backpressure (a file read as fast as detection goes) is read only as fast as
+   * frames are taken; live sources never wait, their older frames are dropped instead.
    */
-  get #backpressure(): boolean {
-    return this.#opts.source.kind === "file" && !this.#cfg.realtime && this.#cfg.read_as_consumed;
+  get backpressure(): boolean {
+    return this.#opts.source.readsAsConsumed;
   }
 
   #resume(): void {

@@ -1,4 +1,16 @@
-import type { CameraSource, SourceConfig } from "./source.js";
+import { z } from "zod";
+import { defineSourceKind, endpointOf, type CameraSource, type SourceContext } from "./source.js";
+import { networkUrl, schemeOf } from "./sourceUrl.js";
+
+const SCHEMES = ["http", "https"];
+
+const SHAPE = {
+  source: z.literal("http").describe("An HTTP camera; may be left out when url is http:// or https://"),
+  url: networkUrl(SCHEMES, "http(s)://…: an MJPEG (or other ffmpeg-readable) stream, or a snapshot URL"),
+  http_mode: z.enum(["stream", "snapshot"]).default("stream").describe("A stream (MJPEG, …) or a still image fetched again for every frame"),
+};
+
+type HttpConfig = z.output<z.ZodObject<typeof SHAPE>>;
 
 /**
  * http(s):// cameras: a stream ffmpeg can probe (MJPEG multipart, MPEG-TS, …), or a snapshot URL
@@ -7,22 +19,33 @@ import type { CameraSource, SourceConfig } from "./source.js";
 export class HttpSource implements CameraSource {
   readonly kind = "http";
   readonly finite = false;
+  readonly readsAsConsumed = false;
   readonly endpoint: { host: string; port: number };
-  readonly #cfg: SourceConfig & { fps: number };
+  readonly #cfg: HttpConfig;
+  readonly #ctx: SourceContext;
 
-  constructor(cfg: SourceConfig & { fps: number }) {
+  constructor(cfg: HttpConfig, ctx: SourceContext) {
     this.#cfg = cfg;
-    const u = new URL(cfg.url);
-    this.endpoint = { host: u.hostname.replace(/^\[|\]$/g, ""), port: u.port ? Number(u.port) : u.protocol === "https:" ? 443 : 80 };
+    this.#ctx = ctx;
+    this.endpoint = endpointOf(cfg.url, { "http:": 80, "https:": 443 });
   }
 
   inputArgs(): string[] {
     if (this.#cfg.http_mode === "snapshot") {
       // -re paces the fetches at the frame rate (image2 would otherwise loop as fast as it can);
       // image2 takes no I/O timeout, so a hung fetch is the stall watchdog's to end.
-      return ["-re", "-f", "image2", "-loop", "1", "-pattern_type", "none", "-framerate", String(this.#cfg.fps), "-i", this.#cfg.url];
+      return ["-re", "-f", "image2", "-loop", "1", "-pattern_type", "none", "-framerate", String(this.#ctx.fps), "-i", this.#cfg.url];
     }
-    const timeoutUs = String(Math.max(1, Math.floor(this.#cfg.stall_timeout_ms / 2)) * 1000);
+    const timeoutUs = String(Math.max(1, Math.floor(this.#ctx.stall_timeout_ms / 2)) * 1000);
     return ["-rw_timeout", timeoutUs, "-reconnect", "0", "-fflags", "+discardcorrupt", "-i", this.#cfg.url];
   }
 }
+
+export const HTTP_SOURCE = defineSourceKind({
+  kind: "http",
+  shape: SHAPE,
+  schemes: SCHEMES,
+  forms: "http(s)://",
+  claims: (url) => SCHEMES.includes(schemeOf(url) ?? ""),
+  create: (cfg, ctx) => new HttpSource(cfg, ctx),
+});

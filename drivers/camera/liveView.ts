@@ -1,7 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
-import { CAMERA_SCHEMA, type CameraConfig, type LiveViewConfig } from "../../runtime/config/sections/cameras.js";
+import { DEFAULT_CAMERA_BACKOFF, type CameraConfig, type LiveViewConfig } from "../../runtime/config/sections/cameras.js";
 import type { Logger } from "../../runtime/log/logger.js";
 import type { Part, PartHealth, PartSignals } from "../../runtime/part.js";
 import { ffmpegCaps, resolveFfmpeg, type FfmpegCaps } from "./ffmpegBinary.js";
@@ -29,7 +29,7 @@ interface Feed {
 }
 
 /** The camera schema's own reconnect defaults, for a camera whose settings were not passed. */
-const DEFAULT_BACKOFF = CAMERA_SCHEMA.shape.backoff.parse(undefined);
+const DEFAULT_BACKOFF = DEFAULT_CAMERA_BACKOFF;
 
 /** The live view in health: its port, viewers per camera, and the ffmpeg feeds running. */
 export type LiveViewHealth = PartHealth & { port: number; viewers: Record<string, number>; feeds: number };

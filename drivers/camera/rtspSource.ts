@@ -1,23 +1,46 @@
+import { z } from "zod";
 import type { FfmpegCaps } from "./ffmpegBinary.js";
-import type { CameraSource, SourceConfig } from "./source.js";
+import { defineSourceKind, endpointOf, type CameraSource, type SourceContext } from "./source.js";
+import { networkUrl, schemeOf } from "./sourceUrl.js";
+
+const SCHEMES = ["rtsp", "rtsps"];
+
+const SHAPE = {
+  source: z.literal("rtsp").describe("An RTSP camera; may be left out when url is rtsp:// or rtsps://"),
+  url: networkUrl(SCHEMES, "rtsp(s)://[user:pass@]host[:port]/path"),
+  transport: z.enum(["tcp", "udp"]).default("tcp").describe("RTSP transport"),
+};
+
+type RtspConfig = z.output<z.ZodObject<typeof SHAPE>>;
 
 /** rtsp:// and rtsps:// cameras: TCP interleaved by default (survives NAT and lossy links), UDP optional. */
 export class RtspSource implements CameraSource {
   readonly kind = "rtsp";
   readonly finite = false;
+  readonly readsAsConsumed = false;
   readonly endpoint: { host: string; port: number };
-  readonly #cfg: SourceConfig;
+  readonly #cfg: RtspConfig;
+  readonly #ctx: SourceContext;
 
-  constructor(cfg: SourceConfig) {
+  constructor(cfg: RtspConfig, ctx: SourceContext) {
     this.#cfg = cfg;
-    const u = new URL(cfg.url);
-    this.endpoint = { host: u.hostname.replace(/^\[|\]$/g, ""), port: u.port ? Number(u.port) : u.protocol === "rtsps:" ? 322 : 554 };
+    this.#ctx = ctx;
+    this.endpoint = endpointOf(cfg.url, { "rtsp:": 554, "rtsps:": 322 });
   }
 
   inputArgs(caps: FfmpegCaps): string[] {
     // The socket timeout (µs) makes a silent server end ffmpeg on its own; the stall watchdog
     // is the backstop for every other way a stream can hang.
-    const timeoutUs = String(Math.max(1, Math.floor(this.#cfg.stall_timeout_ms / 2)) * 1000);
+    const timeoutUs = String(Math.max(1, Math.floor(this.#ctx.stall_timeout_ms / 2)) * 1000);
     return ["-rtsp_transport", this.#cfg.transport, caps.rtspTimeoutOption, timeoutUs, "-fflags", "+discardcorrupt", "-i", this.#cfg.url];
   }
 }
+
+export const RTSP_SOURCE = defineSourceKind({
+  kind: "rtsp",
+  shape: SHAPE,
+  schemes: SCHEMES,
+  forms: "rtsp://, rtsps://",
+  claims: (url) => SCHEMES.includes(schemeOf(url) ?? ""),
+  create: (cfg, ctx) => new RtspSource(cfg, ctx),
+});

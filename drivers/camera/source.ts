@@ -1,21 +1,60 @@
-import type { CameraConfig } from "../../runtime/config/sections/cameras.js";
+import type { z } from "zod";
 import type { FfmpegCaps } from "./ffmpegBinary.js";
 
 /**
- * One kind of camera source (RTSP, file, HTTP, V4L2): what ffmpeg needs before `-i` to read it.
- * A new kind of source is a new file implementing this, plus one line in `createSource`.
+ * One camera as ffmpeg reads it: the arguments before `-i` and what the camera needs to know
+ * about the kind (its capabilities). Made by the kind's {@link CameraSourceKind.create}.
  */
 export interface CameraSource {
-  readonly kind: "rtsp" | "file" | "http" | "v4l2";
+  /** The kind's name, as in the config's `source`. */
+  readonly kind: string;
   /** ffmpeg arguments up to and including `-i INPUT`. */
   inputArgs(caps: FfmpegCaps): string[];
-  /** host:port to probe while waiting to reconnect (network sources), so a camera that comes back is noticed at once. */
+  /** Network sources: host:port to probe while waiting to reconnect, so a camera that comes back is noticed at once. */
   readonly endpoint?: { host: string; port: number };
-  /** When ffmpeg ends normally, is that the end (a file that does not loop) rather than an outage? */
+  /** Finite: when ffmpeg ends normally, that is the end (a file that does not loop), not an outage. */
   readonly finite: boolean;
+  /**
+   * Backpressure: the source is read only as fast as frames are taken (a file read as fast as
+   * detection goes), so waiting for the next frame is not a stall.
+   */
+  readonly readsAsConsumed: boolean;
 }
 
-export type SourceConfig = Pick<
-  CameraConfig,
-  "url" | "transport" | "loop" | "realtime" | "http_mode" | "v4l2_format" | "v4l2_size" | "stall_timeout_ms"
->;
+/** What a source needs from the rest of its camera's config. */
+export interface SourceContext {
+  /** Frames per second taken from the stream. */
+  fps: number;
+  stall_timeout_ms: number;
+  /** Folder that relative paths are resolved against (the config file's). */
+  baseDir: string;
+}
+
+/**
+ * One kind of camera source, in its own file: its config keys (a `source` literal, `url` and its
+ * own options, checked by zod), whether a bare url is one of its own (a camera without `source:`
+ * takes the kind that claims its url), and the factory. The config union and `createSource` are
+ * built from the list of kinds in `sources.ts`; nothing else knows the kinds.
+ */
+export interface CameraSourceKind<Name extends string = string, Shape extends z.ZodRawShape = z.ZodRawShape> {
+  readonly kind: Name;
+  /** The kind's keys, merged into the camera's common keys (`source: z.literal(kind)` among them). */
+  readonly shape: Shape & { source: z.ZodLiteral<Name> };
+  /** The url schemes it reads ("rtsp", "rtsps"); none for a device path. */
+  readonly schemes: readonly string[];
+  /** The url forms it reads, for messages ("rtsp://, rtsps://"). */
+  readonly forms: string;
+  /** A url without `source:` is this kind's. */
+  claims(url: string): boolean;
+  create(cfg: z.output<z.ZodObject<Shape>>, ctx: SourceContext): CameraSource;
+}
+
+export function defineSourceKind<Name extends string, Shape extends z.ZodRawShape>(k: CameraSourceKind<Name, Shape>): CameraSourceKind<Name, Shape> {
+  return k;
+}
+
+/** host:port of a network url, with the scheme's default port. */
+export function endpointOf(url: string, defaults: Record<string, number>): { host: string; port: number } {
+  const u = new URL(url);
+  return { host: u.hostname.replace(/^\[|\]$/g, ""), port: u.port ? Number(u.port) : (defaults[u.protocol] ?? 0) };
+}

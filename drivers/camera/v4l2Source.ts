@@ -1,12 +1,33 @@
-import type { CameraSource, SourceConfig } from "./source.js";
+import { z } from "zod";
+import { defineSourceKind, type CameraSource } from "./source.js";
+
+const DEVICE = /^\/dev\/video\d+$/;
+
+const SHAPE = {
+  source: z.literal("v4l2").describe("A USB (V4L2) camera; may be left out when url is /dev/videoN"),
+  url: z.string().regex(DEVICE, "must be a V4L2 device such as /dev/video0").describe("The device, /dev/videoN"),
+  v4l2_format: z
+    .string()
+    .regex(/^[a-z0-9_]+$/, "must be a V4L2 input format name such as mjpeg or yuyv422")
+    .optional()
+    .describe("Input format asked of the device"),
+  v4l2_size: z
+    .string()
+    .regex(/^\d+x\d+$/, "must be WIDTHxHEIGHT")
+    .optional()
+    .describe("Capture size asked of the device, e.g. 1280x720"),
+};
+
+type V4l2Config = z.output<z.ZodObject<typeof SHAPE>>;
 
 /** A USB camera at /dev/videoN, optionally asked for a capture format and size. */
 export class V4l2Source implements CameraSource {
   readonly kind = "v4l2";
   readonly finite = false;
-  readonly #cfg: SourceConfig;
+  readonly readsAsConsumed = false;
+  readonly #cfg: V4l2Config;
 
-  constructor(cfg: SourceConfig) {
+  constructor(cfg: V4l2Config) {
     this.#cfg = cfg;
   }
 
@@ -21,3 +42,12 @@ export class V4l2Source implements CameraSource {
     ];
   }
 }
+
+export const V4L2_SOURCE = defineSourceKind({
+  kind: "v4l2",
+  shape: SHAPE,
+  schemes: [],
+  forms: "/dev/videoN",
+  claims: (url) => DEVICE.test(url),
+  create: (cfg) => new V4l2Source(cfg),
+});

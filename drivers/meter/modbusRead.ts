@@ -1,11 +1,11 @@
 import type { ModbusClient } from "./modbusLib.js";
-import type { ModbusRtuMeterConfig, ModbusTcpMeterConfig } from "../../runtime/config/sections/meters.js";
+import type { ModbusSettings } from "./configFields.js";
 import type { MeterValue, Quality } from "./meter.js";
 import { PRESETS } from "./presets.js";
 import { decodeRegisters, planBlocks, WORDS, type Block, type ResolvedRegister } from "./registers.js";
 import type { ValueChecker } from "./valueChecker.js";
 
-type ModbusMeterConfig = ModbusTcpMeterConfig | ModbusRtuMeterConfig;
+type ModbusMeterConfig = ModbusSettings;
 export type { ModbusClient };
 
 /** The preset's registers, replaced or extended by the configured ones, with orders resolved. */
@@ -22,6 +22,14 @@ export function resolveRegisters(cfg: ModbusMeterConfig): ResolvedRegister[] {
   for (const r of cfg.registers) byName.set(r.name, resolve(r));
   if (byName.size === 0) throw new Error(`meter "${cfg.id}": no registers to read (set preset or registers)`);
   return [...byName.values()];
+}
+
+/** Every value name a Modbus config reports, with its unit (the preset's, replaced by the configured registers). */
+export function modbusValues(cfg: Pick<ModbusMeterConfig, "preset" | "registers">): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const r of PRESETS[cfg.preset]) out[r.name] = r.unit;
+  for (const r of cfg.registers) out[r.name] = r.unit;
+  return out;
 }
 
 export function planMeter(cfg: ModbusMeterConfig): Block[] {

@@ -1,11 +1,27 @@
-import type { ModbusRtuMeterConfig } from "../../runtime/config/sections/meters.js";
+import { z } from "zod";
+import { driverKey, METER_COMMON, MODBUS, POLLED } from "./configFields.js";
 import type { Logger } from "../../runtime/log/logger.js";
 import type { MeterDriver, MeterValue, Quality, ReadingListener, MeterHealth } from "./meter.js";
-import { planMeter, readBlocks } from "./modbusRead.js";
+import { defineMeterKind } from "./meterKind.js";
+import { modbusValues, planMeter, readBlocks } from "./modbusRead.js";
 import { phaseFor, PollLoop } from "./pollLoop.js";
 import type { Block } from "./registers.js";
 import type { RtuLine } from "./rtuLine.js";
 import { ValueChecker } from "./valueChecker.js";
+
+export const MODBUS_RTU_METER = z.strictObject({
+  driver: driverKey("modbus-rtu"),
+  ...METER_COMMON,
+  ...POLLED,
+  ...MODBUS,
+  path: z.string().min(1).describe("Serial device, e.g. /dev/ttyUSB0; meters with the same path share the line and are polled one at a time"),
+  baud_rate: z.number().int().min(300).max(921_600).default(9600).describe("Baud rate"),
+  parity: z.enum(["none", "even", "odd"]).default("none").describe("Parity"),
+  data_bits: z.literal([7, 8]).default(8).describe("Data bits"),
+  stop_bits: z.literal([1, 2]).default(1).describe("Stop bits"),
+});
+
+export type ModbusRtuMeterConfig = z.output<typeof MODBUS_RTU_METER>;
 
 /** A meter on an RS-485 line; the line (shared with the other meters on it) serializes the polls. */
 export class ModbusRtuMeter implements MeterDriver {
@@ -80,3 +96,11 @@ export class ModbusRtuMeter implements MeterDriver {
     this.#lastQuality = quality;
   }
 }
+
+export const MODBUS_RTU = defineMeterKind({
+  driver: "modbus-rtu",
+  schema: MODBUS_RTU_METER,
+  create: (cfg, deps) => new ModbusRtuMeter(cfg, deps.rtuLines.get(cfg), deps.log),
+  ownClock: false,
+  values: modbusValues,
+});

@@ -1,13 +1,27 @@
 import { ModbusRTU } from "./modbusLib.js";
-import type { ModbusTcpMeterConfig } from "../../runtime/config/sections/meters.js";
+import { z } from "zod";
+import { port } from "../../runtime/config/sections/common.js";
+import { driverKey, METER_COMMON, MODBUS, POLLED } from "./configFields.js";
 import type { Logger } from "../../runtime/log/logger.js";
 import type { MeterDriver, Quality, ReadingListener, MeterHealth } from "./meter.js";
-import { planMeter, readBlocks, type ModbusClient } from "./modbusRead.js";
+import { defineMeterKind } from "./meterKind.js";
+import { modbusValues, planMeter, readBlocks, type ModbusClient } from "./modbusRead.js";
 import { phaseFor, PollLoop } from "./pollLoop.js";
 import type { Block } from "./registers.js";
 import { ValueChecker } from "./valueChecker.js";
 
 const MAX_BACKOFF_MS = 30_000;
+
+export const MODBUS_TCP_METER = z.strictObject({
+  driver: driverKey("modbus-tcp"),
+  ...METER_COMMON,
+  ...POLLED,
+  ...MODBUS,
+  host: z.string().min(1).describe("Meter or gateway address"),
+  port: port().default(502).describe("Modbus TCP port"),
+});
+
+export type ModbusTcpMeterConfig = z.output<typeof MODBUS_TCP_METER>;
 
 /** Rejects after ms; the caller cleans up what the slow promise leaves behind. */
 export function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -143,3 +157,11 @@ export class ModbusTcpMeter implements MeterDriver {
     onReading({ meterId: this.id, ts, values: res.values });
   }
 }
+
+export const MODBUS_TCP = defineMeterKind({
+  driver: "modbus-tcp",
+  schema: MODBUS_TCP_METER,
+  create: (cfg, deps) => new ModbusTcpMeter(cfg, deps.log),
+  ownClock: false,
+  values: modbusValues,
+});

@@ -1,8 +1,32 @@
 import mqtt, { type MqttClient } from "mqtt";
-import type { MqttMeterConfig } from "../../runtime/config/sections/meters.js";
+import { z } from "zod";
+import { driverKey, METER_COMMON, valueName } from "./configFields.js";
 import { redactUrl, type Logger } from "../../runtime/log/logger.js";
 import type { MeterDriver, MeterValue, ReadingListener, MeterHealth } from "./meter.js";
+import { defineMeterKind } from "./meterKind.js";
 import { ValueChecker } from "./valueChecker.js";
+
+const MQTT_FIELD = z.strictObject({
+  path: z.string().min(1).describe('Dotted path of the number in the JSON message, e.g. "ENERGY.Power"'),
+  unit: z.string().max(16).default("").describe("Unit of the scaled value"),
+  scale: z.number().default(1).describe("The value is multiplied by this"),
+});
+
+export const MQTT_METER = z.strictObject({
+  driver: driverKey("mqtt"),
+  ...METER_COMMON,
+  url: z
+    .string()
+    .regex(/^(mqtts?|wss?):\/\/[^\s]+$/, "must be a URL starting with mqtt://, mqtts://, ws:// or wss://")
+    .describe("Broker the meter publishes to"),
+  username: z.string().optional().describe("User name"),
+  password: z.string().optional().describe("Password; use ${env:NAME} or ${file:/path}"),
+  topic: z.string().min(1).describe("Topic the meter publishes its JSON on (wildcards allowed)"),
+  values: z.record(valueName(), MQTT_FIELD).describe("Values to take from each message, by name"),
+  timestamp_path: z.string().optional().describe("Dotted path of the measurement time (ISO 8601 or epoch seconds/ms); default: arrival time"),
+});
+
+export type MqttMeterConfig = z.output<typeof MQTT_METER>;
 
 /** `a.b.0.c` inside parsed JSON. */
 export function atPath(obj: unknown, dotted: string): unknown {
@@ -128,3 +152,11 @@ export class MqttInMeter implements MeterDriver {
     return { meterId: this.id, ts, values, ...(why !== undefined ? { error: why } : {}) };
   }
 }
+
+export const MQTT = defineMeterKind({
+  driver: "mqtt",
+  schema: MQTT_METER,
+  create: (cfg, deps) => new MqttInMeter(cfg, deps.log),
+  ownClock: false,
+  values: (cfg) => Object.fromEntries(Object.entries(cfg.values).map(([name, v]) => [name, v.unit])),
+});

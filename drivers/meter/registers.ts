@@ -1,4 +1,4 @@
-import type { RegisterConfig } from "../../runtime/config/sections/meters.js";
+import type { RegisterConfig } from "./configFields.js";
 
 export type Order = "big" | "little";
 

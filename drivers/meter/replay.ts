@@ -1,10 +1,36 @@
-import type { ReplayMeterConfig } from "../../runtime/config/sections/meters.js";
+import path from "node:path";
+import { z } from "zod";
+import { driverKey, METER_COMMON, TIMED, valueName } from "./configFields.js";
 import type { Logger } from "../../runtime/log/logger.js";
 import { checkTimeZone, utcOffsetMs } from "../../runtime/forecast/calendar.js";
 import { parseCsvTime, streamCsv } from "./csv.js";
 import type { MeterDriver, MeterHealth, MeterValue, Reading, ReadingListener } from "./meter.js";
+import { defineMeterKind } from "./meterKind.js";
 import { ValueChecker } from "./valueChecker.js";
 import { VirtualClock, VirtualTicker } from "./virtualClock.js";
+
+const REPLAY_COLUMN = z.strictObject({
+  column: z.string().min(1).describe("CSV column holding the value"),
+  unit: z.string().max(16).default("").describe("Unit of the scaled value"),
+  scale: z.number().default(1).describe("The value is multiplied by this"),
+});
+
+export const REPLAY_METER = z.strictObject({
+  driver: driverKey("replay"),
+  ...METER_COMMON,
+  ...TIMED,
+  file: z.string().min(1).describe("CSV file with a header row (relative paths are from the config file)"),
+  timestamp_column: z.string().min(1).default("timestamp").describe("Column with ISO 8601 timestamps"),
+  timezone: z.string().min(1).default("UTC").describe('IANA time zone of timestamps without an offset (a local-clock file, e.g. "Europe/London")'),
+  values: z.record(valueName(), REPLAY_COLUMN).describe("Values to take from each row, by name"),
+  align: z
+    .enum(["original", "now"])
+    .default("original")
+    .describe("original: readings keep the file's timestamps; now: shifted so the first live row is now (the backfill lies in the past)"),
+  loop: z.boolean().default(false).describe("Start again at the end of the file (timestamps keep rising)"),
+});
+
+export type ReplayMeterConfig = z.output<typeof REPLAY_METER>;
 
 interface Row {
   ts: number;
@@ -203,3 +229,11 @@ export class ReplayMeter implements MeterDriver {
     return { meterId: this.id, ts, values, ...(backfill ? { backfill: true } : {}) };
   }
 }
+
+export const REPLAY = defineMeterKind({
+  driver: "replay",
+  schema: REPLAY_METER,
+  create: (cfg, deps) => new ReplayMeter(cfg, path.resolve(deps.baseDir, cfg.file), deps.log),
+  ownClock: true,
+  values: (cfg) => Object.fromEntries(Object.entries(cfg.values).map(([name, v]) => [name, v.unit])),
+});

@@ -1,8 +1,32 @@
-import type { SimulatedMeterConfig } from "../../runtime/config/sections/meters.js";
+import { z } from "zod";
+import { driverKey, METER_COMMON, TIMED } from "./configFields.js";
 import type { Logger } from "../../runtime/log/logger.js";
 import type { MeterDriver, Reading, ReadingListener, MeterHealth } from "./meter.js";
+import { defineMeterKind } from "./meterKind.js";
 import { ValueChecker } from "./valueChecker.js";
 import { VirtualClock, VirtualTicker } from "./virtualClock.js";
+
+export const SIMULATED_METER = z.strictObject({
+  driver: driverKey("simulated"),
+  ...METER_COMMON,
+  ...TIMED,
+  backfill_s: z
+    .number()
+    .min(0)
+    .max(400 * 86_400)
+    .default(0)
+    .describe("Meter time simulated at once on start (into history only, not MQTT), so forecasts can start at once"),
+  interval_ms: z.number().int().min(100).max(86_400_000).default(1000).describe("Meter time between readings"),
+  base_kw: z.number().min(0).default(40).describe("Night-time base load"),
+  peak_kw: z.number().min(0).default(120).describe("Weekday evening peak load"),
+  noise: z.number().min(0).max(1).default(0.03).describe("Relative noise on each reading"),
+  seed: z.number().int().default(1).describe("Random seed, so runs repeat"),
+});
+
+export type SimulatedMeterConfig = z.output<typeof SIMULATED_METER>;
+
+/** What a simulated meter reports: the feeder's power and its energy counter. */
+const UNITS = { power_kw: "kW", energy_kwh: "kWh" } as const;
 
 const HOUR = 3_600_000;
 
@@ -102,10 +126,18 @@ export class SimulatedMeter implements MeterDriver {
       meterId: this.id,
       ts,
       values: {
-        power_kw: this.#checker.check("power_kw", Math.round(power * 1000) / 1000, "kW", ts),
-        energy_kwh: this.#checker.check("energy_kwh", Math.round(this.#energy * 1000) / 1000, "kWh", ts),
+        power_kw: this.#checker.check("power_kw", Math.round(power * 1000) / 1000, UNITS.power_kw, ts),
+        energy_kwh: this.#checker.check("energy_kwh", Math.round(this.#energy * 1000) / 1000, UNITS.energy_kwh, ts),
       },
       ...(backfill ? { backfill: true } : {}),
     };
   }
 }
+
+export const SIMULATED = defineMeterKind({
+  driver: "simulated",
+  schema: SIMULATED_METER,
+  create: (cfg, deps) => new SimulatedMeter(cfg, deps.log),
+  ownClock: true,
+  values: () => ({ ...UNITS }),
+});

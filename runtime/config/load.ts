@@ -7,7 +7,7 @@ import { CONFIG_OBJECT_SCHEMA, CONFIG_SCHEMA, type Config } from "./schema.js";
 import { forecastStepProblems } from "../forecast/configCheck.js";
 import { HTTP_REFERENCE_ONLY_KEYS } from "./sections/http.js";
 import { closest } from "./suggest.js";
-import { knownKeys, numberBounds } from "./walk.js";
+import { keyOwners, knownKeys, numberBounds } from "./walk.js";
 
 /** Environment variables that override config values: `CITYEDGE__MQTT__URL` sets `mqtt.url`. */
 export const ENV_PREFIX = "CITYEDGE__";
@@ -128,7 +128,11 @@ function issueMessage(issue: z.core.$ZodIssue, input: unknown): string {
     }
     case "not_multiple_of":
       return `must be a multiple of ${String(issue.divisor)}, got ${describeValue(actual)}`;
-    default:
+    // Their messages say it already (custom ones are ours); unknown keys are reported by the caller.
+    case "custom":
+    case "invalid_element":
+    case "invalid_key":
+    case "unrecognized_keys":
       return issue.message;
   }
 }
@@ -263,8 +267,16 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (!result.success) {
     for (const issue of result.error.issues) {
       if (issue.code === "unrecognized_keys") {
-        const known = knownKeys(CONFIG_OBJECT_SCHEMA, issue.path);
+        const known = knownKeys(CONFIG_OBJECT_SCHEMA, issue.path, raw);
         for (const key of issue.keys) {
+          // A key of another form of a union (a file camera's `loop` on an RTSP camera) says whose it is.
+          const owners = keyOwners(CONFIG_OBJECT_SCHEMA, issue.path, key, raw);
+          if (owners && owners.owners.length > 0) {
+            const whose = owners.owners.map((o) => JSON.stringify(o)).join(" or ");
+            const own = owners.value !== undefined ? ` for ${owners.discriminator} ${JSON.stringify(owners.value)}` : "";
+            problems.push(loc.at([...issue.path, key], `unknown key "${key}"${own} (it is an option of ${owners.discriminator} ${whose})`));
+            continue;
+          }
           const guess = closest(key, known);
           const hint = guess ? ` (did you mean "${guess}"?)` : known.length ? ` (known keys: ${known.join(", ")})` : "";
           problems.push(loc.at([...issue.path, key], `unknown key "${key}"${hint}`));

@@ -47,9 +47,18 @@ function walk(s: JsonSchema, prefix: string, rows: Row[], required: boolean): vo
   const variants = s.oneOf ?? s.anyOf;
   if (variants && variants.some((v) => v.properties)) {
     if (s.description) rows.push({ key: prefix, type: "one of the forms below", def: "", description: s.description });
+    // Keys every form has alike are listed once, then each form's own.
+    const first = variants[0]?.properties ?? {};
+    const shared = Object.keys(first).filter((k) =>
+      variants.every((v) => v.properties?.[k] !== undefined && JSON.stringify(v.properties[k]) === JSON.stringify(first[k])),
+    );
+    const sharedRequired = shared.filter((k) => variants.every((v) => v.required?.includes(k)));
+    if (shared.length > 0)
+      walk({ properties: Object.fromEntries(shared.map((k) => [k, first[k]!])), required: sharedRequired }, prefix, rows, required);
     for (const v of variants) {
       const tag = Object.entries(v.properties ?? {}).find(([, p]) => p.const !== undefined);
-      walk(v, tag ? `${prefix} (${tag[0]}: ${JSON.stringify(tag[1].const)})` : prefix, rows, required);
+      const own = Object.fromEntries(Object.entries(v.properties ?? {}).filter(([k]) => !shared.includes(k)));
+      walk({ ...v, properties: own }, tag ? `${prefix} (${tag[0]}: ${JSON.stringify(tag[1].const)})` : prefix, rows, required);
     }
     return;
   }

@@ -318,9 +318,8 @@ export async function detectStream(url: string, o: StreamOptions): Promise<Strea
     url: file && !url.startsWith("file:") ? `file://${url}` : url,
     fps: o.fps,
     model: o.model.id,
-    loop: false,
-    realtime: false,
-    read_as_consumed: file,
+    // A file is read once, as fast as detection takes its frames; a camera keeps its own pace.
+    ...(file ? { loop: false, realtime: false, read_as_consumed: true } : {}),
   });
   const camera: Camera = createCamera(cfg, {
     width: m.input.width,

@@ -83,7 +83,7 @@ function warnSyntheticModel(ctx: PartContext, cam: CameraConfig, modelId: string
  */
 export function buildDetection(
   ctx: PartContext,
-  cameras: ReadonlyMap<string, Part & { slot: LatestFrameSlot }>,
+  cameras: ReadonlyMap<string, Part & { slot: LatestFrameSlot; backpressure: boolean }>,
   watch?: { observer: DetectionObserver; deps: readonly Part[] },
 ): DetectionWiring {
   const manifests = new Map<string, DetectionManifest | Error>();
@@ -104,8 +104,9 @@ export function buildDetection(
         slot: source.slot,
         detection: cam.detection,
         ...(watch ? { observer: watch.observer } : {}),
-        // A recording read as consumed already holds only the frames to take: no wall-clock pacing.
-        paced: !(cam.read_as_consumed && !cam.realtime),
+        // A source read as consumed (a recording read as fast as detection goes) already holds only
+        // the frames to take: no wall-clock pacing.
+        paced: !source.backpressure,
         ...(s.enabled
           ? {
               snapshots: {

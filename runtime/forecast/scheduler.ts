@@ -17,7 +17,7 @@ import { forecastBody } from "./payload.js";
 import { decideScaling } from "./scaling.js";
 import { choose } from "./selection.js";
 import { SeriesRuntime, type SkipKind } from "./seriesRuntime.js";
-import { sourceUnit } from "./sourceUnit.js";
+import { sourceFacts } from "./sourceFacts.js";
 import { fillGaps, fillShortGaps } from "./window.js";
 
 /** History read for a forecast beyond the backtest: enough to fit Holt-Winters and the regression. */
@@ -102,15 +102,15 @@ export class ForecastScheduler implements Part {
         checkTimeZone(timeZone);
         const bucketMs = cfg.step_s !== undefined ? cfg.step_s * 1000 : (model?.spec.stepMs ?? 1_800_000);
         o.store.track(cfg.source, bucketMs);
-        const meter = cfg.source.startsWith("meter:") ? o.meters.find((m) => m.id === cfg.source.split(":")[1]) : undefined;
+        const facts = sourceFacts(cfg.source, o.meters);
         this.#series.push(
           new SeriesRuntime({
             cfg,
             model,
             modelError: cfg.model !== undefined ? modelErrors.get(cfg.model) : undefined,
             timeZone,
-            unit: sourceUnit(cfg.source, o.meters),
-            live: meter === undefined || meter.driver === "modbus-tcp" || meter.driver === "modbus-rtu" || meter.driver === "mqtt",
+            unit: facts.unit,
+            live: facts.live,
             bucketMs,
             log,
           }),

@@ -58,7 +58,8 @@ export function tensorRtPrecision(precision: GpuSettings["tensorrt"]["precision"
       return { fp16: false, int8: qdq };
     case "int8":
       return qdq ? { fp16: true, int8: true } : `tensorrt.precision int8 needs the int8_sym variant (QDQ, zero point 0), not ${variant}`;
-    default:
+    case "fp16":
+    case "auto":
       return { fp16: true, int8: qdq };
   }
 }

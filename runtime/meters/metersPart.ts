@@ -5,6 +5,7 @@ import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Part, PartHealth } from "../part.js";
 import { createMeterDriver } from "../../drivers/meter/createDriver.js";
+import { meterKind } from "../../drivers/meter/kinds.js";
 import type { MeterDriver, MeterHealth, Reading } from "../../drivers/meter/meter.js";
 import { RtuLines } from "../../drivers/meter/rtuLine.js";
 
@@ -60,8 +61,8 @@ export class MetersPart implements Part {
       if (!cfg.enabled) continue;
       let driver: MeterDriver;
       try {
-        // A replay or simulation starts its own clock again: what history holds of it is void.
-        if (cfg.driver === "replay" || cfg.driver === "simulated") this.#opts.bus.emit("meter-clock-reset", { meter_id: cfg.id });
+        // A meter on its own clock (a replay, a simulation) starts it again: what history holds of it is void.
+        if (meterKind(cfg.driver).ownClock) this.#opts.bus.emit("meter-clock-reset", { meter_id: cfg.id });
         driver = createMeterDriver(cfg, { log: this.#log, baseDir: this.#opts.baseDir, rtuLines: this.#rtuLines });
         this.#drivers.push(driver);
         await driver.start((r) => this.#onReading(r, readings));

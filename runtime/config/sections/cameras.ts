@@ -1,48 +1,15 @@
 import { z } from "zod";
+import type { CameraSourceKind } from "../../../drivers/camera/source.js";
+import { kindOfUrl, SOURCE_KINDS, unclaimedUrlProblem } from "../../../drivers/camera/sources.js";
 import { redactUrl } from "../../log/logger.js";
 import { durationMs, id, port } from "./common.js";
 import { DETECTION_SCHEMA } from "./detection.js";
 
-/** Schemes a camera url may use; `/dev/videoN` (V4L2) has none. */
-export const CAMERA_SCHEMES = ["rtsp", "rtsps", "http", "https", "file"] as const;
-
-/**
- * Why a camera url cannot be used, or undefined when it can. Messages never repeat a password
- * (config errors are printed and logged).
- */
-export function cameraUrlProblem(url: string): string | undefined {
-  if (/^\/dev\/video\d+$/.test(url)) return undefined;
-  const shown = `"${redactUrl(url)}"`;
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
-  if (scheme === undefined) return `must be rtsp://, rtsps://, http(s)://, file:// or /dev/videoN, got ${shown}`;
-  if (!(CAMERA_SCHEMES as readonly string[]).includes(scheme)) {
-    return `unknown scheme "${scheme}" (known: ${CAMERA_SCHEMES.join(", ")}, or a /dev/videoN device), got ${shown}`;
-  }
-  if (/\s/.test(url)) return `must not contain spaces, got ${shown}`;
-  if (scheme === "file") return url.length > "file://".length && url.startsWith("file://") ? undefined : `must be file://PATH, got ${shown}`;
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return `is not a valid URL, got ${shown}`;
-  }
-  if (parsed.hostname === "") return `has no host, got ${shown}`;
-  return undefined;
-}
-
 const size = (what: string) => z.number().int().min(16).max(4096).describe(what);
 
-export const CAMERA_SCHEMA = z.strictObject({
+/** The keys every camera has, whatever its source. */
+const COMMON = {
   id: id("camera id"),
-  url: z
-    .string()
-    .superRefine((url, ctx) => {
-      const problem = cameraUrlProblem(url);
-      if (problem) ctx.addIssue({ code: "custom", message: problem });
-    })
-    .describe(
-      "Where frames come from: rtsp(s)://[user:pass@]host[:port]/path, http(s):// (MJPEG stream or snapshot), file://PATH (relative paths are from the config file) or /dev/videoN",
-    ),
   enabled: z.boolean().default(true).describe("Set false to keep a camera configured but not running"),
   fps: z
     .number()
@@ -59,29 +26,6 @@ export const CAMERA_SCHEMA = z.strictObject({
   pixel_format: z.enum(["rgb24", "bgr24"]).default("rgb24").describe("Pixel order of frames when no model gives one"),
   letterbox: z.enum(["top-left", "center"]).default("top-left").describe("Where the scaled picture sits in the frame; the rest is padding"),
   pad_value: z.number().int().min(0).max(255).default(114).describe("Grey level of the letterbox padding"),
-  transport: z.enum(["tcp", "udp"]).default("tcp").describe("RTSP transport"),
-  loop: z.boolean().default(true).describe("file:// sources: start again at the end"),
-  realtime: z.boolean().default(true).describe("file:// sources: play at the clip's own speed instead of as fast as possible"),
-  read_as_consumed: z
-    .boolean()
-    .default(false)
-    .describe(
-      "file:// sources with realtime false: read a frame only when detection has taken the last one, instead of decoding frames only to drop them (batch runs over recordings, benchmarks)",
-    ),
-  http_mode: z
-    .enum(["stream", "snapshot"])
-    .default("stream")
-    .describe("http(s):// sources: a stream (MJPEG, …) or a still image fetched again for every frame"),
-  v4l2_format: z
-    .string()
-    .regex(/^[a-z0-9_]+$/, "must be a V4L2 input format name such as mjpeg or yuyv422")
-    .optional()
-    .describe("/dev/videoN sources: input format asked of the device"),
-  v4l2_size: z
-    .string()
-    .regex(/^\d+x\d+$/, "must be WIDTHxHEIGHT")
-    .optional()
-    .describe("/dev/videoN sources: capture size asked of the device, e.g. 1280x720"),
   hwaccel: z
     .string()
     .regex(/^[a-z0-9_]+$/, "must be an ffmpeg -hwaccel name such as cuda or vaapi")
@@ -109,7 +53,42 @@ export const CAMERA_SCHEMA = z.strictObject({
     })
     .prefault({})
     .describe("Reconnect delays (with ±20% jitter)"),
-});
+};
+
+type Kind = (typeof SOURCE_KINDS)[number];
+type SourceConfigOf<K> = K extends CameraSourceKind<infer N, infer S> ? z.output<z.ZodObject<S & { source: z.ZodLiteral<N> }>> : never;
+
+/** What a camera's config holds: its common keys, and its source kind's (told apart by `source`). */
+export type CameraConfig = z.output<z.ZodObject<typeof COMMON>> & SourceConfigOf<Kind>;
+
+/**
+ * A camera without `source:` takes the kind that claims its url (rtsp:// → rtsp, …), so a plain
+ * `url:` keeps working; a url no kind claims is an error at the url, naming the known forms.
+ */
+function inferSource(value: unknown, ctx: z.RefinementCtx): unknown {
+  if (value === null || typeof value !== "object" || Array.isArray(value) || "source" in value) return value;
+  const url = (value as { url?: unknown }).url;
+  if (url === undefined) ctx.addIssue({ code: "custom", path: ["url"], message: `is required (where frames come from)` });
+  else if (typeof url !== "string") return value;
+  else {
+    const kind = kindOfUrl(url);
+    if (kind) return { ...value, source: kind.kind };
+    ctx.addIssue({ code: "custom", path: ["url"], message: unclaimedUrlProblem(url, `"${redactUrl(url)}"`) });
+  }
+  return value;
+}
+
+/**
+ * A camera: its common keys, plus those of its source kind (`source`: rtsp, http, file, v4l2;
+ * each kind's file in drivers/camera defines its own keys), as a union told apart by `source`.
+ */
+export const CAMERA_SCHEMA: z.ZodType<CameraConfig, unknown> = z.preprocess(
+  inferSource,
+  z.discriminatedUnion("source", SOURCE_KINDS.map((k) => z.strictObject({ ...COMMON, ...k.shape })) as unknown as [z.ZodObject, ...z.ZodObject[]]),
+) as unknown as z.ZodType<CameraConfig, unknown>;
+
+/** The reconnect delays a camera has when its config sets none. */
+export const DEFAULT_CAMERA_BACKOFF = COMMON.backoff.parse(undefined);
 
 export const CAMERAS_SCHEMA = z.array(CAMERA_SCHEMA).default([]).describe("Cameras wired to this device");
 
@@ -130,5 +109,4 @@ export const LIVE_VIEW_SCHEMA = z
   })
   .describe("Browser live view of the cameras; ffmpeg runs only while someone watches");
 
-export type CameraConfig = z.output<typeof CAMERA_SCHEMA>;
 export type LiveViewConfig = z.output<typeof LIVE_VIEW_SCHEMA>;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { PRESETS } from "../../../drivers/meter/presets.js";
+import { meterKind, METER_KINDS } from "../../../drivers/meter/kinds.js";
 import { id } from "./common.js";
 
 export const SOURCE_PATTERN = /^(meter:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[a-z][a-z0-9_]{0,63}|camera:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:counts)$/;
@@ -98,23 +98,14 @@ export const FORECASTS_SCHEMA = z
 interface MeterLike {
   id?: unknown;
   driver?: unknown;
-  preset?: unknown;
-  registers?: unknown;
-  values?: unknown;
 }
 
-/** The value names a meter config will report, or undefined when they cannot be told from the config. */
+/** The value names a meter config will report (asked of its kind), or undefined when the config is not valid enough to tell. */
 export function meterValueNames(m: MeterLike): Set<string> | undefined {
-  const names = new Set<string>();
-  if (m.driver === "simulated") return new Set(["power_kw", "energy_kwh"]);
-  if (m.driver === "modbus-tcp" || m.driver === "modbus-rtu") {
-    const preset = typeof m.preset === "string" ? PRESETS[m.preset as keyof typeof PRESETS] : undefined;
-    for (const r of preset ?? []) names.add(r.name);
-    if (Array.isArray(m.registers)) for (const r of m.registers as { name?: unknown }[]) if (typeof r?.name === "string") names.add(r.name);
-    return names;
-  }
-  if (m.values !== null && typeof m.values === "object") return new Set(Object.keys(m.values));
-  return undefined;
+  const kind = METER_KINDS.find((k) => k.driver === m.driver);
+  const parsed = kind?.schema.safeParse(m);
+  if (!kind || !parsed?.success) return undefined;
+  return new Set(Object.keys(meterKind(kind.driver).values(parsed.data as never)));
 }
 
 /** Cross-section check: every meter source names a configured meter and one of its values. */
