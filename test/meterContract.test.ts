@@ -111,7 +111,7 @@ describe("MeterDriver contract, for every driver", () => {
         // What the kind says of its values (forecast units, source checks) is what it reports.
         const declared = meterKind(cfg.driver).values(cfg as never);
         for (const [name, v] of Object.entries(r.values)) expect([name, v.unit]).toEqual([name, declared[name]]);
-        const envelope = { v: 1, id: "00000000-0000-4000-8000-000000000000", device_id: "dev", ts: new Date().toISOString(), seq: 1 };
+        const envelope = { v: 1, id: "00000000-0000-4000-8000-000000000000", device_id: "dev", ts: new Date().toISOString(), epoch: "e-1", seq: 1 };
         validateMessage(`cityedge/dev/meters/${cfg.id}/readings`, { ...envelope, ...readingPayload(r) });
         expect(typeof driver.health().state).toBe("string");
       } finally {
