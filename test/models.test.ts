@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { countVideo } from "../models/eval/countVideo.js";
 import { evaluateDetector, readHeldout, type DetectorManifest } from "../models/eval/detection.js";
 import { buildBatch, denormalize, laggedForecast, readSeriesCsv, score, testIssueStarts, type ForecastManifest } from "../models/eval/forecast.js";
-import { asDetectionManifest } from "../runtime/detect/detectionManifest.js";
+import { asDetectionManifest, loadDetectionManifest } from "../runtime/detect/detectionManifest.js";
 import { loadManifest, verifySha256, type VariantName } from "../runtime/inference/manifest.js";
 import { REPO_ROOT, sharedDataDir } from "./helpers/sharedData.js";
 
@@ -46,7 +46,7 @@ describe("vehicles detector: results table on the held-out synthetic set", () =>
   const dir = path.join(MODELS, "vehicles");
   const manifestFile = path.join(dir, "manifest.json");
   const have = existsSync(manifestFile);
-  const manifest = have ? (readJson(manifestFile) as DetectorManifest & { variants: Record<string, { file: string }> }) : undefined;
+  const manifest = have ? loadDetectionManifest(manifestFile) : undefined;
   const results = have ? readJson<{ accuracy: Record<string, { map50: number }> }>(path.join(dir, "results.json")) : undefined;
 
   it.skipIf(!have)("is a detection manifest the runtime accepts", () => {
@@ -62,11 +62,11 @@ describe("vehicles detector: results table on the held-out synthetic set", () =>
       const out = await session.run({
         [name]: new ort.Tensor("float32", new Float32Array(3 * width * height).fill(114 / 255), [1, 3, height, width]),
       });
-      const t = out[manifest!.output.name]!;
+      const t = out[manifest!.output.name!]!;
       expect(manifest!.output.decoder).toBe("yolov8");
       expect(t.dims[0]).toBe(1);
       expect(t.dims[1]).toBe(4 + manifest!.labels.length);
-      const strides = manifest!.output.strides ?? [8, 16, 32];
+      const strides = (manifest!.output.strides as number[] | undefined) ?? [8, 16, 32];
       expect(t.dims[2]).toBe(strides.reduce((n, s) => n + (width / s) * (height / s), 0));
     } finally {
       await session.release();
@@ -76,7 +76,7 @@ describe("vehicles detector: results table on the held-out synthetic set", () =>
   for (const variant of have ? Object.keys(manifest!.variants) : []) {
     it(`${variant}: mAP@0.5 reproduces results.json`, async () => {
       const set = readHeldout(path.join(dir, "heldout"));
-      const r = await evaluateDetector(path.join(dir, manifest!.variants[variant]!.file), manifest!, set, { threads: 2 });
+      const r = await evaluateDetector(manifest!.files[variant as keyof DetectorManifest["files"]]!, manifest!, set, { threads: 2 });
       expect(r.map).toBeCloseTo(results!.accuracy[variant]!.map50, 3);
     }, 180_000);
   }
@@ -91,7 +91,7 @@ describe("vehicles detector: end-to-end counting on the demo video", () => {
   const dir = path.join(MODELS, "vehicles");
   const gt = path.join(MODELS, "synthetic", "demo.gt.json");
   const have = existsSync(path.join(dir, "manifest.json")) && existsSync(gt);
-  const manifest = have ? readJson<DetectorManifest & { variants: Record<string, { file: string }> }>(path.join(dir, "manifest.json")) : undefined;
+  const manifest = have ? loadDetectionManifest(path.join(dir, "manifest.json")) : undefined;
 
   for (const variant of have ? Object.keys(manifest!.variants) : []) {
     const recorded = path.join(dir, `counting.${variant}.json`);
@@ -99,7 +99,7 @@ describe("vehicles detector: end-to-end counting on the demo video", () => {
       `${variant}: the runtime's decoder, tracker and line counter reproduce counting.${variant}.json`,
       async () => {
         const want = readJson<{ total_counted: number; total_true: number; total_error_pct: number }>(recorded);
-        const r = await countVideo(path.join(dir, manifest!.variants[variant]!.file), manifest!, gt);
+        const r = await countVideo(manifest!.files[variant as keyof DetectorManifest["files"]]!, manifest!, gt);
         expect(r.total_true).toBe(want.total_true);
         expect(Math.abs(r.total_counted - want.total_counted)).toBeLessThanOrEqual(1);
       },

@@ -1,14 +1,16 @@
 /**
- * End-to-end counting on a ground-truth video: ffmpeg decodes and letterboxes every frame, the
- * detector runs through onnxruntime-node, and the runtime's own decoder, NMS, tracker and line
- * counter (runtime/detect) turn its output into counts, which are compared with the video's
- * true counts (models/synthetic/*.gt.json).
+ * End-to-end counting on a ground-truth video: ffmpeg decodes and letterboxes every frame with
+ * the camera driver's filter, the runtime's TensorBuffer converts it, the detector runs through
+ * onnxruntime-node, and the runtime's own decoder (any layout), NMS, tracker and line counter
+ * (runtime/detect) turn its output into counts, which are compared with the video's true counts
+ * (models/synthetic/*.gt.json).
  *
- *   npx tsx models/eval/countVideo.ts [--variant fp32|int8] [--threads N] [--gt FILE.gt.json] [--write]
+ *   npx tsx models/eval/countVideo.ts [--manifest FILE] [--variant fp32|int8] [--threads N] [--gt FILE.gt.json] [--write]
  *
  * `--gt` counts another ground-truth video (e.g. one rendered by models/synthetic/make_video.py
- * with another seed) instead of the demo; `--write` records the demo's figures in
- * models/vehicles/counting.<variant>.json.
+ * with another seed) instead of the demo; `--manifest` (default models/vehicles/manifest.json,
+ * absolute or relative) names the model; `--write` records the demo's figures in
+ * counting.<variant>.json beside the manifest.
  */
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -16,11 +18,14 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { Counter } from "../../runtime/detect/counting.js";
-import { decode, roleTensors, type BaseOutput } from "../../runtime/detect/decoders/index.js";
+import { letterboxFilter } from "../../drivers/camera/letterbox.js";
+import { decode, roleTensors } from "../../runtime/detect/decoders/index.js";
+import { loadDetectionManifest } from "../../runtime/detect/detectionManifest.js";
 import { fitLetterbox, toSourceNormalized } from "../../runtime/detect/letterbox.js";
 import { nms } from "../../runtime/detect/nms.js";
 import { Tracker } from "../../runtime/detect/tracker.js";
 import type { Detection } from "../../runtime/detect/types.js";
+import { TensorBuffer } from "../../runtime/inference/tensorBuffer.js";
 import type { DetectorManifest } from "./detection.js";
 
 export interface GroundTruth {
@@ -45,12 +50,18 @@ export interface CountResult {
   class_direction_error_pct: number;
 }
 
-/** Decodes a video to raw RGB frames of the model's input size, letterboxed top-left (as the camera driver does). */
-async function* frames(video: string, m: DetectorManifest, srcW: number, srcH: number): AsyncGenerator<Buffer> {
-  const lb = fitLetterbox(srcW, srcH, m.input.width, m.input.height);
-  const w = Math.round(srcW * lb.scale);
-  const h = Math.round(srcH * lb.scale);
-  const pad = m.input.letterbox_pad.toString(16).padStart(2, "0").repeat(3);
+/** Decodes a video to raw frames of the model's input size, letterboxed by the camera driver's own filter. */
+async function* frames(video: string, m: DetectorManifest, fps: number): AsyncGenerator<Buffer> {
+  const filter = letterboxFilter(
+    {
+      width: m.input.width,
+      height: m.input.height,
+      pixelFormat: m.input.color === "bgr" ? "bgr24" : "rgb24",
+      padValue: m.input.letterbox_pad,
+      letterbox: m.input.letterbox,
+    },
+    fps,
+  );
   const ff = spawn(
     "ffmpeg",
     [
@@ -60,11 +71,11 @@ async function* frames(video: string, m: DetectorManifest, srcW: number, srcH: n
       "-i",
       video,
       "-vf",
-      `scale=${w}:${h}:flags=bilinear,pad=${m.input.width}:${m.input.height}:0:0:color=0x${pad}`,
+      filter,
       "-f",
       "rawvideo",
       "-pix_fmt",
-      m.input.color === "rgb" ? "rgb24" : "bgr24",
+      m.input.color === "bgr" ? "bgr24" : "rgb24",
       "pipe:1",
     ],
     { stdio: ["ignore", "pipe", "inherit"] },
@@ -97,18 +108,17 @@ export async function detectVideo(
   const gt = JSON.parse(readFileSync(gtFile, "utf8")) as GroundTruth;
   const video = path.join(path.dirname(gtFile), gt.video);
   const session = await ort.InferenceSession.create(modelFile, { intraOpNumThreads: opts.threads ?? 2 });
-  const lb = fitLetterbox(gt.width, gt.height, m.input.width, m.input.height);
+  const lb = fitLetterbox(gt.width, gt.height, m.input.width, m.input.height, m.input.letterbox === "center");
   const floor = opts.scoreFloor ?? m.thresholds.score;
-  const plane = m.input.width * m.input.height;
-  const data = new Float32Array(3 * plane);
+  const buffer = new TensorBuffer(m.input, 1);
+  const format = m.input.color === "bgr" ? "bgr24" : "rgb24";
   const out: Detection[][] = [];
   try {
-    for await (const rgb of frames(video, m, gt.width, gt.height)) {
-      for (let i = 0; i < plane; i++) {
-        for (let c = 0; c < 3; c++) data[c * plane + i] = (rgb[i * 3 + c]! * m.input.scale - m.input.mean[c]!) / m.input.std[c]!;
-      }
-      const res = await session.run({ [m.input.name]: new ort.Tensor("float32", data, [1, 3, m.input.height, m.input.width]) });
-      const raw = decode(m.output as BaseOutput, roleTensors(m.output as BaseOutput, res), 0, {
+    // Twice the clip's rate: the filter's one-frame-per-slot selection then keeps every frame.
+    for await (const px of frames(video, m, gt.fps * 2)) {
+      buffer.fill(0, { width: m.input.width, height: m.input.height, format, data: px });
+      const res = await session.run({ [m.input.name]: buffer.tensor(1) });
+      const raw = decode(m.output, roleTensors(m.output, res), 0, {
         inputWidth: m.input.width,
         inputHeight: m.input.height,
         numClasses: m.labels.length,
@@ -179,25 +189,25 @@ export async function countVideo(modelFile: string, m: DetectorManifest, gtFile:
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-  const dir = path.join(ROOT, "models/vehicles");
   const arg = (name: string): string | undefined => {
     const i = process.argv.indexOf(name);
     return i > 0 ? process.argv[i + 1] : undefined;
   };
-  const variant = arg("--variant") ?? "fp32";
+  const manifestFile = path.resolve(arg("--manifest") ?? path.join(ROOT, "models/vehicles/manifest.json"));
+  const variant = (arg("--variant") ?? "fp32") as keyof DetectorManifest["files"];
   const threads = arg("--threads");
   const gt = arg("--gt");
   if (gt !== undefined && process.argv.includes("--write")) throw new Error("--write records the demo video's figures: drop --gt");
-  const m = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as DetectorManifest & { variants: Record<string, { file: string }> };
+  const m = loadDetectionManifest(manifestFile);
+  const file = m.files[variant];
+  if (!file) throw new Error(`${manifestFile} has no ${variant} variant (has: ${Object.keys(m.files).join(", ")})`);
   const r = await countVideo(
-    path.join(dir, m.variants[variant]!.file),
+    file,
     m,
     gt !== undefined ? path.resolve(gt) : path.join(ROOT, "models/synthetic/demo.gt.json"),
     threads !== undefined ? { threads: Number(threads) } : {},
   );
-  console.log(JSON.stringify({ variant, ...(gt !== undefined ? { gt: path.relative(ROOT, path.resolve(gt)) } : {}), ...r }, null, 2));
-  if (process.argv.includes("--write")) {
-    const file = path.join(dir, `counting.${variant}.json`);
-    writeFileSync(file, JSON.stringify({ variant, ...r }, null, 2) + "\n");
-  }
+  console.log(JSON.stringify({ variant, ...(gt !== undefined ? { gt: path.resolve(gt) } : {}), ...r }, null, 2));
+  if (process.argv.includes("--write"))
+    writeFileSync(path.join(path.dirname(manifestFile), `counting.${variant}.json`), JSON.stringify({ variant, ...r }, null, 2) + "\n");
 }

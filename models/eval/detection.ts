@@ -1,20 +1,22 @@
 /**
- * Scores a yolov8-layout detector on a held-out set of JPEGs with exact labels: mAP@0.5 (VOC
- * all-point AP per class, mean over classes), the same rule as models/vehicles/build/common.py.
+ * Scores a detector on a held-out set of JPEGs with exact labels: mAP@0.5 (VOC all-point AP per
+ * class, mean over classes), the same rule as models/vehicles/build/common.py. Pictures go
+ * through the runtime's own letterbox, tensor conversion (TensorBuffer) and decoder (any layout
+ * the manifest names), so the figures measure the code the daemon runs.
  * Used by models/eval/evalDetector.ts (the results table) and test/models.test.ts.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
-import sharp from "sharp";
+import { decode, roleTensors } from "../../runtime/detect/decoders/index.js";
+import type { DetectionManifest } from "../../runtime/detect/detectionManifest.js";
+import { letterboxPicture } from "../../runtime/detect/detectRun.js";
+import { fitLetterbox } from "../../runtime/detect/letterbox.js";
+import { nms } from "../../runtime/detect/nms.js";
+import { TensorBuffer, type PixelSource } from "../../runtime/inference/tensorBuffer.js";
 
-/** The manifest fields scoring depends on. */
-export interface DetectorManifest {
-  input: { name: string; width: number; height: number; color: "rgb" | "bgr"; scale: number; mean: number[]; std: number[]; letterbox_pad: number };
-  output: { name: string; decoder: string; strides?: number[] };
-  labels: string[];
-  thresholds: { score: number; nms_iou: number };
-}
+/** The manifest scoring reads: the runtime's detection manifest (loadDetectionManifest). */
+export type DetectorManifest = DetectionManifest;
 
 /** One label: class, x1, y1, x2, y2 (picture pixels), ignore (1: neither required nor penalized). */
 export type Label = [number, number, number, number, number, number];
@@ -32,36 +34,16 @@ export function readHeldout(dir: string): HeldoutSet {
   return { dir, width: j.width, height: j.height, labels: j.labels, images: j.images };
 }
 
-/** Decoded RGB bytes of held-out image i. */
-export async function heldoutPixels(set: HeldoutSet, i: number): Promise<Buffer> {
-  const file = path.join(set.dir, `${String(i).padStart(4, "0")}.jpg`);
-  const { data, info } = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  if (info.width !== set.width || info.height !== set.height || info.channels !== 3) {
-    throw new Error(`${file}: expected ${set.width}x${set.height} RGB, got ${info.width}x${info.height}x${info.channels}`);
-  }
-  return data;
+export function heldoutFile(set: HeldoutSet, i: number): string {
+  return path.join(set.dir, `${String(i).padStart(4, "0")}.jpg`);
 }
 
-/**
- * Writes an RGB picture (at most the input size) into a [3, H, W] slot at `offset`: top-left
- * letterbox, padding value letterbox_pad, then (v * scale - mean) / std per channel.
- */
-export function writeInput(out: Float32Array, offset: number, rgb: Uint8Array, w: number, h: number, m: DetectorManifest): void {
-  const W = m.input.width;
-  const H = m.input.height;
-  const order = m.input.color === "rgb" ? [0, 1, 2] : [2, 1, 0];
-  for (let c = 0; c < 3; c++) {
-    const src = order[c]!;
-    const mean = m.input.mean[c]!;
-    const std = m.input.std[c]!;
-    const pad = (m.input.letterbox_pad * m.input.scale - mean) / std;
-    const base = offset + c * W * H;
-    for (let y = 0; y < H; y++) {
-      for (let x = 0; x < W; x++) {
-        out[base + y * W + x] = y < h && x < w ? (rgb[(y * w + x) * 3 + src]! * m.input.scale - mean) / std : pad;
-      }
-    }
-  }
+/** Held-out picture i letterboxed to the model's input as the camera driver does, in its channel order. */
+export async function heldoutFrame(set: HeldoutSet, i: number, m: DetectionManifest): Promise<PixelSource> {
+  const file = heldoutFile(set, i);
+  const { pixels, width, height } = await letterboxPicture(file, m);
+  if (width !== set.width || height !== set.height) throw new Error(`${file}: expected ${set.width}x${set.height}, got ${width}x${height}`);
+  return { width: m.input.width, height: m.input.height, format: m.input.color === "bgr" ? "bgr24" : "rgb24", data: pixels };
 }
 
 export interface Det {
@@ -78,38 +60,31 @@ function iou(a: readonly number[], b: readonly number[]): number {
   return ua > 0 ? inter / ua : 0;
 }
 
-/** yolov8 output [B, 4 + C, N] of batch item b -> class-wise NMS'd detections, best first. */
-export function decodeYolov8(out: Float32Array, dims: readonly number[], b: number, scoreThr: number, nmsIou: number, maxDet = 300): Det[] {
-  const ch = dims[1]!;
-  const n = dims[2]!;
-  const nc = ch - 4;
-  const base = b * ch * n;
-  const cand: Det[] = [];
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    let bs = -1;
-    for (let c = 0; c < nc; c++) {
-      const s = out[base + (4 + c) * n + i]!;
-      if (s > bs) {
-        bs = s;
-        best = c;
-      }
-    }
-    if (bs < scoreThr) continue;
-    const cx = out[base + i]!;
-    const cy = out[base + n + i]!;
-    const w = out[base + 2 * n + i]!;
-    const h = out[base + 3 * n + i]!;
-    cand.push({ cls: best, score: bs, box: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2] });
-  }
-  cand.sort((p, q) => q.score - p.score);
-  const kept: Det[] = [];
-  for (const d of cand) {
-    if (kept.some((k) => k.cls === d.cls && iou(k.box, d.box) > nmsIou)) continue;
-    kept.push(d);
-    if (kept.length >= maxDet) break;
-  }
-  return kept;
+/**
+ * Batch item b of a run -> detections in picture pixels (not clipped: the labels are not),
+ * through the runtime's decoder and class-wise NMS, best first.
+ */
+export function detectionsOf(
+  result: ort.InferenceSession.ReturnType,
+  b: number,
+  m: DetectionManifest,
+  picture: { width: number; height: number },
+  scoreThr: number,
+  nmsIou: number,
+): Det[] {
+  const raw = decode(m.output, roleTensors(m.output, result), b, {
+    inputWidth: m.input.width,
+    inputHeight: m.input.height,
+    numClasses: m.labels.length,
+    scoreThreshold: scoreThr,
+  });
+  const lb = fitLetterbox(picture.width, picture.height, m.input.width, m.input.height, m.input.letterbox === "center");
+  const px = (v: number, pad: number) => (v - pad) / lb.scale;
+  return nms(raw, nmsIou).map((d) => ({
+    cls: d.class_id,
+    score: d.score,
+    box: [px(d.x1, lb.pad_x), px(d.y1, lb.pad_y), px(d.x2, lb.pad_x), px(d.y2, lb.pad_y)],
+  }));
 }
 
 /** VOC all-point AP@iouThr per class and their mean over classes with ground truth. */
@@ -172,25 +147,25 @@ export function meanAP(dets: Det[][], labels: Label[][], nc: number, iouThr = 0.
   return { map: present.reduce((s, v) => s + v, 0) / Math.max(1, present.length), ap };
 }
 
-/** Runs a model over the whole held-out set in batches and scores it. */
+/** Runs a model file (a variant of `m`) over the whole held-out set in batches and scores it. */
 export async function evaluateDetector(
   file: string,
-  m: DetectorManifest,
+  m: DetectionManifest,
   set: HeldoutSet,
   opts: { batch?: number; threads?: number } = {},
 ): Promise<{ map: number; ap: (number | null)[] }> {
   const session = await ort.InferenceSession.create(file, { intraOpNumThreads: opts.threads ?? 1, graphOptimizationLevel: "all" });
-  const batch = opts.batch ?? 8;
-  const per = 3 * m.input.width * m.input.height;
+  const meta = session.inputMetadata.find((i) => i.name === m.input.name);
+  const first = meta?.isTensor ? meta.shape[0] : undefined;
+  const batch = typeof first === "number" && first > 0 ? 1 : (opts.batch ?? 8);
+  const buffer = new TensorBuffer(m.input, batch);
   const dets: Det[][] = [];
   try {
     for (let s = 0; s < set.images.length; s += batch) {
       const k = Math.min(batch, set.images.length - s);
-      const data = new Float32Array(k * per);
-      for (let b = 0; b < k; b++) writeInput(data, b * per, await heldoutPixels(set, s + b), set.width, set.height, m);
-      const out = await session.run({ [m.input.name]: new ort.Tensor("float32", data, [k, 3, m.input.height, m.input.width]) });
-      const t = out[m.output.name]!;
-      for (let b = 0; b < k; b++) dets.push(decodeYolov8(t.data as Float32Array, t.dims, b, 0.001, m.thresholds.nms_iou));
+      for (let b = 0; b < k; b++) buffer.fill(b, await heldoutFrame(set, s + b, m));
+      const out = await session.run({ [m.input.name]: buffer.tensor(k) });
+      for (let b = 0; b < k; b++) dets.push(detectionsOf(out, b, m, set, 0.001, m.thresholds.nms_iou));
     }
   } finally {
     await session.release();

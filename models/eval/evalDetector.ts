@@ -1,21 +1,26 @@
 /**
- * Measures the vehicles detector's results table through onnxruntime-node (CPU provider):
- * mAP@0.5 of every shipped variant on the held-out set, and throughput at batch 1 with the same
- * thread count for every variant.
+ * Measures a detector's results table through onnxruntime-node (CPU provider): mAP@0.5 of every
+ * variant of its manifest on a held-out set, and throughput at batch 1 with the same thread count
+ * for every variant. Pictures go through the runtime's letterbox, tensor conversion and decoder.
  *
- *   npx tsx models/eval/evalDetector.ts [--write] [--threads 1] [--runs 60]
+ *   npx tsx models/eval/evalDetector.ts [--manifest FILE] [--heldout DIR] [--write] [--threads 1] [--runs 60]
  *
- * --write stores the accuracy figures in models/vehicles/results.json (test/models.test.ts
- * reproduces them); speed is printed and recorded there too but never tested.
+ * Defaults: models/vehicles/manifest.json and the heldout/ folder beside the manifest; paths may
+ * be absolute. --write stores the figures in results.json beside the manifest
+ * (test/models.test.ts reproduces the vehicles model's); speed is recorded but never tested.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
-import { evaluateDetector, heldoutPixels, readHeldout, writeInput, type DetectorManifest } from "./detection.js";
+import { loadDetectionManifest } from "../../runtime/detect/detectionManifest.js";
+import { TensorBuffer } from "../../runtime/inference/tensorBuffer.js";
+import { evaluateDetector, heldoutFrame, readHeldout } from "./detection.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const DIR = path.join(ROOT, "models/vehicles");
+const flagValue = (name: string): string | undefined => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+const manifestFile = path.resolve(flagValue("--manifest") ?? path.join(ROOT, "models/vehicles/manifest.json"));
+const DIR = path.dirname(manifestFile);
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(name);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
@@ -23,25 +28,22 @@ const arg = (name: string, dflt: number): number => {
 const threads = arg("--threads", 1);
 const runs = arg("--runs", 60);
 
-const manifest = JSON.parse(readFileSync(path.join(DIR, "manifest.json"), "utf8")) as DetectorManifest & {
-  variants: Record<string, { file: string }>;
-};
-const set = readHeldout(path.join(DIR, "heldout"));
+const manifest = loadDetectionManifest(manifestFile);
+const set = readHeldout(path.resolve(flagValue("--heldout") ?? path.join(DIR, "heldout")));
 const round = (v: number, d: number): number => Number(v.toFixed(d));
 
 const accuracy: Record<string, { map50: number; ap50: Record<string, number | null> }> = {};
 const speed: Record<string, { threads: number; ms_per_image: number; images_per_s: number }> = {};
-const one = new Float32Array(3 * manifest.input.width * manifest.input.height);
-writeInput(one, 0, await heldoutPixels(set, 0), set.width, set.height, manifest);
-for (const [variant, v] of Object.entries(manifest.variants)) {
-  const file = path.join(DIR, v.file);
+const one = new TensorBuffer(manifest.input, 1);
+one.fill(0, await heldoutFrame(set, 0, manifest));
+for (const [variant, file] of Object.entries(manifest.files)) {
   const r = await evaluateDetector(file, manifest, set, { threads: 2 });
   accuracy[variant] = {
     map50: round(r.map, 4),
     ap50: Object.fromEntries(manifest.labels.map((l, i) => [l, r.ap[i] === null ? null : round(r.ap[i]!, 4)])),
   };
   const s = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: "all" });
-  const feeds = { [manifest.input.name]: new ort.Tensor("float32", one, [1, 3, manifest.input.height, manifest.input.width]) };
+  const feeds = { [manifest.input.name]: one.tensor(1) };
   for (let i = 0; i < 5; i++) await s.run(feeds);
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < runs; i++) await s.run(feeds);

@@ -115,7 +115,7 @@ function runBus(sum?: CountsSum): DaemonBus {
 }
 
 /** Letterboxes a picture exactly as the camera driver's ffmpeg filter does, in the model's channel order. */
-async function letterboxPicture(file: string, m: DetectionManifest): Promise<{ pixels: Buffer; width: number; height: number }> {
+export async function letterboxPicture(file: string, m: DetectionManifest): Promise<{ pixels: Buffer; width: number; height: number }> {
   let meta: sharp.Metadata;
   try {
     meta = await sharp(file).metadata();
