@@ -42,6 +42,11 @@ export type CameraHealth = PartHealth & {
   /** The stream's picture size, once known, e.g. "1280x720". */
   src_size?: string;
   last_error?: string;
+  /**
+   * A file read only as fast as detection takes its frames (`read_as_consumed`) whose frame has
+   * waited past `stall_timeout_ms` for it: how long (its detector is down or stuck).
+   */
+  waiting_for_consumer_ms?: number;
 };
 
 export interface CameraOptions extends FrameSpec {
@@ -139,6 +144,9 @@ export class Camera implements Part {
   #src: { width: number; height: number } | undefined;
   #stills: Still[] = [];
   readonly #inRate = new RateMeter();
+  /** When the newest frame started waiting for a consumer (backpressure), and whether that was logged. */
+  #waitingSince: number | undefined;
+  #waitingReported = false;
   readonly #outRate = new RateMeter();
 
   constructor(cfg: CameraConfig, opts: CameraOptions) {
@@ -228,9 +236,11 @@ export class Camera implements Part {
   health(): CameraHealth {
     const retryAt = this.#runner?.retryAt;
     const streaming = this.#state === "streaming";
+    const waiting = this.#consumerWaitMs();
     return {
-      state: STATE_OF[this.#state],
+      state: waiting !== undefined ? "degraded" : STATE_OF[this.#state],
       ...(this.#lastError !== undefined && !streaming ? { error: this.#lastError } : {}),
+      ...(waiting !== undefined ? { error: this.#waitingMessage(waiting), waiting_for_consumer_ms: waiting } : {}),
       stream: this.#state,
       source: this.#opts.source.kind,
       url: redactUrl(this.#cfg.url),
@@ -420,6 +430,7 @@ export class Camera implements Part {
       // A file read as fast as possible: rather than decode frames only to drop them, stop
       // reading until this one is taken; ffmpeg then blocks on the full pipe and costs nothing.
       run.state.paused = true;
+      this.#waitingSince = now;
       frameStream(run)?.pause();
     }
     if (this.#state !== "streaming") {
@@ -495,6 +506,12 @@ export class Camera implements Part {
     this.#outRate.sample(now, this.slot.taken);
     this.#metrics?.fps.set(round1(this.#inRate.rate()), this.#labels);
     const run = this.#runner?.current;
+    const waiting = this.#consumerWaitMs(now);
+    if (waiting !== undefined && !this.#waitingReported) {
+      // Not a stall of the camera (ffmpeg waits on purpose), but nothing may wait unseen.
+      this.#waitingReported = true;
+      this.#log.warn({ waiting_ms: waiting, frames_in: this.#frameIndex }, this.#waitingMessage(waiting));
+    }
     if (!run || run.state.stalled || run.state.paused || this.#stopping) return;
     // The first frame of a run also waits for ffmpeg to connect and probe the stream (up to
     // about 5 s of it), so it gets FIRST_FRAME_GRACE_MS on top of the stall timeout.
@@ -518,9 +535,24 @@ export class Camera implements Part {
     return this.#opts.source.readsAsConsumed;
   }
 
+  /** How long a frame has waited for a consumer, once that is past the stall timeout. */
+  #consumerWaitMs(now = Date.now()): number | undefined {
+    const run = this.#runner?.current;
+    if (!run?.state.paused || this.#waitingSince === undefined || this.#stopping) return undefined;
+    const ms = now - this.#waitingSince;
+    return ms > this.#cfg.stall_timeout_ms ? ms : undefined;
+  }
+
+  #waitingMessage(ms: number): string {
+    return `no frame taken for ${Math.round(ms / 1000)} s: this file is read only as detection consumes it (read_as_consumed), and its detector takes none (see the detector's health)`;
+  }
+
   #resume(): void {
     const run = this.#runner?.current;
     if (!run?.state.paused) return;
+    if (this.#waitingReported) this.#log.info({ waited_ms: Date.now() - (this.#waitingSince ?? Date.now()) }, "detection takes frames again");
+    this.#waitingSince = undefined;
+    this.#waitingReported = false;
     run.state.paused = false;
     // Time spent waiting for the consumer is not a stall.
     run.state.lastFrameAt = Date.now();
