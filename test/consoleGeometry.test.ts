@@ -126,8 +126,8 @@ describe("editing a camera's lines and zones in the config file", () => {
     const printed = cli.stderr.split("\n").filter((l) => l.startsWith(file));
     expect(r.problems).toEqual(printed);
     expect(r.problems).toEqual([
-      `${file}:46:11 cameras[0].detection.lines[0].id: line id must be 1-64 characters of letters, digits, "_", "." or "-", starting with a letter or digit, got "main road"`,
-      `${file}:52:11 cameras[0].detection.lines[2].id: duplicate id "dup" (also lines[1])`,
+      `${file}:49:11 cameras[0].detection.lines[0].id: line id must be 1-64 characters of letters, digits, "_", "." or "-", starting with a letter or digit, got "main road"`,
+      `${file}:55:11 cameras[0].detection.lines[2].id: duplicate id "dup" (also lines[1])`,
     ]);
   });
 
