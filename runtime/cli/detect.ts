@@ -226,7 +226,7 @@ Exit codes: 0 done, 64 bad command line, 78 bad config or manifest, 1 the input 
       if (json) process.stdout.write(`${JSON.stringify({ v: DETECT_JSON_V, kind: live ? "stream" : "video", input, model: model.id, ...r })}\n`);
       else {
         process.stdout.write(
-          `${input}: ${r.frames} frames in ${r.seconds} s (${r.fps} fps, ${r.inference_ms_avg ?? "-"} ms per frame; ${model.id} on ${r.provider}${r.dropped > 0 ? `; ${r.dropped} frames dropped` : ""})\n`,
+          `${input}: ${r.frames} frames in ${r.seconds} s (${r.fps} fps, ${r.inference_ms_avg ?? "-"} ms per frame; ${model.id} on ${r.provider}${r.dropped > 0 ? `; ${r.dropped} frames dropped` : ""}${r.skipped > 0 ? `; ${r.skipped} still frames skipped by motion gating` : ""})\n`,
         );
         for (const l of r.lines) process.stdout.write(`  line ${l.line_id}: ${countsText(l.counts)}\n`);
         for (const z of r.zones)

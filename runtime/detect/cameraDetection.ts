@@ -4,6 +4,7 @@ import type { DetectionManifest } from "./detectionManifest.js";
 import type { Logger } from "../log/logger.js";
 import type { DaemonBus } from "../events/events.js";
 import { CameraPipeline, type PipelineStats } from "./cameraPipeline.js";
+import { MotionGate, type MotionStats } from "./motionGate.js";
 import { SnapshotStore, type SnapshotOptions } from "./snapshots.js";
 import type { DetectionObserver, ObjectOut } from "./types.js";
 
@@ -26,7 +27,7 @@ export interface DetectorCamera {
 }
 
 /** One camera's detection in health: frames run, their rate, frames dropped before they could be taken, and the pipeline's counts. */
-export type CameraDetectionStats = PipelineStats & { frames: number; fps: number; dropped: number };
+export type CameraDetectionStats = PipelineStats & { frames: number; fps: number; dropped: number; motion?: MotionStats };
 
 export interface CameraDetectionOptions {
   camera: DetectorCamera;
@@ -46,6 +47,8 @@ export class CameraDetection {
   readonly cam: DetectorCamera;
   readonly pipeline: CameraPipeline;
   readonly snapshots: SnapshotStore | undefined;
+  /** Skips inference while nothing moves, when the camera's detection.motion is enabled. */
+  readonly gate: MotionGate | undefined;
   readonly #log: Logger;
   readonly #modelId: string;
   #timer: NodeJS.Timeout | undefined;
@@ -63,6 +66,7 @@ export class CameraDetection {
     this.#log = o.log;
     this.#modelId = o.modelId;
     this.snapshots = o.camera.snapshots ? new SnapshotStore(o.camera.snapshots, o.log) : undefined;
+    this.gate = o.camera.detection.motion.enabled ? new MotionGate(o.camera.detection.motion) : undefined;
     this.pipeline = new CameraPipeline(
       {
         cameraId: o.camera.id,
@@ -71,6 +75,7 @@ export class CameraDetection {
         detection: o.camera.detection,
         bus: o.bus,
         log: o.log,
+        streamClock: o.camera.paced === false,
         ...(this.snapshots ? { snapshots: this.snapshots } : {}),
       },
       nowMs,
@@ -127,6 +132,12 @@ export class CameraDetection {
   health(): CameraDetectionStats {
     const w = this.fpsWindow;
     const fps = w.length > 1 ? ((w.length - 1) * 1000) / (w[w.length - 1]! - w[0]!) : 0;
-    return { frames: this.frames, fps: Math.round(fps * 10) / 10, dropped: this.cam.slot.dropped, ...this.pipeline.health() };
+    return {
+      frames: this.frames,
+      fps: Math.round(fps * 10) / 10,
+      dropped: this.cam.slot.dropped,
+      ...(this.gate ? { motion: this.gate.health() } : {}),
+      ...this.pipeline.health(),
+    };
   }
 }

@@ -22,6 +22,11 @@ export interface CameraPipelineOptions {
   bus: DaemonBus;
   log: Logger;
   snapshots?: SnapshotStore;
+  /**
+   * Track on the stream's own clock (pts) where frames carry it: for a recording read as fast as
+   * it is consumed, where arrival times only measure how fast detection went.
+   */
+  streamClock?: boolean;
 }
 
 const round4 = (v: number) => Math.round(v * 10_000) / 10_000;
@@ -72,6 +77,9 @@ export class CameraPipeline {
   #published = 0;
   #rateLimited = 0;
   #lastFrameMs = 0;
+  /** The tracker's clock: the frames' clock less the still time the gate skipped. */
+  #lastClockMs: number | undefined;
+  #stillMs = 0;
 
   /** Throws a clear error for labels the model does not have. */
   constructor(o: CameraPipelineOptions, nowMs = Date.now()) {
@@ -119,6 +127,21 @@ export class CameraPipeline {
     this.#intervalStart = nowMs;
   }
 
+  /**
+   * A frame the motion gate skipped: nothing moved since the frame before, so the time up to it
+   * is taken out of the tracker's clock. Its predictions then resume where they stood, instead of
+   * carrying the last velocity across a still stretch.
+   */
+  skip(frame: Frame): void {
+    const t = this.#clock(frame);
+    if (this.#lastClockMs !== undefined && t > this.#lastClockMs) this.#stillMs += t - this.#lastClockMs;
+    this.#lastClockMs = t;
+  }
+
+  #clock(frame: Frame): number {
+    return this.#o.streamClock === true && frame.pts_ms !== undefined ? frame.pts_ms : frame.arrival_ms;
+  }
+
   /** Decoding, NMS and the cross-class merge of one frame: boxes in model-input pixels, best first. */
   detect(tensors: RoleTensors, batchIndex: number): Detection[] {
     const m = this.#o.manifest;
@@ -146,7 +169,9 @@ export class CameraPipeline {
       if (s) mapped.push(s);
     }
     const frameMs = frame.arrival_ms;
-    const upd = this.#tracker.update(mapped, frameMs);
+    const t = this.#clock(frame);
+    this.#lastClockMs = t;
+    const upd = this.#tracker.update(mapped, t - this.#stillMs);
     const trackOf = new Map<Detection, number>();
     for (const { track, detection } of upd.matched) trackOf.set(detection, track.id);
     const visible = upd.matched.map((x) => x.track);

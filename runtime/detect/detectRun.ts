@@ -68,6 +68,8 @@ export interface StreamResult {
   zones: { zone_id: string; entered: Record<string, number> }[];
   /** Frames a live camera delivered that detection did not take in time. */
   dropped: number;
+  /** Frames the camera's motion gate let go without inference (detection.motion). */
+  skipped: number;
 }
 
 const round = (v: number, d = 4) => Math.round(v * 10 ** d) / 10 ** d;
@@ -332,6 +334,7 @@ export async function detectStream(url: string, o: StreamOptions): Promise<Strea
   });
   const sum = new CountsSum();
   let processed = 0;
+  let skipped = 0;
   let video: AnnotatedVideo | undefined;
   let inferMs = 0;
   const detector = new DetectorPart({
@@ -347,6 +350,7 @@ export async function detectStream(url: string, o: StreamOptions): Promise<Strea
     cameras: [{ id: "detect", fps: o.fps, slot: camera.slot, detection: { ...o.detection, counts_interval_s: 86_400 }, paced: !file }],
     bus: runBus(sum),
     log: o.log.child({ module: "detect" }),
+    onSkipped: () => skipped++,
     onFrame: (frame, objects, ms) => {
       processed++;
       inferMs += ms;
@@ -379,7 +383,7 @@ export async function detectStream(url: string, o: StreamOptions): Promise<Strea
       await new Promise((r) => setTimeout(r, 50));
       if (stopped || Date.now() >= deadline) break;
       const h = camera.health();
-      if (camera.state === "stopped" && camera.slot.peek() === undefined && processed >= Number(h.frames_out)) break;
+      if (camera.state === "stopped" && camera.slot.peek() === undefined && processed + skipped >= Number(h.frames_out)) break;
       if (camera.state === "failed") throw new Error(`cannot read ${url}: ${String(h.error ?? "ffmpeg failed")}`);
     }
   } finally {
@@ -399,5 +403,6 @@ export async function detectStream(url: string, o: StreamOptions): Promise<Strea
     lines,
     zones,
     dropped: camera.slot.dropped,
+    skipped,
   };
 }

@@ -48,6 +48,8 @@ export interface DetectorOptions {
   metrics?: Metrics;
   /** Called after each frame is handled, for benches and tests. */
   onFrame?: (frame: Frame, objects: ObjectOut[], inferenceMs: number) => void;
+  /** Called for each frame the camera's motion gate let go without inference. */
+  onSkipped?: (frame: Frame) => void;
   /** Replaces createSession (tests that must pretend a provider exists). */
   create?: SessionOptions["create"];
   /** Stand-ins for what the session setup reads from the machine (tests of the GPU options). */
@@ -430,6 +432,27 @@ export class DetectorPart implements Part {
     if (wake) this.#wakers.delete(wake);
   }
 
+  /**
+   * Takes the picked cameras' frames and asks each camera's motion gate: a frame it skips is
+   * released at once (its camera is free again) and never reaches the tracker.
+   */
+  #gate(batch: readonly CameraState[], now: number): [CameraState, Frame][] {
+    const kept: [CameraState, Frame][] = [];
+    for (const c of batch) {
+      const f = c.cam.slot.take()!;
+      if (c.cam.paced !== false) c.nextDue = Math.max(c.nextDue + 1000 / c.cam.fps, now + 900 / c.cam.fps);
+      if (c.gate && !c.gate.decide(f, f.pts_ms ?? f.arrival_ms).infer) {
+        c.pipeline.skip(f);
+        this.#o.onSkipped?.(f);
+        c.cam.slot.release(f);
+        c.busy = false;
+        continue;
+      }
+      kept.push([c, f]);
+    }
+    return kept;
+  }
+
   async #run(lane: Lane): Promise<void> {
     const manifest = this.#manifest!;
     const inputName = manifest.input.name;
@@ -443,11 +466,18 @@ export class DetectorPart implements Part {
       }
       const frames: Frame[] = [];
       const buffer = lane.buffer;
+      // Frames the motion gate lets through; the others go back to their cameras untouched.
+      const gated = this.#gate(batch, now);
+      batch.length = 0;
+      for (const [c, f] of gated) {
+        batch.push(c);
+        frames.push(f);
+      }
+      if (batch.length === 0) {
+        if (this.#lanes.length > 1) this.#wakeAll();
+        continue;
+      }
       try {
-        for (const c of batch) {
-          frames.push(c.cam.slot.take()!);
-          if (c.cam.paced !== false) c.nextDue = Math.max(c.nextDue + 1000 / c.cam.fps, now + 900 / c.cam.fps);
-        }
         // Pixels to tensor and the run, as one stage: a worker session converts the frames itself.
         this.#setStage(lane, "inference");
         const t0 = performance.now();

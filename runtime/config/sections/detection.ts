@@ -51,6 +51,36 @@ export const TRACKER_SCHEMA = z
   })
   .describe("The IoU/ByteTrack-style multi-object tracker");
 
+export const MOTION_SCHEMA = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe("Skip inference on frames where nothing moves"),
+    block: z.number().int().min(2).max(64).default(8).describe("Side in pixels (of the model's input) of the blocks whose mean luma is compared"),
+    threshold: z
+      .number()
+      .min(1)
+      .max(255)
+      .default(10)
+      .describe("Grey levels a block's mean luma must change by, from one frame to the next, to count as moving"),
+    start_area: z.number().min(0).max(1).default(0.002).describe("Share of the blocks that must move for motion to start (and inference to run)"),
+    stop_area: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.001)
+      .describe("While moving, motion goes on as long as this share of the blocks moves (hysteresis: below start_area)"),
+    hold_s: z.number().min(0).max(600).default(2).describe("Seconds inference goes on after motion stopped"),
+    min_interval_s: z
+      .number()
+      .min(0.1)
+      .max(3600)
+      .default(5)
+      .describe("Longest time without inference while nothing moves (the least inference rate)"),
+  })
+  .refine((m) => m.stop_area <= m.start_area, { message: "stop_area must not exceed start_area", path: ["stop_area"] })
+  .describe("Motion gating: inference only when something in the picture moves, and at least every min_interval_s");
+
+export type MotionConfig = z.output<typeof MOTION_SCHEMA>;
+
 export const DETECTION_SCHEMA = z
   .strictObject({
     enabled: z.boolean().default(true).describe("Run detection on this camera (needs `model`)"),
@@ -92,6 +122,7 @@ export const DETECTION_SCHEMA = z
       .default(["car", "bus", "truck", "motorcycle", "bicycle"])
       .describe("Labels that count as vehicles for the road-condition estimate"),
     tracker: TRACKER_SCHEMA.prefault({}),
+    motion: MOTION_SCHEMA.prefault({}),
     snapshots: SNAPSHOT_SCHEMA.prefault({}),
   })
   .superRefine((d, ctx) => {
