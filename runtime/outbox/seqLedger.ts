@@ -38,10 +38,23 @@ export function newEpoch(now = new Date()): string {
     .replace(/\.\d+Z$/, "Z")}-${randomBytes(4).toString("hex")}`;
 }
 
-function encode(state: LedgerState): Buffer {
-  const topics: Record<string, [number, number]> = {};
-  for (const [t, m] of state.topics) topics[t] = [m.used, m.committed];
-  return Buffer.from(JSON.stringify({ v: 1, epoch: state.epoch, connections: state.connections, dropped: state.dropped, topics }));
+/** The body's JSON, with the topics given as ready `"topic":[used,committed]` fragments. */
+export function encodeBody(epoch: string, connections: number, dropped: number, topicFragments: Iterable<string>): string {
+  return `{"v":1,"epoch":${JSON.stringify(epoch)},"connections":${connections},"dropped":${dropped},"topics":{${[...topicFragments].join(",")}}}`;
+}
+
+/** One topic's part of the body. */
+export function topicFragment(topic: string, m: TopicMarks): string {
+  return `${JSON.stringify(topic)}:[${m.used},${m.committed}]`;
+}
+
+function encode(state: LedgerState): string {
+  return encodeBody(
+    state.epoch,
+    state.connections,
+    state.dropped,
+    [...state.topics].map(([t, m]) => topicFragment(t, m)),
+  );
 }
 
 function decode(body: Buffer): LedgerState {
@@ -128,7 +141,7 @@ export class SeqLedger {
 
   /** Creates the file at its full size (needs free space once), holding `state`. */
   create(state: LedgerState): void {
-    this.#createSized(state, MIN_SLOT);
+    this.#createSized(encode(state), MIN_SLOT);
   }
 
   get isOpen(): boolean {
@@ -140,23 +153,28 @@ export class SeqLedger {
    * I/O error, or a state larger than its copies while the disk has no room to grow the file).
    */
   write(state: LedgerState): void {
-    const body = encode(state);
+    this.writeBody(encode(state));
+  }
+
+  /** As {@link write}, with the body already encoded (see {@link encodeBody}): the outbox writes it before every commit. */
+  writeBody(json: string): void {
     if (this.#fd === undefined) throw new Error(`sequence ledger ${this.file} is not open`);
-    if (body.length > this.#slot - HEADER) {
+    const len = Buffer.byteLength(json);
+    if (len > this.#slot - HEADER) {
       // Rare (many new topics): grow into a new file, then swap it in; needs free space.
       let slot = this.#slot;
-      while (body.length > slot - HEADER) slot *= 2;
-      this.#createSized(state, slot);
+      while (len > slot - HEADER) slot *= 2;
+      this.#createSized(json, slot);
       return;
     }
     this.#generation++;
     const at = this.#generation % 2n === 0n ? 0 : this.#slot;
-    const buf = Buffer.alloc(HEADER + body.length);
+    const buf = Buffer.allocUnsafe(HEADER + len);
+    buf.write(json, HEADER, "utf8");
     MAGIC.copy(buf, 0);
     buf.writeBigUInt64BE(this.#generation, 4);
-    buf.writeUInt32BE(body.length, 12);
-    createHash("sha256").update(body).digest().copy(buf, 16);
-    body.copy(buf, HEADER);
+    buf.writeUInt32BE(len, 12);
+    createHash("sha256").update(buf.subarray(HEADER)).digest().copy(buf, 16);
     writeSync(this.#fd, buf, 0, buf.length, at);
     this.writes++;
     this.#dirtySync = true;
@@ -180,7 +198,7 @@ export class SeqLedger {
     }
   }
 
-  #createSized(state: LedgerState, slot: number): void {
+  #createSized(json: string, slot: number): void {
     const tmp = `${this.file}.${randomBytes(4).toString("hex")}.tmp`;
     const fd = openSync(tmp, "w+", 0o600);
     try {
@@ -194,7 +212,7 @@ export class SeqLedger {
       this.#slot = slot;
       this.#generation = 0n;
       try {
-        this.write(state);
+        this.writeBody(json);
         fsyncSync(fd);
       } catch (err) {
         this.#fd = prevFd;

@@ -2,7 +2,7 @@ import { ThrottledLog } from "../disk/throttledLog.js";
 import { describeWriteError } from "../disk/storageErrors.js";
 import type { Logger } from "../log/logger.js";
 import type { OutboxStore } from "./outboxStore.js";
-import { newEpoch, SeqLedger, type LedgerState, type TopicMarks } from "./seqLedger.js";
+import { encodeBody, newEpoch, SeqLedger, topicFragment, type TopicMarks } from "./seqLedger.js";
 
 const CONNECTIONS = "mqtt_connections";
 const DROPPED = "dropped";
@@ -34,6 +34,10 @@ export class SequenceState {
   #dropped = 0;
   #ledgerError: string | undefined;
   #nextCreateAt = 0;
+  /** Each key's part of the ledger body, rebuilt only when its marks change: the ledger is written before every commit. */
+  readonly #fragments = new Map<string, string>();
+  readonly #dirty = new Set<string>();
+  #lastWritten: string | undefined;
 
   constructor(file: string, log: Logger) {
     this.#ledger = new SeqLedger(file);
@@ -67,7 +71,10 @@ export class SequenceState {
     this.#connections = s.connections;
     this.#dropped = s.dropped;
     this.#ledgerMarks = s.topics;
-    for (const [k, m] of s.topics) this.#last.set(k, Math.max(m.used, m.committed));
+    for (const [k, m] of s.topics) {
+      this.#last.set(k, Math.max(m.used, m.committed));
+      this.#dirty.add(k);
+    }
     return [];
   }
 
@@ -106,8 +113,8 @@ export class SequenceState {
       }
       if (short.length > 0) {
         const text =
-          `the outbox file ${store.file} holds fewer messages than were committed to it (${missing} seqs on ${short.length} topic${short.length === 1 ? "" : "s"}, e.g. ${short[0]}): ` +
-          "a damaged, truncated or replaced file, or a damaged WAL; seq continues after the high-water marks, so subscribers see the loss as a gap";
+          `the outbox file ${store.file} does not hold the last ${missing} seqs committed to it (${short.length} topic${short.length === 1 ? "" : "s"}, e.g. ${short[0]}): ` +
+          "it was replaced, truncated or damaged, or its WAL was; what it held undelivered is lost, and seq continues after the high-water marks, so subscribers see the loss as a gap";
         this.#log.error({ file: store.file, topics: short.slice(0, 10), missing }, "outbox file lost committed messages");
         notices.push(text);
       }
@@ -117,6 +124,7 @@ export class SequenceState {
       this.#last.set(k, Math.max(this.#last.get(k) ?? 0, seq));
       this.#committed.set(k, seq);
     }
+    for (const k of this.#last.keys()) this.#dirty.add(k);
     this.#connections = Math.max(this.#connections, store.counter(CONNECTIONS));
     this.#dropped = Math.max(this.#dropped, store.counter(DROPPED));
     this.persist();
@@ -140,19 +148,28 @@ export class SequenceState {
 
   /** Seqs up to `seq` on `key` are consumed (committed, dropped or sent directly). */
   consume(key: string, seq: number): void {
-    if (seq > (this.#last.get(key) ?? 0)) this.#last.set(key, seq);
+    if (seq > (this.#last.get(key) ?? 0)) {
+      this.#last.set(key, seq);
+      this.#dirty.add(key);
+    }
     this.#handedAny = true;
   }
 
   /** Seqs about to be committed: recorded as used in the ledger before the commit. */
   reserve(seqs: ReadonlyMap<string, number>): void {
-    for (const [k, s] of seqs) if (s > (this.#reserved.get(k) ?? 0)) this.#reserved.set(k, s);
+    for (const [k, s] of seqs) {
+      if (s > (this.#reserved.get(k) ?? 0)) {
+        this.#reserved.set(k, s);
+        this.#dirty.add(k);
+      }
+    }
   }
 
   /** The commit of these seqs succeeded. */
   committed(seqs: ReadonlyMap<string, number>): void {
     for (const [k, s] of seqs) {
       this.#committed.set(k, s);
+      this.#dirty.add(k);
       this.consume(k, s);
     }
   }
@@ -184,20 +201,22 @@ export class SequenceState {
    * holds the numbering of what it committed.
    */
   persist(): void {
-    const state = this.#state();
+    const body = this.#body();
+    if (body === this.#lastWritten && this.#ledger.isOpen) return;
     try {
       if (!this.#ledger.isOpen) {
         if (Date.now() < this.#nextCreateAt) return;
         try {
-          this.#ledger.create(state);
+          this.#ledger.create({ epoch: this.epoch, connections: this.#connections, dropped: this.#dropped, topics: this.#marks() });
         } catch (err) {
           this.#nextCreateAt = Date.now() + CREATE_RETRY_MS;
           throw err;
         }
-        this.#log.info({ file: this.file, epoch: state.epoch, topics: state.topics.size }, "sequence ledger created");
+        this.#log.info({ file: this.file, epoch: this.epoch, topics: this.#last.size }, "sequence ledger created");
       } else {
-        this.#ledger.write(state);
+        this.#ledger.writeBody(body);
       }
+      this.#lastWritten = body;
       if (this.#ledgerError !== undefined) {
         this.#ledgerError = undefined;
         this.#errors.success({ file: this.file }, "sequence ledger written again");
@@ -222,10 +241,19 @@ export class SequenceState {
     }
   }
 
-  #state(): LedgerState {
+  #markOf(k: string): TopicMarks {
+    return { used: Math.max(this.#last.get(k) ?? 0, this.#reserved.get(k) ?? 0), committed: this.#committed.get(k) ?? 0 };
+  }
+
+  #marks(): Map<string, TopicMarks> {
     const topics = new Map<string, TopicMarks>();
-    for (const [k, last] of this.#last) topics.set(k, { used: Math.max(last, this.#reserved.get(k) ?? 0), committed: this.#committed.get(k) ?? 0 });
-    for (const [k, r] of this.#reserved) if (!topics.has(k)) topics.set(k, { used: r, committed: this.#committed.get(k) ?? 0 });
-    return { epoch: this.epoch, connections: this.#connections, dropped: this.#dropped, topics };
+    for (const k of new Set([...this.#last.keys(), ...this.#reserved.keys()])) topics.set(k, this.#markOf(k));
+    return topics;
+  }
+
+  #body(): string {
+    for (const k of this.#dirty) this.#fragments.set(k, topicFragment(k, this.#markOf(k)));
+    this.#dirty.clear();
+    return encodeBody(this.epoch, this.#connections, this.#dropped, this.#fragments.values());
   }
 }
