@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { HistoryStore } from "../runtime/history/historyStore.js";
 import { Outbox, type DirectMessage } from "../runtime/outbox/outbox.js";
 import { mountTmpfs, type Tmpfs } from "./helpers/tmpfs.js";
 
@@ -142,5 +143,38 @@ describe("the outbox on a full disk (tmpfs)", () => {
     const rows = b.read(0, 100).filter((r) => r.topic === "t/a");
     expect(rows.map((r) => seqOf(r.payload))).toEqual([1, 302]);
     expect(droppedBefore).toBeGreaterThan(0);
+  });
+
+  it("the history store keeps the newest 20,000 readings for its next write, in small transactions, and writes them when space returns", async (t) => {
+    if (typeof fs === "string") return t.skip(fs);
+    // A disk of its own with room for the 20,000 once the filler is gone.
+    const disk = mountTmpfs(path.join(root, "history"), "16m") as Tmpfs;
+    const h = new HistoryStore({
+      file: path.join(disk.dir, "history.sqlite"),
+      rawRetentionMs: 86_400_000,
+      retentionMs: 86_400_000,
+      log,
+      flushIntervalMs: 3_600_000,
+    });
+    await h.start();
+    try {
+      h.track("m0/p", 60_000);
+      let ts = Date.now();
+      h.record("m0/p", ts++, 1, "good");
+      h.flush();
+      disk.fill();
+      // One transaction of all of these outgrows SQLite's page cache; on a full disk that spun for minutes.
+      for (let i = 0; i < 30_000; i++) h.record(`m${i % 6}/p`, ts++, i, "good");
+      expect(() => h.flush()).toThrow(/database or disk is full/);
+      expect(h.health()).toMatchObject({ queued: 20_000, not_recorded: 10_000 });
+      disk.free();
+      h.flush();
+      expect(h.health()).toMatchObject({ queued: 0, written: 20_001, not_recorded: 10_000 });
+      // The newest 20,000 were kept: the oldest 10,000 of the 30,000 are the ones not recorded.
+      expect(h.raw("m0/p", 0, Infinity).map((r) => r.value)).toEqual([1, ...Array.from({ length: 3333 }, (_, k) => 10_002 + 6 * k)]);
+    } finally {
+      await h.stop();
+      disk.unmount();
+    }
   });
 });

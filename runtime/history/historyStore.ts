@@ -91,6 +91,8 @@ ON CONFLICT (series, step_ms, start) DO UPDATE SET
 const PRUNE_INTERVAL_MS = 10 * 60_000;
 /** Readings kept for the next flush while writes fail (a full disk); older ones are not recorded. */
 const HELD_MAX = 20_000;
+/** Rows per write transaction. */
+const WRITE_CHUNK = 1000;
 
 /** The history store in health: series kept, readings written, readings waiting, readings lost (a full disk). */
 export type HistoryHealth = PartHealth & { series: number; written: number; queued: number; not_recorded: number };
@@ -253,8 +255,9 @@ export class HistoryStore implements Part {
     if (!times) this.#times.set(series, (times = []));
     times.push(ts);
     if (times.length > SPACING_SAMPLES) times.shift();
-    // a long back-fill must not pile up in memory before the next timed flush
-    if (this.#queue.length >= 20_000) this.#flushLogged();
+    // A long back-fill must not pile up in memory before the next timed flush; while writes fail
+    // (a full disk) only the timed flush tries again, or every reading would be a failed write.
+    if (this.#queue.length >= 20_000 && this.#error === undefined) this.#flushLogged();
   }
 
   /**
@@ -336,17 +339,21 @@ export class HistoryStore implements Part {
   }
 
   /**
-   * Writes every queued reading in one transaction. When that fails (a full disk) the readings
-   * stay queued for the next flush, at most HELD_MAX of them (the newest), and it throws.
+   * Writes every queued reading, in transactions of at most WRITE_CHUNK rows. When a write fails
+   * (a full disk) the rest stay queued for the next flush, at most HELD_MAX of them (the newest),
+   * and it throws. Small transactions matter there: one that outgrows SQLite's page cache on a
+   * full disk makes SQLite retry its spill for every page, which held the event loop for minutes.
    */
   flush(): void {
     if (this.#queue.length === 0 || !this.#writeBatch) return;
-    const rows = this.#queue;
-    this.#queue = [];
     try {
-      this.#writeBatch(rows);
+      while (this.#queue.length > 0) {
+        const rows = this.#queue.slice(0, WRITE_CHUNK);
+        this.#writeBatch(rows);
+        this.#queue.splice(0, rows.length);
+        this.#written += rows.length;
+      }
     } catch (err) {
-      this.#queue = rows.concat(this.#queue);
       const over = this.#queue.length - HELD_MAX;
       if (over > 0) {
         this.#queue.splice(0, over);
@@ -354,7 +361,6 @@ export class HistoryStore implements Part {
       }
       throw err;
     }
-    this.#written += rows.length;
   }
 
   /** Buckets of a series at a step with start in [from, to), oldest first. */

@@ -93,7 +93,9 @@ interface Blocked {
 /** Commit at once when this many messages wait in one tick, so a burst cannot pile up in memory. */
 const FLUSH_AT = 2000;
 /** While the file cannot be written (full disk, cannot be opened) at most this much waits in memory. */
-const HELD_MAX_CHARS = 8 * 1024 * 1024;
+// Also the largest transaction a retry makes: well inside the 16 MiB page cache, since a
+// transaction that outgrows the cache on a full disk makes SQLite retry its spill page after page.
+const HELD_MAX_CHARS = 4 * 1024 * 1024;
 /** Undelivered urgent messages kept for the next connection. */
 const DIRECT_MAX = 256;
 const RETRY_TICK_MS = 1000;
