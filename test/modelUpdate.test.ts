@@ -11,6 +11,7 @@ import YAML from "yaml";
 import { DaemonProcess } from "./helpers/daemonProcess.js";
 import { makeConstModel } from "./helpers/detectModels.js";
 import { get, until } from "./helpers/http.js";
+import { testSigner } from "./helpers/signing.js";
 import { freePort, MOSQUITTO_BIN, Mosquitto } from "./helpers/mosquitto.js";
 import { parsePrometheus, sampleValue } from "./helpers/promParse.js";
 import { validateMessage } from "./helpers/schemas.js";
@@ -58,6 +59,11 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
     return JSON.parse((await get(url("/healthz"))).body) as Health;
   }
   const detector = async () => (await health()).parts["detector:yolox_nano"]!;
+
+  let signer: ReturnType<typeof testSigner>;
+  let version = 0;
+  /** update_model as an operator sends it: a signed statement, each with a newer version. */
+  const update = (id: string, fields: Record<string, unknown>) => signer.request("update_model", id, { version: `2.0.${++version}`, ...fields });
 
   async function command(name: string, payload: Record<string, unknown>, timeoutMs = 120_000): Promise<Received> {
     const topic = `${BASE}/cmd/${name}/response`;
@@ -109,6 +115,7 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
 
     broker = await new Mosquitto().start();
     httpPort = await freePort();
+    signer = testSigner(dir, "mu-test-01");
     configFile = path.join(dir, "config.yaml");
     writeFileSync(
       configFile,
@@ -117,6 +124,10 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
         data_dir: path.join(dir, "data"),
         mqtt: { url: broker.url, reconnect_min_ms: 100, reconnect_max_ms: 1000 },
         http: { port: httpPort, health_publish_ms: 0 },
+        commands: {
+          public_key: signer.publicKeyFile,
+          model_update: { allowed_schemes: ["http"], allowed_hosts: ["127.0.0.1"], allow_private_addresses: true },
+        },
         cameras: [{ id: "street", url: `file://${path.join(shared!, "video/street-traffic-640x352.mp4")}`, fps: 4, model: "yolox_nano" }],
         models: [{ id: "yolox_nano", manifest: path.join(REPO_ROOT, "models/yolox_nano/manifest.json"), providers: ["cpu"], threads: 1 }],
       }),
@@ -163,7 +174,7 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
   });
 
   it("rejects an update whose sha256 is wrong, and the old model keeps running", async () => {
-    const res = await command("update_model", { id: "u-bad-sha", model: "yolox_nano", url: `${filesUrl}/updated.onnx`, sha256: "0".repeat(64) });
+    const res = await command("update_model", update("u-bad-sha", { model: "yolox_nano", url: `${filesUrl}/updated.onnx`, sha256: "0".repeat(64) }));
     expect(res.payload).toMatchObject({ request_id: "u-bad-sha", ok: false, error: { code: "rejected" } });
     expect((res.payload.error as { message: string }).message).toBe(
       `sha256 mismatch: expected ${"0".repeat(64)}, downloaded ${sha(updated)}; the running model is unchanged`,
@@ -174,13 +185,13 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
 
   it("restores the previous model when the new one fails to load, or loads but cannot run", async () => {
     const broken = served.get("/broken.onnx")!;
-    const res = await command("update_model", { id: "u-broken", model: "yolox_nano", url: `${filesUrl}/broken.onnx`, sha256: sha(broken) });
+    const res = await command("update_model", update("u-broken", { model: "yolox_nano", url: `${filesUrl}/broken.onnx`, sha256: sha(broken) }));
     expect(res.payload).toMatchObject({ ok: false, error: { code: "rejected" } });
     expect((res.payload.error as { message: string }).message).toMatch(
       /^the new model failed to load or run \(.+\); rolled back to the shipped model$/,
     );
     const lstm = served.get("/lstm.onnx")!;
-    const res2 = await command("update_model", { id: "u-lstm", model: "yolox_nano", url: `${filesUrl}/lstm.onnx`, sha256: sha(lstm) });
+    const res2 = await command("update_model", update("u-lstm", { model: "yolox_nano", url: `${filesUrl}/lstm.onnx`, sha256: sha(lstm) }));
     expect((res2.payload.error as { message: string }).message).toMatch(/failed its check run: input 'history' is missing in 'feeds'/);
     expect((await detector()).model_version).toBe("shipped");
     await runsAdvance();
@@ -188,7 +199,7 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
   });
 
   it("swaps in a good model without stopping detection, and keeps it across a restart", async () => {
-    const res = await command("update_model", { id: "u-good", model: "yolox_nano", url: `${filesUrl}/updated.onnx`, sha256: sha(updated) });
+    const res = await command("update_model", update("u-good", { model: "yolox_nano", url: `${filesUrl}/updated.onnx`, sha256: sha(updated) }));
     expect(res.payload).toMatchObject({
       request_id: "u-good",
       ok: true,
@@ -241,7 +252,7 @@ describe.skipIf(!shared || !MOSQUITTO_BIN)("update_model, snapshot and restart_p
 
   it("rolls back a model that passes its check run but fails on real frames", async () => {
     const narrow = served.get("/narrow.onnx")!;
-    const res = await command("update_model", { id: "u-narrow", model: "yolox_nano", url: `${filesUrl}/narrow.onnx`, sha256: sha(narrow) });
+    const res = await command("update_model", update("u-narrow", { model: "yolox_nano", url: `${filesUrl}/narrow.onnx`, sha256: sha(narrow) }));
     expect(res.payload).toMatchObject({ request_id: "u-narrow", ok: false, error: { code: "rejected" } });
     expect((res.payload.error as { message: string }).message).toMatch(
       new RegExp(

@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, sign } from "node:crypto";
+import { createHash, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -92,30 +92,10 @@ describe("model updates: download, verification, store and fallback", () => {
     return err as CommandError;
   }
 
-  it("with a public key configured, requires a valid Ed25519 signature of the file", async () => {
-    const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-    const keyFile = path.join(dir, "key.pem");
-    writeFileSync(keyFile, publicKey.export({ type: "spki", format: "pem" }));
-    const loaded: (string | null)[] = [];
-    const u = updater(ortTarget(loaded), { publicKey: loadPublicKey("key.pem", dir) });
-    const req = { model: "lstm", url: `${base}/model.onnx`, sha256: sha(MODEL) };
-
-    expect((await refusal(u.update(req, log))).message).toBe("a signature is required: commands.model_update.public_key is set");
-    const other = generateKeyPairSync("ed25519").privateKey;
-    const forged = sign(null, MODEL, other).toString("base64");
-    const bad = await refusal(u.update({ ...req, signature: forged }, log));
-    expect(bad.message).toBe("signature does not verify with commands.model_update.public_key; the running model is unchanged");
-    expect(loaded).toEqual([]);
-
-    const good = await u.update({ ...req, signature: sign(null, MODEL, privateKey).toString("base64") }, log);
-    expect(good).toMatchObject({ model: "lstm", sha256: sha(MODEL), provider: "cpu", previous_sha256: null });
-    expect(loaded).toEqual([sha(MODEL)]);
-  });
-
   it("names a bad public key clearly", () => {
     writeFileSync(path.join(dir, "rsa.pem"), generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ type: "spki", format: "pem" }));
-    expect(() => loadPublicKey("rsa.pem", dir)).toThrow("commands.model_update.public_key: must be an ed25519 key, got rsa");
-    expect(() => loadPublicKey("missing.pem", dir)).toThrow(`commands.model_update.public_key: cannot read ${path.join(dir, "missing.pem")}: ENOENT`);
+    expect(() => loadPublicKey("rsa.pem", dir)).toThrow("commands.public_key: must be an ed25519 key, got rsa");
+    expect(() => loadPublicKey("missing.pem", dir)).toThrow(`commands.public_key: cannot read ${path.join(dir, "missing.pem")}: ENOENT`);
   });
 
   it("refuses downloads that fail or are too big, leaving no partial file", async () => {

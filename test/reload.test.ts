@@ -188,6 +188,8 @@ describe.skipIf(!MOSQUITTO_BIN)("reloads that cannot leave a dead daemon (real C
     writeMqttConfig(path.join(dir, "cli"), broker.url, {
       device_id: "reload-cli",
       http: { enabled: true, host: "127.0.0.1", port: httpPort, health_publish_ms: 0 },
+      // More reload_config requests a minute than the default 2 (its rate limit).
+      commands: { rate_limits: { reload_config: 60 } },
       ...extra,
     });
 

@@ -8,6 +8,7 @@ import { contractCommand } from "./contract.js";
 import { detectCommand } from "./detect.js";
 import { modelsCommand } from "./models.js";
 import { runCommand } from "./run.js";
+import { signCommand } from "./sign.js";
 import { versionCommand } from "./version.js";
 
 /** Every `cityedge` sub-command, in the order `cityedge --help` lists them. */
@@ -22,4 +23,5 @@ export const COMMANDS: readonly CliCommand[] = [
   contractCommand,
   detectCommand,
   modelsCommand,
+  signCommand,
 ];

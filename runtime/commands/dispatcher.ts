@@ -5,6 +5,9 @@ import type { Metrics } from "../metrics.js";
 import type { DaemonBus } from "../events/events.js";
 import type { Topics } from "../mqtt/topics.js";
 import type { Part, PartHealth } from "../part.js";
+import { ThrottledLog } from "../disk/throttledLog.js";
+import type { RateLimiter } from "./rateLimit.js";
+import { checkStatement, type StatementPolicy, type VerifiedStatement } from "./statementCheck.js";
 import { CommandError, type BoundCommand, type CommandErrorCode, type CommandSource } from "./types.js";
 
 export interface DispatcherOptions {
@@ -19,6 +22,10 @@ export interface DispatcherOptions {
   commands: readonly BoundCommand[];
   /** Problems found while building the commands (e.g. a bad public key); they make health degraded. */
   problems?: readonly string[];
+  /** Who may sign statements, and which commands need one; without it no statement is checked. */
+  statements?: StatementPolicy;
+  /** Requests a minute per command; without it there is no limit. */
+  rateLimiter?: RateLimiter;
   /** Called first thing in start() (leftovers of an interrupted model download are removed there). */
   onStart?: () => void;
   /** Called first thing in stop(), to cut long work short (a model download). */
@@ -45,12 +52,15 @@ export class CommandDispatcher implements Part {
   readonly #running = new Map<string, Promise<void>>();
   #unsubscribe: (() => void) | undefined;
   #handled = 0;
+  #dropped = 0;
   #lastError: string | undefined;
+  readonly #flood: ThrottledLog;
 
   constructor(opts: DispatcherOptions) {
     this.#opts = opts;
     this.#log = opts.log;
     this.#commands = new Map(opts.commands.map((c) => [c.name, c]));
+    this.#flood = new ThrottledLog(opts.log);
   }
 
   async start(): Promise<void> {
@@ -75,6 +85,7 @@ export class CommandDispatcher implements Part {
       state,
       ...(problems.length > 0 ? { error: problems.join("; ") } : {}),
       handled: this.#handled,
+      dropped: this.#dropped,
       running: [...this.#running.keys()],
       ...(this.#lastError ? { last_error: this.#lastError } : {}),
     };
@@ -89,12 +100,24 @@ export class CommandDispatcher implements Part {
     if (name.length === 0 || name.includes("/")) return Promise.resolve();
     this.#handled++;
     const counter = this.#opts.metrics.counter("cityedge_commands_total");
+    const known = COMMAND_NAMES.includes(name as CommandName);
+    // Names a sender makes up share one bucket (and one answer numbering): they leave no state behind.
+    const limit = this.#opts.rateLimiter?.take(known ? name : "unknown") ?? "ok";
+    if (limit === "drop") {
+      this.#dropped++;
+      counter.inc({ command: known ? name : "unknown", outcome: "rate_limited" });
+      this.#flood.failure(
+        { command: known ? name : "unknown" },
+        "commands over their rate limit are dropped without an answer (one answer per 10 s)",
+      );
+      return Promise.resolve();
+    }
 
     let requestId: string | null = null;
     const fail = (code: CommandErrorCode, message: string, details?: readonly string[]): Promise<void> => {
       this.#lastError = `${name}: ${message}`;
       this.#log.warn({ command: name, request_id: requestId, code, details }, `command ${name} refused: ${message}`);
-      counter.inc({ command: COMMAND_NAMES.includes(name as CommandName) ? name : "unknown", outcome: code });
+      counter.inc({ command: known ? name : "unknown", outcome: code });
       this.#respond(name, {
         request_id: requestId,
         command: name,
@@ -121,6 +144,8 @@ export class CommandDispatcher implements Part {
         `"id" must be a string of 1..${MAX_REQUEST_ID} characters, got ${id === undefined ? "none" : JSON.stringify(id).slice(0, 80)}`,
       );
     for (const k of SENDER_ENVELOPE_KEYS) delete fields[k];
+    if (limit === "refuse")
+      return fail("rate_limited", `more than commands.rate_limits.${known ? name : "unknown"} requests a minute; try again later`);
 
     const command = this.#commands.get(name);
     if (!command) return fail("unknown_command", `unknown command "${name}" (known: ${[...this.#commands.keys()].join(", ")})`);
@@ -130,12 +155,23 @@ export class CommandDispatcher implements Part {
     const bound = command.bind(fields);
     if (!bound.ok) return fail("malformed", `invalid parameters for ${name}`, bound.problems);
     if (this.#running.has(name)) return fail("busy", `${name} is already running; try again when it has answered`);
+    // The statement is checked (and its nonce spent) before anything of the command runs.
+    let statement: VerifiedStatement | undefined;
+    if (this.#opts.statements) {
+      try {
+        statement = checkStatement(this.#opts.statements, command.name, fields);
+      } catch (err) {
+        const e = err instanceof CommandError ? err : new CommandError("rejected", (err as Error).message);
+        return fail(e.code, e.message, e.details);
+      }
+    }
 
-    const ctx = { requestId, log: this.#log.child({ command: name, request_id: requestId }) };
+    const ctx = { requestId, log: this.#log.child({ command: name, request_id: requestId }), ...(statement ? { statement } : {}) };
     ctx.log.info("command received");
     const started = Date.now();
-    const work = bound
-      .run(ctx)
+    // Through a promise from the start: a handler that throws before its first await is a refusal too.
+    const work = Promise.resolve()
+      .then(() => bound.run(ctx))
       .then(
         (result) => {
           counter.inc({ command: name, outcome: "ok" });

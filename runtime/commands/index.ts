@@ -12,6 +12,8 @@ import { ModelUpdater } from "../modelUpdate/updater.js";
 import type { DetectorPart } from "../detect/detectorPart.js";
 import type { Part } from "../part.js";
 import { CommandDispatcher } from "./dispatcher.js";
+import { NonceStore } from "./nonceStore.js";
+import { RateLimiter } from "./rateLimit.js";
 import { reloadConfigCommand } from "./reloadConfig.js";
 import { restartPipelineCommand, type PipelineControl } from "./restartPipeline.js";
 import { snapshotCommand, type FrameSource } from "./snapshot.js";
@@ -55,19 +57,19 @@ export function buildCommandParts(ctx: PartContext, deps: CommandDeps): Part[] {
   let publicKey: KeyObject | undefined;
   let keyProblem: string | undefined;
   try {
-    if (mu.public_key !== undefined) publicKey = loadPublicKey(mu.public_key, ctx.loaded.baseDir);
+    if (cfg.public_key !== undefined) publicKey = loadPublicKey(cfg.public_key, ctx.loaded.baseDir);
   } catch (err) {
-    // Contained: update_model answers with this error, and every other command still works
-    // (reload_config included, which is how a fixed key gets applied).
+    // Contained: signed commands are refused with this error, and the others still work
+    // (reload_config included, unless it must be signed: then a fixed key needs a restart).
     keyProblem = (err as Error).message;
-    log.error({ err }, "update_model is disabled until the public key is fixed");
+    log.error({ err }, "signed commands are refused until the public key is fixed");
   }
   const store = new ModelStore(ctx.dataDir);
   const updater = new ModelUpdater({
     store,
     target: deps.models ?? NO_MODELS,
-    ...(publicKey ? { publicKey } : {}),
-    ...(keyProblem ? { disabled: keyProblem } : {}),
+    policy: { schemes: mu.allowed_schemes, hosts: mu.allowed_hosts, allowPrivate: mu.allow_private_addresses },
+    minFreeBytes: mu.min_free_bytes,
     maxBytes: mu.max_bytes,
     timeoutMs: mu.download_timeout_ms,
     keepVersions: mu.keep_versions,
@@ -86,6 +88,18 @@ export function buildCommandParts(ctx: PartContext, deps: CommandDeps): Part[] {
     metrics: ctx.metrics,
     allow: cfg.allow,
     problems: keyProblem ? [keyProblem] : [],
+    statements: {
+      ...(publicKey ? { publicKey } : {}),
+      ...(keyProblem ? { keyProblem } : {}),
+      signed: cfg.signed,
+      deviceId: ctx.config.device_id,
+      fleets: cfg.fleets,
+      maxValidityMs: cfg.statement_max_validity_s * 1000,
+      skewMs: cfg.clock_skew_s * 1000,
+      nonces: new NonceStore(ctx.dataDir),
+      dataDir: ctx.dataDir,
+    },
+    rateLimiter: new RateLimiter(cfg.rate_limits),
     onStart: () => {
       try {
         const removed = store.cleanStaging();

@@ -1,4 +1,4 @@
-import { COMMAND_PARAMS } from "../contract/index.js";
+import { COMMAND_PARAMS, type CommandParams } from "../contract/index.js";
 import type { ReloadOptions, ReloadResult } from "../supervise/reload.js";
 import { CommandError, type CommandHandler } from "./types.js";
 
@@ -25,7 +25,7 @@ function rejected(file: string, problems: readonly string[]): CommandError {
  * was rolled back; a reload that restarts the parts the answer goes through (the commands, the
  * outbox, the embedded broker) is answered first and applied right after.
  */
-export function reloadConfigCommand(opts: ReloadConfigOptions): CommandHandler<Record<string, never>> {
+export function reloadConfigCommand(opts: ReloadConfigOptions): CommandHandler<CommandParams<"reload_config">> {
   // Requests answered before the reload was applied (the dispatcher runs one reload_config at a time).
   const applyAfter = new Set<string>();
   return {

@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type { CommandName } from "../config/sections/commands.js";
 import type { Logger } from "../log/logger.js";
+import type { VerifiedStatement } from "./statementCheck.js";
 
 import type { CommandErrorCode } from "../contract/index.js";
 
@@ -23,6 +24,8 @@ export interface CommandContext {
   /** The request's `id`, echoed as `request_id` in the response. */
   requestId: string;
   log: Logger;
+  /** The request's signed statement, when it carried one (already verified, its nonce spent). */
+  statement?: VerifiedStatement;
 }
 
 /** One remote command: the schema of its parameters and what it does. */

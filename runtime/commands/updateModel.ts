@@ -10,6 +10,6 @@ export function updateModelCommand(updater: ModelUpdater): CommandHandler<z.outp
   return {
     name: "update_model",
     params: PARAMS,
-    run: (params, ctx) => updater.update(params, ctx.log),
+    run: (params, ctx) => updater.update(params, ctx.log, ctx.statement),
   };
 }

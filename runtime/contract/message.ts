@@ -70,6 +70,8 @@ export interface MessageDef<Name extends string, B extends BodySchema> {
   urgent?: boolean;
   body: B;
   topic: (topics: Topics, body: z.output<B>) => string;
+  /** The numbering a body's seq belongs to when it is not its topic's. */
+  seqKey?: (topics: Topics, body: z.output<B>) => string | undefined;
 }
 
 export function defineMessage<Name extends string, B extends BodySchema>(def: MessageDef<Name, B>): MessageSpec<Name, B> {
@@ -81,11 +83,12 @@ export function defineMessage<Name extends string, B extends BodySchema>(def: Me
     urgent,
     schema: messageSchema(def.v, def.body),
     publish(sink, topics, body, opts) {
+      const seqKey = opts?.seqKey ?? def.seqKey?.(topics, body);
       sink.publish(def.topic(topics, body), body as Record<string, unknown>, {
         v: def.v,
         retain,
         ...(urgent ? { urgent } : {}),
-        ...(opts?.seqKey !== undefined ? { seqKey: opts.seqKey } : {}),
+        ...(seqKey !== undefined ? { seqKey } : {}),
       });
     },
   };

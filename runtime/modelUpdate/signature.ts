@@ -1,9 +1,9 @@
-import { createPublicKey, verify, type KeyObject } from "node:crypto";
+import { createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
 /**
- * Reads the model-signing public key from the config value: PEM text, or a path to a PEM file
+ * Reads the operators' public key from the config value: PEM text, or a path to a PEM file
  * (relative to the config file). Throws naming the problem when it is not an Ed25519 key.
  */
 export function loadPublicKey(value: string, baseDir: string): KeyObject {
@@ -13,23 +13,15 @@ export function loadPublicKey(value: string, baseDir: string): KeyObject {
     try {
       pem = readFileSync(file, "utf8");
     } catch (err) {
-      throw new Error(`commands.model_update.public_key: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw new Error(`commands.public_key: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   }
   let key: KeyObject;
   try {
     key = createPublicKey(pem);
   } catch (err) {
-    throw new Error(`commands.model_update.public_key: not a PEM public key: ${(err as Error).message}`);
+    throw new Error(`commands.public_key: not a PEM public key: ${(err as Error).message}`);
   }
-  if (key.asymmetricKeyType !== "ed25519")
-    throw new Error(`commands.model_update.public_key: must be an ed25519 key, got ${key.asymmetricKeyType ?? "unknown"}`);
+  if (key.asymmetricKeyType !== "ed25519") throw new Error(`commands.public_key: must be an ed25519 key, got ${key.asymmetricKeyType ?? "unknown"}`);
   return key;
-}
-
-/** True when `signatureB64` is the key's Ed25519 signature of the file's bytes. */
-export function verifyFileSignature(file: string, signatureB64: string, key: KeyObject): boolean {
-  const sig = Buffer.from(signatureB64, "base64");
-  if (sig.length !== 64) return false;
-  return verify(null, readFileSync(file), key, sig);
 }

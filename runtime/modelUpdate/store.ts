@@ -23,6 +23,15 @@ export interface ModelState {
   previous: ModelVersion | null;
   /** The last rollback, when one happened: which version failed and why. */
   last_rollback?: { sha256: string; reason: string; at: string };
+  /** The newest signed statement carried out for this model: a replayed older one, or a lower version, is refused. */
+  accepted?: AcceptedStatement;
+}
+
+/** What is kept of an accepted signed update_model statement. */
+export interface AcceptedStatement {
+  version: string;
+  issued_at: string;
+  sha256: string;
 }
 
 const EMPTY: ModelState = { current: null, previous: null };
@@ -74,7 +83,12 @@ export class ModelStore {
     }
     try {
       const s = JSON.parse(text) as ModelState;
-      return { current: s.current ?? null, previous: s.previous ?? null, ...(s.last_rollback ? { last_rollback: s.last_rollback } : {}) };
+      return {
+        current: s.current ?? null,
+        previous: s.previous ?? null,
+        ...(s.last_rollback ? { last_rollback: s.last_rollback } : {}),
+        ...(s.accepted ? { accepted: s.accepted } : {}),
+      };
     } catch (err) {
       throw new Error(`model store ${file}: not valid JSON (${(err as Error).message}); remove it to go back to the shipped model`);
     }
@@ -137,10 +151,14 @@ export class ModelStore {
     return file;
   }
 
-  /** Makes `version` current and the old current the previous one. */
-  commit(modelId: string, version: ModelVersion): ModelState {
+  /** Makes `version` current and the old current the previous one; `accepted` records the signed statement it came with. */
+  commit(modelId: string, version: ModelVersion, accepted?: AcceptedStatement): ModelState {
     const old = this.state(modelId);
-    const next: ModelState = { current: version, previous: old.current?.sha256 === version.sha256 ? old.previous : old.current };
+    const next: ModelState = {
+      current: version,
+      previous: old.current?.sha256 === version.sha256 ? old.previous : old.current,
+      ...((accepted ?? old.accepted) ? { accepted: accepted ?? old.accepted } : {}),
+    };
     this.#save(modelId, next);
     return next;
   }
@@ -151,7 +169,7 @@ export class ModelStore {
    */
   rollback(modelId: string, reason: string): ModelState {
     const old = this.state(modelId);
-    const next: ModelState = { current: old.previous, previous: null };
+    const next: ModelState = { current: old.previous, previous: null, ...(old.accepted ? { accepted: old.accepted } : {}) };
     if (old.current) next.last_rollback = { sha256: old.current.sha256, reason, at: new Date().toISOString() };
     this.#save(modelId, next);
     return next;

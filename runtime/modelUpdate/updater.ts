@@ -1,14 +1,16 @@
-import type { KeyObject } from "node:crypto";
 import { rmSync } from "node:fs";
 import type { VariantName } from "../inference/manifest.js";
 import type { Logger } from "../log/logger.js";
 import { redactUrl } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
+import type { VerifiedStatement } from "../commands/statementCheck.js";
 import { CommandError } from "../commands/types.js";
 import { download } from "./download.js";
-import { verifyFileSignature } from "./signature.js";
-import type { ModelStore, ModelVersion } from "./store.js";
+import type { AcceptedStatement, ModelStore, ModelVersion } from "./store.js";
 import type { ModelSwapTarget } from "./swap.js";
+import type { UrlPolicy } from "./urlPolicy.js";
+import { urlProblem } from "./urlPolicy.js";
+import { compareVersions } from "./version.js";
 
 /** Clean runs on real frames after which a swapped-in model is trusted. */
 const PROBATION_RUNS = 3;
@@ -17,17 +19,19 @@ export interface UpdateRequest {
   model: string;
   url: string;
   sha256: string;
-  signature?: string;
   variant?: VariantName;
+  /** The model's version; a signed statement must name it, and it must be newer than the newest accepted. */
+  version?: string;
+  allow_downgrade?: boolean;
 }
 
 export interface ModelUpdaterOptions {
   store: ModelStore;
   target: ModelSwapTarget;
-  /** When set, every update must carry a valid Ed25519 signature of the file. */
-  publicKey?: KeyObject;
-  /** Set when update_model cannot run (a bad public key): every request is refused with it. */
-  disabled?: string;
+  /** Where downloads may come from; default: any http(s) URL (tools and tests; the daemon passes its config's). */
+  policy?: UrlPolicy;
+  /** Free space a download must leave on the disk. */
+  minFreeBytes?: number;
   maxBytes: number;
   timeoutMs: number;
   keepVersions: number;
@@ -60,21 +64,58 @@ export class ModelUpdater {
     this.#abort = new AbortController();
   }
 
-  async update(req: UpdateRequest, log: Logger): Promise<Record<string, unknown>> {
+  /**
+   * `statement`: the request's signed statement, already verified by the dispatcher (signature,
+   * scope, validity, nonce); here it is checked against the newest one accepted for the model.
+   */
+  async update(req: UpdateRequest, log: Logger, statement?: VerifiedStatement): Promise<Record<string, unknown>> {
     const { store, target } = this.#o;
-    if (this.#o.disabled !== undefined) throw new CommandError("rejected", `update_model is disabled: ${this.#o.disabled}`);
     const counter = this.#o.metrics.counter("cityedge_model_updates_total");
     const ids = target.modelIds();
     if (!ids.includes(req.model)) throw new CommandError("not_found", `unknown model "${req.model}" (models: ${ids.join(", ") || "none"})`);
-    if (this.#o.publicKey && req.signature === undefined) {
+    const refuse = (why: string): never => {
       counter.inc({ model: req.model, outcome: "rejected" });
-      throw new CommandError("rejected", "a signature is required: commands.model_update.public_key is set");
-    }
+      throw new CommandError("rejected", `${why}; the running model is unchanged`);
+    };
     const expected = req.sha256.toLowerCase();
+    let accepted: AcceptedStatement | undefined;
+    if (statement) {
+      if (req.version === undefined) refuse("a signed update_model statement must name the model's version");
+      const last = store.state(req.model).accepted;
+      if (last && !req.allow_downgrade) {
+        if (Date.parse(statement.issued_at) < Date.parse(last.issued_at))
+          refuse(
+            `the statement was issued at ${statement.issued_at}, before the newest one accepted for ${req.model} (${last.issued_at}): an older statement is refused`,
+          );
+        const cmp = compareVersions(req.version!, last.version);
+        if (cmp < 0)
+          refuse(
+            `version ${req.version} is older than ${last.version}, the newest accepted for ${req.model}: a downgrade is refused (sign allow_downgrade: true for a deliberate rollback)`,
+          );
+        if (cmp === 0) refuse(`version ${req.version} of ${req.model} was accepted already`);
+      }
+      accepted = { version: req.version!, issued_at: statement.issued_at, sha256: expected };
+    }
+    // The URL is judged before a file is made for it: a refused host leaves nothing behind.
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(req.url);
+    } catch {
+      refuse(`"${redactUrl(req.url)}" is not a URL`);
+    }
+    const problem = this.#o.policy ? urlProblem(parsed!, this.#o.policy) : undefined;
+    if (problem) refuse(`download of ${redactUrl(req.url)} refused: ${problem}`);
     const staged = store.stagingPath(req.model);
     let got;
     try {
-      got = await download(req.url, staged, { maxBytes: this.#o.maxBytes, timeoutMs: this.#o.timeoutMs, log, signal: this.#abort.signal });
+      got = await download(req.url, staged, {
+        maxBytes: this.#o.maxBytes,
+        timeoutMs: this.#o.timeoutMs,
+        log,
+        signal: this.#abort.signal,
+        ...(this.#o.policy ? { policy: this.#o.policy } : {}),
+        ...(this.#o.minFreeBytes !== undefined ? { minFreeBytes: this.#o.minFreeBytes } : {}),
+      });
     } catch (err) {
       counter.inc({ model: req.model, outcome: "download_failed" });
       throw new CommandError("failed", `${(err as Error).message}; the running model is unchanged`);
@@ -85,8 +126,6 @@ export class ModelUpdater {
       throw new CommandError("rejected", `${why}; the running model is unchanged`);
     };
     if (got.sha256 !== expected) reject(`sha256 mismatch: expected ${expected}, downloaded ${got.sha256}`);
-    if (this.#o.publicKey && !verifyFileSignature(staged, req.signature!, this.#o.publicKey))
-      reject("signature does not verify with commands.model_update.public_key");
 
     const before = store.state(req.model);
     const file = store.install(req.model, staged, got.sha256);
@@ -123,7 +162,7 @@ export class ModelUpdater {
         `the new model failed to run (${failure}); rolled back to ${before.current ? `version ${before.current.sha256}` : "the shipped model"}`,
       );
     }
-    const state = store.commit(req.model, version);
+    const state = store.commit(req.model, version, accepted);
     const pruned = store.prune(req.model, this.#o.keepVersions);
     counter.inc({ model: req.model, outcome: "ok" });
     log.info(

@@ -67,10 +67,20 @@ export function isNonPublicAddress(address: string): boolean {
   return NON_PUBLIC.check(a, family === 4 ? "ipv4" : "ipv6");
 }
 
+/** A host as the URL parser writes it (IPv6 compressed, IPv4-mapped in hex), so allow-list entries compare equal. */
+function normalHost(host: string): string {
+  const h = host.replace(/^\[|\]$/g, "");
+  try {
+    return new URL(`http://${isIP(h) === 6 ? `[${h}]` : h}/`).hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  } catch {
+    return h.toLowerCase();
+  }
+}
+
 function hostAllowed(host: string, hosts: readonly string[]): boolean {
   const h = host.toLowerCase().replace(/\.$/, "");
   return hosts.some((pattern) => {
-    const p = pattern.toLowerCase();
+    const p = pattern.startsWith("*.") ? pattern.toLowerCase() : normalHost(pattern);
     return p.startsWith("*.") ? h.endsWith(p.slice(1)) && h.length > p.length - 1 : h === p;
   });
 }

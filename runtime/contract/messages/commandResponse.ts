@@ -1,7 +1,17 @@
 import { z } from "zod";
+import { COMMAND_NAMES } from "../../config/sections/commands.js";
 import { defineMessage } from "../message.js";
 
-export const COMMAND_ERROR_CODES = ["malformed", "unknown_command", "not_allowed", "busy", "rejected", "not_found", "failed"] as const;
+export const COMMAND_ERROR_CODES = [
+  "malformed",
+  "unknown_command",
+  "not_allowed",
+  "busy",
+  "rate_limited",
+  "rejected",
+  "not_found",
+  "failed",
+] as const;
 export type CommandErrorCode = (typeof COMMAND_ERROR_CODES)[number];
 
 const COMMON = {
@@ -15,7 +25,7 @@ export const COMMAND_RESPONSE = defineMessage({
   operation: "answerCommand",
   title: "Command response",
   description:
-    "The answer to a command, on <base>/cmd/<name>/response: ok with a result, or an error. Every command gets exactly one answer, a malformed or unknown one included.",
+    "The answer to a command, on <base>/cmd/<name>/response: ok with a result, or an error. Every command gets exactly one answer, a malformed or unknown one included, except past its rate limit, where one refusal in 10 s is answered. The answers to names the device does not know all share one seq numbering (the names create no state on the device): audit those by id.",
   summary: "The answer to a command.",
   v: 1,
   address: "{topic_prefix}/{device_id}/cmd/{name}/response",
@@ -41,6 +51,8 @@ export const COMMAND_RESPONSE = defineMessage({
     }),
   ]),
   topic: (t, b) => t.commandResponse(b.command),
+  // Names a sender makes up would each start a numbering kept for good: they share one instead.
+  seqKey: (t, b) => ((COMMAND_NAMES as readonly string[]).includes(b.command) ? undefined : `${t.base}/cmd/(unknown)/response`),
 });
 
 export type CommandResponseBody = z.output<typeof COMMAND_RESPONSE.body>;
