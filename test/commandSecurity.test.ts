@@ -91,6 +91,7 @@ function harness(
     target,
     policy: over.policy ?? OPEN,
     minFreeBytes: 0,
+    probationMs: 0,
     maxBytes: 64 * 1024,
     timeoutMs: 10_000,
     keepVersions: 3,
@@ -109,9 +110,9 @@ function harness(
   };
   const cameras = {
     cameraIds: () => ["gate-3"],
-    latestFrame: () => {
+    picture: () => {
       if (over.faults) throw new Error("injected: the frame slot is gone");
-      return undefined;
+      return Promise.resolve(undefined);
     },
     restartPipeline: (): Promise<void> => {
       if (over.faults) throw new Error("injected: stop() threw before returning a promise");

@@ -36,7 +36,7 @@ export interface DispatcherOptions {
 const MAX_PAYLOAD = 64 * 1024;
 
 /** The commands in health: how many were handled, which run now, the last refusal. */
-export type CommandsHealth = PartHealth & { handled: number; running: string[]; last_error?: string };
+export type CommandsHealth = PartHealth & { handled: number; dropped: number; running: string[]; last_error?: string };
 
 /**
  * Answers `<base>/cmd/<name>` on `<base>/cmd/<name>/response`: validates the request, runs the
