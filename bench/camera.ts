@@ -56,7 +56,7 @@ async function measure(url: string, n: number, seconds: number, over: Record<str
     await Promise.all(cams.map((c) => c.slot.next()));
     // Frames buffered while ffmpeg probed the stream arrive in a burst: measure after it.
     await new Promise((r) => setTimeout(r, 2000));
-    const start = cams.map((c) => ({ frames: c.health().frames_in as number, cpu: cpuSeconds(c.pid), pid: c.pid }));
+    const start = cams.map((c) => ({ frames: c.health().frames_in, cpu: cpuSeconds(c.pid), pid: c.pid }));
     const t0 = process.hrtime.bigint();
     const n0 = process.cpuUsage();
     let rss = 0;
@@ -76,7 +76,7 @@ async function measure(url: string, n: number, seconds: number, over: Record<str
     stop.done = true;
     await Promise.all(drains);
     return cams.map((c, i) => ({
-      fps: ((c.health().frames_in as number) - start[i]!.frames) / secs,
+      fps: (c.health().frames_in - start[i]!.frames) / secs,
       ffmpeg_cpu: c.pid === start[i]!.pid ? ((cpuSeconds(c.pid) - start[i]!.cpu) / secs) * 100 : NaN,
       node_cpu: ((nodeCpu.user + nodeCpu.system) / 1e6 / secs) * 100,
       ffmpeg_rss_mib: rss,

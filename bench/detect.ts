@@ -149,7 +149,7 @@ async function pipeline(
   const cli = path.join(HERE, "..", "runtime", `cli${path.extname(fileURLToPath(import.meta.url))}`);
   const child = spawn(process.execPath, [...process.execArgv, cli, "run", "--config", file], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const sub = mqtt.connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 200 });
   try {
     await new Promise<void>((resolve, reject) => {

@@ -58,9 +58,9 @@ async function pictures(m: DetectionManifest, count: number): Promise<Uint8Array
   for (const f of files) {
     const img = sharp(path.join(dir, f)).removeAlpha();
     const meta = await img.metadata();
-    const scale = Math.min(W / meta.width!, H / meta.height!);
-    const w = Math.max(1, Math.round(meta.width! * scale));
-    const h = Math.max(1, Math.round(meta.height! * scale));
+    const scale = Math.min(W / meta.width, H / meta.height);
+    const w = Math.max(1, Math.round(meta.width * scale));
+    const h = Math.max(1, Math.round(meta.height * scale));
     const rgb = await img
       .resize(w, h, { fit: "fill" })
       .extend({ right: W - w, bottom: H - h, background: { r: pad, g: pad, b: pad } })

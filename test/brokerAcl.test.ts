@@ -70,7 +70,7 @@ describe.skipIf(!MOSQUITTO_BIN)("the documented broker ACL", () => {
     if (!filter.includes("/cmd/")) throw new Error("use a cmd filter");
     await ops.publishAsync(marker, `end-${token}`, { qos: 1 });
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no end marker on ${marker}; ack ${String(ack)}`)), 15_000);
+      const t = setTimeout(() => reject(new Error(`no end marker on ${marker}; ack ${JSON.stringify(ack)}`)), 15_000);
       const check = () => {
         if (seen.some((s) => s.endsWith(`end-${token}`))) {
           clearTimeout(t);

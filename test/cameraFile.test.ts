@@ -116,7 +116,7 @@ describe("camera on a generated test pattern (pixel-exact)", () => {
     // Nobody takes the frame for 2.5 stall timeouts: ffmpeg is held back on the full pipe (a
     // frame already in flight may still land), and the watchdog does not restart it.
     await new Promise((r) => setTimeout(r, 2500));
-    expect(cam.health().frames_in as number).toBeLessThanOrEqual(3);
+    expect(cam.health().frames_in).toBeLessThanOrEqual(3);
     expect(cam.health().restarts).toBe(0);
     // Taking frames reads on: 30 more arrive, and at most the one in flight was ever dropped.
     expect(await frames(cam, 30)).toHaveLength(30);
@@ -211,9 +211,9 @@ describe.skipIf(!CLIP)("camera on the real street clip", () => {
     await cam.start();
     await waitFor(() => cam.state === "stopped", "the end of the corrupted clip", 120_000);
     const h = cam.health();
-    expect(h.corrupt as number).toBeGreaterThan(0);
+    expect(h.corrupt).toBeGreaterThan(0);
     // 37.7 s at 10 fps is ~377 frames; damaged ones are skipped, the rest still arrive.
-    expect(h.frames_in as number).toBeGreaterThan(250);
+    expect(h.frames_in).toBeGreaterThan(250);
     expect(h.restarts).toBe(0);
   });
 
@@ -247,7 +247,7 @@ describe("camera sources that are missing or over HTTP", () => {
   it("reports a missing file as a reconnecting camera with the error, and retries", async () => {
     const cam = start({ url: "file://does/not/exist.mp4", backoff: { initial_ms: 100, max_ms: 200 } });
     await cam.start();
-    await waitFor(() => (cam.health().restarts as number) >= 2, "two retries");
+    await waitFor(() => cam.health().restarts >= 2, "two retries");
     const h = cam.health();
     expect(h.stream).toBe("reconnecting");
     expect(h.state).toBe("degraded");
@@ -261,7 +261,7 @@ describe("camera sources that are missing or over HTTP", () => {
     await new Promise((r) => closed.close(r));
     const cam = start({ url: `rtsp://viewer:pw-never-logged@127.0.0.1:${port}/live`, backoff: { initial_ms: 100, max_ms: 200 } });
     await cam.start();
-    await waitFor(() => (cam.health().restarts as number) >= 1, "a retry");
+    await waitFor(() => cam.health().restarts >= 1, "a retry");
     const h = cam.health();
     expect(h).toMatchObject({ state: "degraded", stream: "reconnecting", frames_in: 0 });
     expect(String(h.error)).toContain("Connection refused");
@@ -275,7 +275,7 @@ describe("camera sources that are missing or over HTTP", () => {
       { metrics },
     );
     await cam.start();
-    await waitFor(() => (cam.health().restarts as number) >= 2, "two retries");
+    await waitFor(() => cam.health().restarts >= 2, "two retries");
     expect(cam.health()).toMatchObject({ state: "failed", stream: "failed" });
     expect(String(cam.health().error)).toContain("Unknown decoder 'h264_nonexistent'");
     expect(await metrics.render()).toMatch(/cityedge_camera_restarts_total\{camera="cam"\} [2-9]/);

@@ -39,7 +39,7 @@ async function server(): Promise<RtspServer> {
 
 const take = takeFrames;
 
-const framesIn = (cam: Camera) => cam.health().frames_in as number;
+const framesIn = (cam: Camera) => cam.health().frames_in;
 
 function gc(): () => void {
   setFlagsFromString("--expose-gc");
@@ -104,8 +104,8 @@ describe.skipIf(!CLIP)("camera on a real RTSP server streaming the street clip",
     await cam.start();
     await take(cam, 3);
     s.signal("SIGSTOP");
-    const restarts = cam.health().restarts as number;
-    await waitFor(() => (cam.health().restarts as number) > restarts, "a restart", 30_000);
+    const restarts = cam.health().restarts;
+    await waitFor(() => cam.health().restarts > restarts, "a restart", 30_000);
     const lastFrame = cam.slot.peek()?.arrival_ms ?? 0;
     expect(Date.now() - lastFrame).toBeLessThanOrEqual(3000 + 2000);
     expect(cam.state).not.toBe("streaming");
@@ -139,7 +139,7 @@ describe.skipIf(!CLIP)("camera on a real RTSP server streaming the street clip",
       await waitFor(() => framesIn(cam) > before, `frames after restart ${i + 1}`, 60_000);
     }
     await take(cam, 2);
-    expect(cam.health().restarts as number).toBeGreaterThanOrEqual(20);
+    expect(cam.health().restarts).toBeGreaterThanOrEqual(20);
     expect(await lingeringZombies()).toEqual([]);
     expect(ffmpegChildren().length).toBe(1);
     await collect();
@@ -167,7 +167,7 @@ describe.skipIf(!CLIP)("stall watchdog on a source with no timeout of its own", 
     await take(cam, 3);
     writer.kill("SIGSTOP");
     const pid = cam.pid;
-    await waitFor(() => (cam.health().restarts as number) >= 1, "the watchdog's restart", 30_000);
+    await waitFor(() => cam.health().restarts >= 1, "the watchdog's restart", 30_000);
     const lastFrame = cam.slot.peek()?.arrival_ms ?? 0;
     expect(Date.now() - lastFrame).toBeLessThanOrEqual(2000 + 2000);
     expect(cam.pid).not.toBe(pid);

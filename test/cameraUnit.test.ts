@@ -49,7 +49,7 @@ describe("frame FIFO", () => {
 
   it("removes the FIFOs of a process that is gone, and nothing else", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-fifo-sweep-"));
-    const gone = spawnSync("true").pid!; // exited: its pid names no process now
+    const gone = spawnSync("true").pid; // exited: its pid names no process now
     const fifo = (name: string) => {
       expect(spawnSync("mkfifo", [path.join(dir, name)]).status).toBe(0);
       return path.join(dir, name);

@@ -125,6 +125,7 @@ const BODIES: Record<MessageName, Record<string, unknown>> = {
 // Mutations reach into nested payloads of every shape; typing each path would say nothing more.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Loose = Record<string, any>;
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- the mutation tables reach into `Loose` payloads */
 type Mutation = [what: string, change: (m: Loose) => void];
 
 /** Payloads each schema must refuse: one per constraint of the hand-written schemas, and more. */
@@ -227,6 +228,7 @@ const COMMON_INVALID: Mutation[] = [
   ["a device id with a space", (m) => (m.device_id = "dev 1")],
   ["an undeclared field", (m) => (m.extra = 1)],
 ];
+/* eslint-enable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return */
 
 const topics = new Topics("cityedge", "dev-1");
 const message = (spec: ContractMessage): Loose => structuredClone({ ...envelope(spec.v), ...BODIES[spec.name] });

@@ -17,16 +17,16 @@ const data = sharedDataDir();
 /** Letterboxes a photo to the model input exactly as the camera driver does: top-left, grey 114 padding, RGB. */
 async function letterboxPhoto(file: string, size: number): Promise<{ rgb: Buffer; width: number; height: number }> {
   const meta = await sharp(file).metadata();
-  const lb = fitLetterbox(meta.width!, meta.height!, size, size);
-  const w = Math.round(meta.width! * lb.scale);
-  const h = Math.round(meta.height! * lb.scale);
+  const lb = fitLetterbox(meta.width, meta.height, size, size);
+  const w = Math.round(meta.width * lb.scale);
+  const h = Math.round(meta.height * lb.scale);
   const rgb = await sharp(file)
     .removeAlpha()
     .resize(w, h, { fit: "fill" })
     .extend({ top: 0, left: 0, right: size - w, bottom: size - h, background: { r: 114, g: 114, b: 114 } })
     .raw()
     .toBuffer();
-  return { rgb, width: meta.width!, height: meta.height! };
+  return { rgb, width: meta.width, height: meta.height };
 }
 
 /** The test's own decoder, in float64 from first principles: grid per stride, exp sizes, obj × class. */

@@ -57,9 +57,9 @@ async function manifest(dir: string, name: string, onnx: string, extra: Record<s
 }
 
 const meter = (id: string, unit = "MW"): MeterConfig =>
-  METER_SCHEMA.parse({ id, driver: "replay", file: "x.csv", values: { p: { column: "p", unit } } }) as MeterConfig;
+  METER_SCHEMA.parse({ id, driver: "replay", file: "x.csv", values: { p: { column: "p", unit } } });
 const forecast = (id: string, source: string, extra: Record<string, unknown> = {}): ForecastConfig =>
-  FORECAST_SCHEMA.parse({ id, source, timezone: "UTC", ...extra }) as ForecastConfig;
+  FORECAST_SCHEMA.parse({ id, source, timezone: "UTC", ...extra });
 const wobble = (t: number): number => shape(t) + 40 * Math.sin(t / 7e6);
 const shape = (t: number): number => 1000 + 300 * Math.sin((2 * Math.PI * (t % DAY)) / DAY) + ((t / DAY) % 7 >= 5 ? -150 : 0);
 
@@ -85,7 +85,7 @@ describe("forecast failures are visible, in health and in the log, with the seri
   }): Promise<{ published: Record<string, unknown>[]; health: Record<string, Record<string, unknown>>; lines: Record<string, unknown>[] }> {
     const { log, lines } = capture();
     const published: Record<string, unknown>[] = [];
-    const sink: MessageSink = { publish: (_topic, body) => void published.push(body as Record<string, unknown>) };
+    const sink: MessageSink = { publish: (_topic, body) => void published.push(body) };
     const sched = new ForecastScheduler({
       forecasts: opts.forecasts,
       meters: opts.meters,

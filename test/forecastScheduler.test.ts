@@ -3,8 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FORECAST_SCHEMA, type ForecastConfig } from "../runtime/config/sections/forecasts.js";
-import { METER_SCHEMA, type MeterConfig } from "../runtime/config/sections/meters.js";
+import { FORECAST_SCHEMA } from "../runtime/config/sections/forecasts.js";
+import { METER_SCHEMA } from "../runtime/config/sections/meters.js";
 import { ForecastModel, type WindowInput } from "../runtime/forecast/forecastModel.js";
 import { ForecastScheduler } from "../runtime/forecast/scheduler.js";
 import { HistoryStore } from "../runtime/history/historyStore.js";
@@ -46,12 +46,10 @@ describe("forecast scheduler", () => {
   });
 
   it("runs every series due at the same step in one batch, skips the one with a day missing, and names the model", async () => {
-    const meters = ["a", "b", "c", "d"].map(
-      (id) => METER_SCHEMA.parse({ id, driver: "replay", file: "x.csv", values: { p: { column: "p", unit: "MW" } } }) as MeterConfig,
+    const meters = ["a", "b", "c", "d"].map((id) =>
+      METER_SCHEMA.parse({ id, driver: "replay", file: "x.csv", values: { p: { column: "p", unit: "MW" } } }),
     );
-    const forecasts = meters.map(
-      (m) => FORECAST_SCHEMA.parse({ id: `f-${m.id}`, source: `meter:${m.id}:p`, model: "lstm", timezone: "UTC" }) as ForecastConfig,
-    );
+    const forecasts = meters.map((m) => FORECAST_SCHEMA.parse({ id: `f-${m.id}`, source: `meter:${m.id}:p`, model: "lstm", timezone: "UTC" }));
     const published: { topic: string; body: Record<string, unknown>; v: number | undefined }[] = [];
     const sink: MessageSink = { publish: (topic, body, opts) => void published.push({ topic, body, v: opts?.v }) };
     const sched = new ForecastScheduler({
@@ -111,10 +109,10 @@ describe("forecast scheduler", () => {
   });
 
   it("keeps running the series whose model loaded when another model fails, and says which series lost its model", async () => {
-    const meters = [METER_SCHEMA.parse({ id: "a", driver: "replay", file: "x.csv", values: { p: { column: "p" } } }) as MeterConfig];
+    const meters = [METER_SCHEMA.parse({ id: "a", driver: "replay", file: "x.csv", values: { p: { column: "p" } } })];
     const forecasts = [
-      FORECAST_SCHEMA.parse({ id: "good", source: "meter:a:p", model: "lstm", timezone: "UTC" }) as ForecastConfig,
-      FORECAST_SCHEMA.parse({ id: "broken", source: "meter:a:p", model: "missing" }) as ForecastConfig,
+      FORECAST_SCHEMA.parse({ id: "good", source: "meter:a:p", model: "lstm", timezone: "UTC" }),
+      FORECAST_SCHEMA.parse({ id: "broken", source: "meter:a:p", model: "missing" }),
     ];
     const sched = new ForecastScheduler({
       forecasts,

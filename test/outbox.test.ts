@@ -233,7 +233,7 @@ describe("OutboxStore", () => {
       expect(s.rows).toBe(3);
       expect(s.after(0, 10).map((r) => r.id)).toEqual(first.map((m) => m.id));
       s.append([msg(4)], [first[0]!.id, first[1]!.id]);
-      expect(s.after(0, 10).map((r) => JSON.parse(r.payload).seq)).toEqual([3, 4]);
+      expect(s.after(0, 10).map((r) => (JSON.parse(r.payload) as { seq: number }).seq)).toEqual([3, 4]);
       expect(s.rows).toBe(2);
     } finally {
       s.close();

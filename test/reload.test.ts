@@ -25,7 +25,7 @@ let dir: string;
 let clip: string;
 let manifest: string;
 let broker: Mosquitto;
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
+const cleanups: (() => unknown)[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-reload-"));

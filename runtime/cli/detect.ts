@@ -153,7 +153,7 @@ Exit codes: 0 done, 64 bad command line, 78 bad config or manifest, 1 the input 
     const log = createRootLogger({
       level: process.env.CITYEDGE_LOG_LEVEL ?? "warn",
       pretty: !json && process.stderr.isTTY,
-      destination: process.stderr as never,
+      destination: process.stderr,
     });
     let input: string | undefined;
     try {

@@ -89,7 +89,7 @@ function entryFor(provider: ProviderName, settings: GpuSettings): ort.InferenceS
           int8: false,
           profile: null,
         });
-  return providerEntry(provider, settings.deviceId, options) as ort.InferenceSession.ExecutionProviderConfig;
+  return providerEntry(provider, settings.deviceId, options);
 }
 
 /** Creates the one-node model on the provider alone and runs it once. */
@@ -127,7 +127,9 @@ export async function tryProvider(
 
 function run(bin: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile(bin, args, { timeout: 10_000, maxBuffer: 4 * 1024 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    execFile(bin, args, { timeout: 10_000, maxBuffer: 4 * 1024 * 1024 }, (err: Error | null, stdout: string) =>
+      err ? reject(err) : resolve(stdout),
+    ),
   );
 }
 

@@ -78,8 +78,8 @@ Exit codes: 0 added, 64 bad command line, 65 the model cannot be used (the reaso
         ...(flag(args, "--out") !== undefined ? { out: flag(args, "--out")! } : {}),
         ...(size ? { size } : {}),
         ...(decoder ? { decoder: decoder as DecoderName } : {}),
-        ...(letterbox ? { letterbox: letterbox as "top-left" | "center" } : {}),
-        ...(color ? { color: color as "rgb" | "bgr" } : {}),
+        ...(letterbox ? { letterbox: letterbox } : {}),
+        ...(color ? { color: color } : {}),
         force: args.includes("--force"),
       });
     } catch (err) {
@@ -93,7 +93,7 @@ Exit codes: 0 added, 64 bad command line, 65 the model cannot be used (the reaso
     let trial;
     if (!args.includes("--no-run")) {
       const { tryModel } = await import("../detect/tryModel.js");
-      const quiet = createRootLogger({ level: "silent", pretty: false, destination: process.stderr as never });
+      const quiet = createRootLogger({ level: "silent", pretty: false, destination: process.stderr });
       trial = await tryModel(added.manifestFile, STILL, quiet);
     }
     if (json) {

@@ -34,7 +34,7 @@ not the pinned one.`;
     const name = positional(args, ["--from", "--url", "--out"]);
     if (name === undefined) return usageError(modelsFetchCommand, `missing NAME (known: ${CATALOGUE.map((e) => e.name).join(", ")})`);
     const json = args.includes("--json");
-    const log = createRootLogger({ level: "warn", pretty: false, destination: process.stderr as never });
+    const log = createRootLogger({ level: "warn", pretty: false, destination: process.stderr });
     const { fetchModel } = await import("../detect/fetchModel.js");
     const { AddModelError, STILL } = await import("../detect/addModel.js");
     let added;
@@ -56,7 +56,7 @@ not the pinned one.`;
     let trial;
     if (!args.includes("--no-run")) {
       const { tryModel } = await import("../detect/tryModel.js");
-      trial = await tryModel(added.manifestFile, STILL, createRootLogger({ level: "silent", pretty: false, destination: process.stderr as never }));
+      trial = await tryModel(added.manifestFile, STILL, createRootLogger({ level: "silent", pretty: false, destination: process.stderr }));
     }
     const m = added.manifest;
     if (json) {

@@ -80,7 +80,8 @@ function describeTheValue(v: unknown): string {
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "a mapping";
   if (typeof v === "string") return `"${v}"`;
-  return String(v);
+  if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return String(v);
+  return typeof v;
 }
 
 function valueAt(root: unknown, p: readonly PropertyKey[]): unknown {
@@ -171,7 +172,7 @@ function resolveReferences(
         const a = ancestry[i];
         const parent = ancestry[i - 1];
         if (isPair(a) && isScalar(a.key)) keyPath.push(String(a.key.value));
-        else if (isSeq(parent)) keyPath.push(parent.items.indexOf(a as never));
+        else if (isSeq(parent)) keyPath.push(parent.items.indexOf(a));
       }
       if (WHOLE_REFERENCE.test(node.value.trim())) whole.add(formatPath(keyPath));
       try {

@@ -115,10 +115,11 @@ export function keyOwners(
 
 /** Bounds of a number schema, for messages like "must be 1..60, got 0". */
 export function numberBounds(root: z.ZodType, path: readonly PropertyKey[]): { min?: number; max?: number } {
-  const s = schemaAt(root, path) as (z.ZodType & { minValue?: number | null; maxValue?: number | null }) | undefined;
+  const s = schemaAt(root, path);
   if (!s || def(s).type !== "number") return {};
+  const n = s as z.ZodNumber;
   const out: { min?: number; max?: number } = {};
-  if (typeof s.minValue === "number" && Number.isFinite(s.minValue)) out.min = s.minValue;
-  if (typeof s.maxValue === "number" && Number.isFinite(s.maxValue)) out.max = s.maxValue;
+  if (typeof n.minValue === "number" && Number.isFinite(n.minValue)) out.min = n.minValue;
+  if (typeof n.maxValue === "number" && Number.isFinite(n.maxValue)) out.max = n.maxValue;
   return out;
 }

@@ -106,7 +106,7 @@ export function applyGeometry(text: string, cameraId: string, edit: GeometryEdit
   let detection: YAMLMap;
   if (isMap(found)) detection = found;
   else {
-    detection = doc.createNode({}) as YAMLMap;
+    detection = doc.createNode({});
     cam.set("detection", detection);
   }
   setList(doc, detection, "lines", edit.lines, (map, l) => {

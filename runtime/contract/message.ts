@@ -84,7 +84,7 @@ export function defineMessage<Name extends string, B extends BodySchema>(def: Me
     schema: messageSchema(def.v, def.body),
     publish(sink, topics, body, opts) {
       const seqKey = opts?.seqKey ?? def.seqKey?.(topics, body);
-      sink.publish(def.topic(topics, body), body as Record<string, unknown>, {
+      sink.publish(def.topic(topics, body), body, {
         v: def.v,
         retain,
         ...(urgent ? { urgent } : {}),

@@ -131,7 +131,7 @@ export class Counter {
 
   #count(lineId: string, label: string, dir: "in" | "out", trackId: number): void {
     let per = this.#lineCounts.get(lineId);
-    if (!per) this.#lineCounts.set(lineId, (per = new Map()));
+    if (!per) this.#lineCounts.set(lineId, (per = new Map<string, { in: number; out: number }>()));
     let c = per.get(label);
     if (!c) per.set(label, (c = { in: 0, out: 0 }));
     c[dir]++;
@@ -141,7 +141,7 @@ export class Counter {
   /** The crossing `t` makes of line `l` in this frame, if any, updating where the track is settled. */
   #lineCrossing(t: Track, l: LineSpec): "in" | "out" | undefined {
     let perTrack = this.#state.get(t.id);
-    if (!perTrack) this.#state.set(t.id, (perTrack = new Map()));
+    if (!perTrack) this.#state.set(t.id, (perTrack = new Map<string, LineState>()));
     let st = perTrack.get(l.id);
     if (!st) {
       st = { right: side(l.from, l.to, t.origin) > 0, at: t.origin };
@@ -184,7 +184,7 @@ export class Counter {
         if (now && !inside.has(t.id)) {
           inside.set(t.id, label);
           let per = this.#entered.get(z.id);
-          if (!per) this.#entered.set(z.id, (per = new Map()));
+          if (!per) this.#entered.set(z.id, (per = new Map<string, number>()));
           per.set(label, (per.get(label) ?? 0) + 1);
         } else if (!now) {
           inside.delete(t.id);

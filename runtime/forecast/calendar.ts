@@ -66,7 +66,7 @@ export function utcOffsetMs(ts: number, tz: string): number {
   }
   const p: Record<string, number> = {};
   for (const part of f.formatToParts(new Date(ts))) if (part.type !== "literal") p[part.type] = Number(part.value);
-  const wall = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!);
+  const wall = Date.UTC(p.year!, p.month! - 1, p.day, p.hour, p.minute, p.second);
   return wall - Math.floor(ts / 1000) * 1000;
 }
 

@@ -69,7 +69,7 @@ export class TestBrowser {
 
   async screenshot(page: Page, name: string): Promise<string> {
     const file = path.join(ARTIFACTS, name);
-    await page.screenshot({ path: file as `${string}.png` });
+    await page.screenshot({ path: file });
     return file;
   }
 

@@ -35,7 +35,7 @@ export class RtspServer {
     const child = spawn("/usr/bin/python3", [RTSP_SERVER_SCRIPT, "--port", String(this.port), ...this.#args], { stdio: ["ignore", "pipe", "pipe"] });
     this.#child = child;
     let err = "";
-    child.stderr!.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+    child.stderr.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
     this.port = await readyPort(child, 30_000, () => `; RTSP server: ${err}`);
   }
 

@@ -38,8 +38,8 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProces
       }
     };
   };
-  child.stdout!.on("data", feed(stdout));
-  child.stderr!.on("data", feed(stderr));
+  child.stdout.on("data", feed(stdout));
+  child.stderr.on("data", feed(stderr));
   const exited = new Promise<number | string>((resolve) => {
     child.on("exit", (code, signal) => resolve(code ?? signal ?? "unknown"));
   });

@@ -94,7 +94,8 @@ export function assertNoGaps(msgs: Received[], topic: string, from: number, to: 
     const seq = m.payload.seq as number;
     const seen = ids.get(seq);
     if (seen !== undefined) {
-      if (seen !== m.payload.id) throw new Error(`${topic}: seq ${seq} arrived twice with different ids (${String(seen)}, ${String(m.payload.id)})`);
+      if (seen !== m.payload.id)
+        throw new Error(`${topic}: seq ${seq} arrived twice with different ids (${JSON.stringify(seen)}, ${JSON.stringify(m.payload.id)})`);
       dups++;
       continue;
     }
@@ -135,7 +136,7 @@ export function auditStream(msgs: Received[], topic: string): StreamAudit {
   const highest = new Map<string, number>();
   for (const m of msgs) {
     if (m.topic !== topic) continue;
-    const epoch = String(m.payload.epoch ?? "");
+    const epoch = typeof m.payload.epoch === "string" ? m.payload.epoch : "";
     const seq = m.payload.seq as number;
     let seen = byEpoch.get(epoch);
     if (!seen) {

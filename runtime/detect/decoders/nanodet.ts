@@ -149,10 +149,10 @@ export const nanodet: DetectionDecoder<NanodetOutput> = {
         );
       }
       const n = bins(rw!, o.reg_max);
-      for (let i = 0; i < hw!; i++) {
+      for (let i = 0; i < hw; i++) {
         const cx = ((i % gw) + o.center_offset) * s;
         const cy = (Math.floor(i / gw) + o.center_offset) * s;
-        gflBox(dets, c.data, (b * hw! + i) * nc!, r.data, (b * hw! + i) * rw!, n, cx, cy, s, d, logits);
+        gflBox(dets, c.data, (b * hw + i) * nc, r.data, (b * hw + i) * rw!, n, cx, cy, s, d, logits);
       }
     });
     return dets;

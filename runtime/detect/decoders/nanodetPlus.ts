@@ -89,9 +89,9 @@ export const nanodetPlus: DetectionDecoder<NanodetPlusOutput> = {
     }
     const dets: Detection[] = [];
     const logits = o.score_activation === "sigmoid";
-    for (let i = 0; i < n!; i++) {
+    for (let i = 0; i < n; i++) {
       const s = grid[i * 3 + 2]!;
-      const row = (b * n! + i) * width!;
+      const row = (b * n + i) * width!;
       gflBox(
         dets,
         out.data,
