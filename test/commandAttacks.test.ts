@@ -148,7 +148,7 @@ describe.skipIf(!MOSQUITTO_BIN)("attacks on the commands of a running daemon (re
     const res = await command("update_model", big);
     expect(message(res)).toMatch(/failed: disk full while writing .*\.part; the running model is unchanged$/);
     expect(daemon.running).toBe(true);
-    expect(readdirSync(path.join((fs).dir, "models/vehicles/staging"))).toEqual([]);
+    expect(readdirSync(path.join(fs.dir, "models/vehicles/staging"))).toEqual([]);
     expect(await daemon.kill("SIGTERM")).toBe(0);
     daemon = DaemonProcess.cli(config).start();
     await daemon.waitForLog(/cityedge started/);
@@ -170,7 +170,7 @@ describe.skipIf(!MOSQUITTO_BIN)("attacks on the commands of a running daemon (re
       ),
     );
     expect(await daemon.kill("SIGTERM")).toBe(0);
-    const store = new OutboxStore(path.join((fs).dir, "outbox.sqlite"), "normal");
+    const store = new OutboxStore(path.join(fs.dir, "outbox.sqlite"), "normal");
     const keys = [...store.seqs().keys()];
     store.close();
     expect(keys.filter((k) => k.includes("junk"))).toEqual([]);

@@ -25,7 +25,8 @@ interface Summary {
 
 const badge = (state: string) =>
   `<span class="badge ${state === "running" || state === "ok" ? "ok" : state === "stopped" ? "" : "bad"}">${esc(state)}</span>`;
-const v = (x: unknown) => (x === undefined || x === null ? "—" : esc(typeof x === "object" ? JSON.stringify(x) : String(x)));
+const v = (x: unknown) =>
+  x === undefined || x === null ? "—" : esc(typeof x === "string" || typeof x === "number" || typeof x === "boolean" ? String(x) : JSON.stringify(x));
 /** Skipped providers are names or `{ provider, reason }`: the names. */
 const providers = (x: unknown): string =>
   Array.isArray(x)

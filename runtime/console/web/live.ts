@@ -8,7 +8,7 @@ type Totals = Map<string, Map<string, { in: number; out: number }>>;
 function add(into: Totals, tallies: readonly Tally[]): void {
   for (const t of tallies) {
     let per = into.get(t.line_id);
-    if (!per) into.set(t.line_id, (per = new Map()));
+    if (!per) into.set(t.line_id, (per = new Map<string, { in: number; out: number }>()));
     for (const [label, c] of Object.entries(t.counts)) {
       const cur = per.get(label) ?? { in: 0, out: 0 };
       per.set(label, { in: cur.in + c.in, out: cur.out + c.out });
