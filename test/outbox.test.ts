@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { Metrics } from "../runtime/metrics.js";
 import { Outbox } from "../runtime/outbox/outbox.js";
 import { OutboxStore } from "../runtime/outbox/outboxStore.js";
@@ -105,6 +105,32 @@ describe("Outbox", () => {
     b.flush();
     const [row] = b.read(0, 10);
     expect(JSON.parse(row!.payload)).toMatchObject({ seq: 6, i: 5 });
+  });
+
+  it("says in health how long the oldest waiting message has waited, and nothing once all are acknowledged", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const o = make(tempFile());
+      await o.start();
+      expect(o.health().oldest_age_s).toBeUndefined();
+      o.publish("t/x", { i: 0 });
+      o.flush();
+      vi.setSystemTime(Date.now() + 90_000);
+      o.publish("t/x", { i: 1 });
+      o.flush();
+      // The first one has waited 90 s; the second is newer.
+      expect(o.health()).toMatchObject({ depth: 2, oldest_age_s: 90 });
+      const [first, second] = o.read(0, 10);
+      o.ack(first!.id);
+      o.flush();
+      expect(o.health().oldest_age_s).toBe(0);
+      o.ack(second!.id);
+      o.flush();
+      expect(o.health()).toMatchObject({ depth: 0 });
+      expect(o.health().oldest_age_s).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("serves recent messages from memory exactly as SQLite holds them (ids, order, payloads)", async () => {

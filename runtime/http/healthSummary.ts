@@ -20,7 +20,7 @@ export interface HealthSummary {
    * The durable outbox: depth and bytes waiting, messages dropped (quota, full disk), whether it
    * cannot commit because the disk is full, and the free space on the data file system.
    */
-  outbox?: { depth: number; bytes: number; dropped: number; disk_full: boolean; free_bytes?: number; epoch?: string };
+  outbox?: { depth: number; bytes: number; dropped: number; disk_full: boolean; free_bytes?: number; oldest_age_s?: number; epoch?: string };
   /** The uplink, from the MQTT part's health; `{ state: "absent" }` when no MQTT part runs. */
   mqtt: PartHealthByKind["mqtt"] | { state: "absent" };
   /** Per camera id: the camera part, with its pipeline's health as `detection`. */
@@ -98,6 +98,7 @@ export function summarizeHealth(input: SummaryInput): HealthSummary {
           dropped: r.health.dropped,
           disk_full: r.health.disk_full,
           ...(r.health.free_bytes !== undefined ? { free_bytes: r.health.free_bytes } : {}),
+          ...(r.health.oldest_age_s !== undefined ? { oldest_age_s: r.health.oldest_age_s } : {}),
           ...(r.health.epoch ? { epoch: r.health.epoch } : {}),
         };
         break;

@@ -125,6 +125,8 @@ export type OutboxHealth = PartHealth & {
   disk_full: boolean;
   /** Free space of the data file system, when it can be read. */
   free_bytes?: number;
+  /** Seconds since the oldest message waiting on disk was made (its envelope's ts); absent when none waits. */
+  oldest_age_s?: number;
 };
 
 /**
@@ -473,7 +475,22 @@ export class Outbox implements MessageSink, Part {
       epoch: this.epoch,
       disk_full: b?.diskFull === true || (!this.#store && /disk full/.test(this.#openError ?? "")),
       ...(free !== undefined ? { free_bytes: free } : {}),
+      ...this.#oldestAge(),
     };
+  }
+
+  /** How long the oldest message on disk has waited: read from its envelope (one indexed row), for health. */
+  #oldestAge(): { oldest_age_s?: number } {
+    try {
+      const oldest = this.#store?.after(0, 1)[0];
+      if (!oldest) return {};
+      const ts = Date.parse((JSON.parse(oldest.payload) as { ts?: unknown }).ts as string);
+      return Number.isNaN(ts) ? {} : { oldest_age_s: Math.max(0, Math.round((Date.now() - ts) / 100) / 10) };
+    } catch (err) {
+      // Health must answer even when the file cannot be read (that error is reported above).
+      this.#log.debug({ err }, "outbox: the oldest message's age could not be read");
+      return {};
+    }
   }
 
   #open(): void {

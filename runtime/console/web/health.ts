@@ -14,7 +14,7 @@ interface Summary {
   uptime_s: number;
   rss_bytes: number;
   event_loop_lag_ms: { p50_ms: number; p99_ms: number; max_ms: number };
-  outbox?: { depth: number; bytes: number; dropped: number; oldest_age_s?: number | null };
+  outbox?: { depth: number; bytes: number; dropped: number; disk_full?: boolean; free_bytes?: number; oldest_age_s?: number };
   mqtt: PartHealth;
   cameras: Record<string, PartHealth>;
   models: Record<string, PartHealth>;
@@ -79,15 +79,16 @@ export class Health {
     html.push("<h3>Uplink and outbox</h3>");
     html.push(
       table(
-        ["MQTT", "broker", "outbox depth", "outbox bytes", "oldest waiting", "dropped (quota)"],
+        ["MQTT", "broker", "outbox depth", "outbox bytes", "oldest waiting", "dropped", "disk"],
         [
           [
             badge(s.mqtt.state),
             v(s.mqtt.url ?? s.mqtt.broker),
             v(ob?.depth),
             ob ? mb(ob.bytes) : "—",
-            ob?.oldest_age_s !== undefined && ob.oldest_age_s !== null ? `${ob.oldest_age_s} s` : "—",
+            ob?.oldest_age_s !== undefined ? `${ob.oldest_age_s} s` : "—",
             v(ob?.dropped),
+            ob?.disk_full ? '<span class="badge bad">full</span>' : ob?.free_bytes !== undefined ? `${mb(ob.free_bytes)} free` : "—",
           ],
         ],
       ),

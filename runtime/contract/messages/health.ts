@@ -55,6 +55,11 @@ export const HEALTH = defineMessage({
         ),
         disk_full: z.boolean().describe("True while the outbox cannot commit because the data file system is full"),
         free_bytes: count("Free space on the file system holding the outbox").optional(),
+        oldest_age_s: z
+          .number()
+          .min(0)
+          .optional()
+          .describe("Seconds since the oldest message still waiting was made (its ts); absent when none waits on disk"),
         epoch: z.string().optional().describe("The sequence epoch the device numbers its messages in"),
       })
       .optional(),
