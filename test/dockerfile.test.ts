@@ -148,6 +148,21 @@ describe("Dockerfile.jetson", () => {
     expect(readFileSync(path.join(REPO_ROOT, "runtime/config/sections/models.ts"), "utf8")).toContain("default <data_dir>/trt-cache/<model id>");
   });
 
+  it("builds the web console into the image: its sources and build script are there before npm ci, whose prepare builds it", () => {
+    const app = stages().find((st) => args(st[0]!).endsWith("AS app"))!;
+    const at = (pred: (i: Instruction) => boolean) => app.findIndex(pred);
+    const ci = at((i) => i.getKeyword() === "RUN" && /\bnpm ci\b/.test(args(i)));
+    const copies = (src: string) => at((i) => i.getKeyword() === "COPY" && args(i).split(/\s+/).includes(src));
+    for (const src of ["runtime", "scripts/build-console.mjs", "tsconfig.build.json"]) {
+      expect(copies(src), src).toBeGreaterThan(-1);
+      expect(copies(src), src).toBeLessThan(ci);
+    }
+    expect(args(app[ci]!)).toMatch(/npm ci && test -f dist\/console\/index\.html && test -f dist\/console\/app\.js && npm prune --omit=dev/);
+    const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
+    expect(pkg.scripts.prepare).toBe("npm run build");
+    expect(pkg.scripts.build).toContain("node scripts/build-console.mjs");
+  });
+
   it("copies only files that exist in the repository", () => {
     for (const i of instructions.filter((x) => x.getKeyword() === "COPY" && !args(x).startsWith("--from"))) {
       const parts = args(i).split(/\s+/);
