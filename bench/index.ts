@@ -24,6 +24,8 @@ export const BENCHES: { name: string; load: () => Promise<Bench> }[] = [
   { name: "models", load: async () => (await import("./models.js")).modelsBench },
   // GPU check: every model on every provider that works, first and cached start, batch 1 and N, agreement with the CPU.
   { name: "gpu", load: async () => (await import("./gpu.js")).gpuBench },
+  // The web console: stills at the camera's resolution (ffmpeg CPU with/without), CPU per live picture, the MPEG-1 live view for comparison.
+  { name: "console", load: async () => (await import("./console.js")).consoleBench },
   // Operating the device: /healthz and /metrics latency at a busy device's size, model hot-swap time; --requests=N.
   { name: "operate", load: async () => (await import("./operate.js")).operateBench },
 ];
