@@ -155,31 +155,36 @@ describe.skipIf(!CHROMIUM)("the web console in chromium, on the demo camera", ()
   });
 
   it("draws each frame's boxes over that frame, in the track's colour", async () => {
-    await page.waitForFunction(() => (window.cityedgeConsole!.live.get("demo-cam")!.lastFrame?.objects.length ?? 0) > 0, { timeout: 30_000 });
-    // Header and pixels read together, between two frames: the boxes are those of the picture shown.
-    const hit = await page.evaluate(() => {
-      const lc = window.cityedgeConsole!.live.get("demo-cam")!;
-      const canvas = document.querySelector<HTMLCanvasElement>("canvas.live")!;
-      const ctx = canvas.getContext("2d")!;
-      const palette = ["#ff3b30", "#34c759", "#007aff", "#ff9500", "#af52de", "#00c7be", "#ffcc00", "#ff2d55"];
-      const results = lc.lastFrame!.objects.map((o) => {
-        const hex = palette[(o.track_id ?? o.class_id) % palette.length]!;
-        const want = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
-        // Along the box's left edge, below its label.
-        const x = Math.round(o.box[0] * canvas.width);
-        const y1 = Math.round(o.box[1] * canvas.height);
-        const y2 = Math.round(o.box[3] * canvas.height);
-        let match = 0;
-        let all = 0;
-        for (let y = y1 + Math.round((y2 - y1) * 0.4); y < y2 - 2; y++) {
-          const p = ctx.getImageData(x, y, 1, 1).data;
-          all++;
-          if (Math.abs(p[0]! - want[0]!) + Math.abs(p[1]! - want[1]!) + Math.abs(p[2]! - want[2]!) < 60) match++;
-        }
-        return { label: o.label, share: all > 0 ? match / all : 0, height: y2 - y1 };
-      });
-      return results.filter((r) => r.height > 20);
-    });
+    // Header and pixels read together, between two frames: the boxes are those of the picture
+    // shown. Asked again at each animation frame until a picture has a box tall enough to sample.
+    const handle = await page.waitForFunction(
+      () => {
+        const lc = window.cityedgeConsole!.live.get("demo-cam")!;
+        const canvas = document.querySelector<HTMLCanvasElement>("canvas.live")!;
+        const ctx = canvas.getContext("2d")!;
+        const palette = ["#ff3b30", "#34c759", "#007aff", "#ff9500", "#af52de", "#00c7be", "#ffcc00", "#ff2d55"];
+        const results = (lc.lastFrame?.objects ?? []).map((o) => {
+          const hex = palette[(o.track_id ?? o.class_id) % palette.length]!;
+          const want = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+          // Along the lower part of the box's left edge: a box at the top of the picture has its label inside, over the upper part.
+          const x = Math.round(o.box[0] * canvas.width);
+          const y1 = Math.round(o.box[1] * canvas.height);
+          const y2 = Math.round(o.box[3] * canvas.height);
+          let match = 0;
+          let all = 0;
+          for (let y = y1 + Math.round((y2 - y1) * 0.6); y < y2 - 2; y++) {
+            const p = ctx.getImageData(x, y, 1, 1).data;
+            all++;
+            if (Math.abs(p[0]! - want[0]!) + Math.abs(p[1]! - want[1]!) + Math.abs(p[2]! - want[2]!) < 60) match++;
+          }
+          return { label: o.label, share: all > 0 ? match / all : 0, height: y2 - y1 };
+        });
+        const tall = results.filter((r) => r.height > 40);
+        return tall.length > 0 ? tall : false;
+      },
+      { timeout: 30_000, polling: "raf" },
+    );
+    const hit = (await handle.jsonValue()) as { label: string; share: number; height: number }[];
     expect(hit.length).toBeGreaterThan(0);
     // Most box edges are in their colour (another box or a label may cover part of one).
     const good = hit.filter((r) => r.share > 0.8);
