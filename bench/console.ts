@@ -75,7 +75,7 @@ async function cameraCpu(file: string, stillInterval: number, seconds: number): 
 /** A letterboxed 416x256 frame of a real picture, as the camera hands detection (and the console) its frames. */
 async function modelFrame(picture: string): Promise<Frame> {
   const meta = await sharp(picture).metadata();
-  const lb = letterboxGeometry(meta.width!, meta.height!, { width: 416, height: 256, letterbox: "top-left" });
+  const lb = letterboxGeometry(meta.width, meta.height, { width: 416, height: 256, letterbox: "top-left" });
   const scaled = await sharp(picture).resize(lb.scaled_width, lb.scaled_height).removeAlpha().raw().toBuffer();
   const data = Buffer.alloc(416 * 256 * 3, 114);
   for (let y = 0; y < lb.scaled_height; y++) scaled.copy(data, y * 416 * 3, y * lb.scaled_width * 3, (y + 1) * lb.scaled_width * 3);
