@@ -10,10 +10,9 @@ const NAME = /^cityedge-(\d+)-\d+-[0-9a-z]+\.fifo$/;
 
 /**
  * ffmpeg's raw frames through a named pipe, read into one buffer that is reused for every read.
- * Read from a child's stdout, each read is a new 64 KiB buffer outside the JavaScript heap: about
- * 600 KiB per 416×416 frame, 50 MB/s at 80 fps, and V8 answers that with a full mark-compact
- * every half second (measured: 2 a second against one in 20 s this way, and 10 % more frames
- * detected once the daemon has run for a few minutes).
+ * Read from a child's stdout, each read is a new 64 KiB buffer outside the JavaScript heap, several
+ * per frame, and at detection rates V8 answers that allocation with frequent full mark-compacts
+ * that take the event loop's time (figures in docs/benchmarks.md, "detect").
  *
  * The FIFO gets a second handle of ours, opened read-write, until ffmpeg has opened its end: a
  * FIFO read with no writer at all reads as end-of-file. Once ffmpeg writes, that handle closes

@@ -24,7 +24,7 @@ export const MODEL_SCHEMA = z.strictObject({
     .union([z.literal("auto"), z.number().int().min(1).max(16)])
     .default("auto")
     .describe(
-      'Sessions of a detection model running frames of different cameras at the same time. "auto": on the CPU provider one per thread, at most one per camera (a 2-core box runs two 1-thread sessions side by side, measured 1.5-1.9x the frames of one 2-thread session); on TensorRT/CUDA one',
+      'Sessions of a detection model running frames of different cameras at the same time. "auto": on the CPU provider one per thread, at most one per camera (on a small CPU, sessions side by side keep every core busy where one session hands each operator between its threads; figures in docs/benchmarks.md); on TensorRT/CUDA one',
     ),
   inference_thread: z
     .enum(["worker", "main"])
