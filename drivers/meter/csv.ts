@@ -60,30 +60,9 @@ export function readCsv(file: string): CsvTable {
     throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
-  const split = (line: string): string[] => {
-    const out: string[] = [];
-    let cur = "";
-    let quoted = false;
-    for (let i = 0; i < line.length; i++) {
-      const ch = line[i]!;
-      if (quoted) {
-        if (ch === '"' && line[i + 1] === '"') {
-          cur += '"';
-          i++;
-        } else if (ch === '"') quoted = false;
-        else cur += ch;
-      } else if (ch === '"') quoted = true;
-      else if (ch === ",") {
-        out.push(cur);
-        cur = "";
-      } else cur += ch;
-    }
-    out.push(cur);
-    return out.map((s) => s.trim());
-  };
   const [head, ...body] = lines;
   if (head === undefined) throw new Error(`${file}: empty file (a header row is needed)`);
-  return { header: split(head), rows: body.map(split) };
+  return { header: splitCsvLine(head), rows: body.map(splitCsvLine) };
 }
 
 /**
