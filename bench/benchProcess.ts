@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -128,5 +128,29 @@ export function readyPort(child: ChildProcess, timeoutMs: number, describe: () =
       clearTimeout(timer);
       reject(new Error(`exited (${code}) before it was ready${describe()}`));
     });
+  });
+}
+
+const TICKS = 100; // USER_HZ on Linux
+
+/** utime + stime of a process, in seconds (0 when it is gone). */
+export function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / TICKS;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw err;
+  }
+}
+
+/** Runs ffmpeg quietly (making a test clip, say); rejects with its error output. */
+export function runFfmpeg(bin: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(bin, ["-hide_banner", "-loglevel", "error", "-y", ...args], { timeout: 300_000 }, (err, _o, stderr) =>
+      err ? reject(new Error(stderr || err.message)) : resolve(),
+    );
   });
 }

@@ -1,41 +1,18 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { createCamera, resolveFfmpeg, type Camera } from "../drivers/camera/index.js";
 import { CAMERA_SCHEMA } from "../runtime/config/sections/cameras.js";
 import type { BenchResult } from "./index.js";
-import { readyPort, repoRoot, round, rssMiB, stopChild } from "./benchProcess.js";
+import { cpuSeconds, readyPort, repoRoot, round, rssMiB, runFfmpeg, stopChild } from "./benchProcess.js";
 
 /**
  * Camera ingest figures: frames per second and CPU per camera (the real 640x352 clip, and a
  * 1080p H.264 stream scaled to 416x416), how many 1080p cameras this machine ingests at 10 fps,
  * and resident memory per camera. `--duration=S` sets each measurement's length (default 8).
  */
-
-const TICKS = 100; // USER_HZ on Linux
-
-/** utime + stime of a process, in seconds (0 when it is gone). */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / TICKS;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
-    throw err;
-  }
-}
-
-function ffmpeg(bin: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(bin, ["-hide_banner", "-loglevel", "error", "-y", ...args], { timeout: 300_000 }, (err, _o, stderr) =>
-      err ? reject(new Error(stderr || err.message)) : resolve(),
-    );
-  });
-}
 
 interface Measure {
   fps: number;
@@ -111,7 +88,7 @@ export async function cameraBench(args: string[]): Promise<BenchResult[]> {
   const servers: ChildProcess[] = [];
   try {
     const hd = path.join(tmp, "1080p.mp4");
-    await ffmpeg(bin.path, [
+    await runFfmpeg(bin.path, [
       "-f",
       "lavfi",
       "-i",

@@ -1,5 +1,5 @@
-import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -9,7 +9,7 @@ import { letterboxGeometry } from "../drivers/camera/letterbox.js";
 import { CAMERA_SCHEMA } from "../runtime/config/sections/cameras.js";
 import { framePicture } from "../runtime/detect/picture.js";
 import type { BenchResult } from "./index.js";
-import { repoRoot, round, stopChild } from "./benchProcess.js";
+import { cpuSeconds, repoRoot, round, runFfmpeg, stopChild } from "./benchProcess.js";
 
 /**
  * What the web console costs the device, on this machine: the camera's ffmpeg with stills at the
@@ -18,28 +18,6 @@ import { repoRoot, round, stopChild } from "./benchProcess.js";
  * comparison, the MPEG-1 live view's ffmpeg encoding the same camera. `--duration=S` sets each
  * measurement's length (default 6), `--rounds=N` the alternating rounds (default 2).
  */
-
-const TICKS = 100; // USER_HZ on Linux
-
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / TICKS;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
-    throw err;
-  }
-}
-
-function ffmpeg(bin: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(bin, ["-hide_banner", "-loglevel", "error", "-y", ...args], { timeout: 300_000 }, (err, _o, stderr) =>
-      err ? reject(new Error(stderr || err.message)) : resolve(),
-    );
-  });
-}
 
 /** A camera on `file` paced in real time at 10 fps for `seconds`: its ffmpeg's CPU (% of one core), frames and stills per second. */
 async function cameraCpu(file: string, stillInterval: number, seconds: number): Promise<{ cpu: number; fps: number; stills: number }> {
@@ -132,7 +110,7 @@ export async function consoleBench(args: string[]): Promise<BenchResult[]> {
     const demo = path.join(root, "models/synthetic/demo.mp4");
     const hd = path.join(tmp, "demo-1080p.mp4");
     // The demo junction scaled to 1080p, as a street camera's main stream would be.
-    await ffmpeg(bin, [
+    await runFfmpeg(bin, [
       "-i",
       demo,
       "-t",
