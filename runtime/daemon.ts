@@ -195,6 +195,7 @@ export class Daemon {
       config: cfg,
       dataDir,
       log: this.#opts.log,
+      scrub: <T>(value: T): T => this.#opts.scrubber.scrubDeep(value, 32) as T,
       topics: new Topics(cfg.topic_prefix, cfg.device_id),
       metrics: this.metrics,
       bus: this.bus,

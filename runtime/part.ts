@@ -111,6 +111,11 @@ export interface PartContext {
   dataDir: string;
   /** The root logger; take `log.child({ module })` for each part. */
   log: Logger;
+  /**
+   * Takes every secret of the config (and URL credentials) out of a value: what leaves the
+   * device (command answers, health) goes through it, as log lines do.
+   */
+  scrub: <T>(value: T) => T;
   /** Every MQTT topic comes from here. */
   topics: Topics;
   /** The Prometheus registry; it outlives config reloads, so counters keep counting. */

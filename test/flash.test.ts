@@ -507,6 +507,7 @@ describe("the systemd unit", () => {
     expect(one("RestartPreventExitStatus")).toBe("78");
     expect([one("User"), one("Group")]).toEqual(["cityedge", "cityedge"]);
     expect(one("ProtectSystem")).toBe("strict");
+    expect(one("ProtectProc")).toBe("invisible");
     expect(one("NoNewPrivileges")).toBe("yes");
     expect(one("ReadWritePaths")).toBe("/var/lib/cityedge");
     expect(one("StateDirectory")).toBe("cityedge");

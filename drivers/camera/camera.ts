@@ -14,6 +14,7 @@ import { FramePool } from "./framePool.js";
 import { FrameInfos } from "./frameInfos.js";
 import { letterboxFilter, letterboxGeometry, stillsFilterGraph, type FrameSpec } from "./letterbox.js";
 import { probeTcp } from "./probe.js";
+import { cameraInput } from "./hiddenInput.js";
 import type { CameraSource } from "./source.js";
 import { JpegSplitter, type Still } from "./stills.js";
 import { stopFfmpeg } from "./stopFfmpeg.js";
@@ -60,6 +61,8 @@ export interface CameraOptions extends FrameSpec {
   stop?: { quitMs?: number; termMs?: number };
   /** Every this many frames ffmpeg also writes a JPEG at the camera's own resolution; 0 or absent: none. */
   stillEvery?: number;
+  /** Where a run's input file goes when its url has credentials (`<data_dir>/run`); default: the system's temp folder. */
+  runDir?: string;
 }
 
 /** Stills kept: the newest, and the one before it (whose frame detection has surely handled). */
@@ -257,7 +260,7 @@ export class Camera implements Part {
     };
   }
 
-  #args(output = "pipe:1", stills?: string): string[] {
+  #args(inputArgs: string[], output = "pipe:1", stills?: string): string[] {
     const cfg = this.#cfg;
     const input = [
       "-hide_banner",
@@ -266,7 +269,7 @@ export class Camera implements Part {
       "info",
       ...(cfg.hwaccel ? ["-hwaccel", cfg.hwaccel] : []),
       ...(cfg.decoder ? ["-c:v", cfg.decoder] : []),
-      ...this.#opts.source.inputArgs(this.#caps!),
+      ...inputArgs,
     ];
     const frames = ["-vsync", "passthrough", "-f", "rawvideo", "-pix_fmt", this.#opts.pixelFormat, ...(output === "pipe:1" ? [] : ["-y"]), output];
     if (stills === undefined) return [...input, "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", letterboxFilter(this.#opts, cfg.fps), ...frames];
@@ -320,18 +323,20 @@ export class Camera implements Part {
       stills: 0,
       stalled: false,
     };
+    const input = cameraInput(this.#opts.source, this.#caps!, this.#opts.runDir);
     const fifo = FifoReader.create((chunk) => state.cutter.push(chunk));
-    if (!fifo) return { args: this.#args(), state };
+    if (!fifo) return { args: this.#args(input.args), state, release: input.release };
     state.fifo = fifo;
     // Stills go through a FIFO of their own (where FIFOs cannot be made, there are none).
     const splitter = (this.#opts.stillEvery ?? 0) > 0 ? new JpegSplitter((jpeg) => this.#onStill(state, jpeg)) : undefined;
     const stillFifo = splitter ? FifoReader.create((chunk) => splitter.push(chunk)) : undefined;
     if (stillFifo) state.stillFifo = stillFifo;
     return {
-      args: this.#args(fifo.path, stillFifo?.path),
+      args: this.#args(input.args, fifo.path, stillFifo?.path),
       state,
       output: fifo.socket,
       release: () => {
+        input.release();
         fifo.close();
         stillFifo?.close();
       },

@@ -1,3 +1,4 @@
+import path from "node:path";
 import type { PartContext } from "../../runtime/part.js";
 import type { CameraConfig } from "../../runtime/config/sections/cameras.js";
 import type { Logger } from "../../runtime/log/logger.js";
@@ -17,6 +18,8 @@ export interface CreateCameraOptions extends Partial<FrameSpec> {
   ffmpegPath?: string;
   metrics?: Metrics;
   stop?: { quitMs?: number; termMs?: number };
+  /** Where a run's input file goes when the url has credentials (see hiddenInput.ts). */
+  runDir?: string;
 }
 
 /**
@@ -37,6 +40,7 @@ export function createCamera(cfg: CameraConfig, opts: CreateCameraOptions): Came
     metrics: opts.metrics,
     stop: opts.stop,
     stillEvery: cfg.still_interval_s > 0 ? Math.max(1, Math.round(cfg.still_interval_s * cfg.fps)) : 0,
+    ...(opts.runDir ? { runDir: opts.runDir } : {}),
   });
 }
 
@@ -51,10 +55,22 @@ export function buildCameras(ctx: PartContext, frameSpec?: (cam: CameraConfig) =
     const log = ctx.log.child({ module: "camera", camera: cfg.id });
     cameras.set(
       cfg.id,
-      createCamera(cfg, { ...frameSpec?.(cfg), log, baseDir: ctx.loaded.baseDir, ffmpegPath: ctx.config.ffmpeg_path, metrics: ctx.metrics }),
+      createCamera(cfg, {
+        ...frameSpec?.(cfg),
+        log,
+        baseDir: ctx.loaded.baseDir,
+        ffmpegPath: ctx.config.ffmpeg_path,
+        metrics: ctx.metrics,
+        runDir: runDirOf(ctx),
+      }),
     );
   }
   return cameras;
+}
+
+/** Where cameras keep a run's input file (it holds the url's credentials): `<data_dir>/run`. */
+function runDirOf(ctx: PartContext): string | undefined {
+  return typeof ctx.dataDir === "string" ? path.join(ctx.dataDir, "run") : undefined;
 }
 
 /** The live view part when the config enables it (it serves every enabled camera). */
@@ -67,5 +83,12 @@ export function buildLiveView(ctx: PartContext): LiveView | undefined {
     sources.set(cfg.id, createSource(cfg, ctx.loaded.baseDir));
     backoff.set(cfg.id, cfg.backoff);
   }
-  return new LiveView(ctx.config.live_view, { log: ctx.log.child({ module: "live-view" }), sources, backoff, ffmpegPath: ctx.config.ffmpeg_path });
+  const runDir = runDirOf(ctx);
+  return new LiveView(ctx.config.live_view, {
+    log: ctx.log.child({ module: "live-view" }),
+    sources,
+    backoff,
+    ffmpegPath: ctx.config.ffmpeg_path,
+    ...(runDir ? { runDir } : {}),
+  });
 }

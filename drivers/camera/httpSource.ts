@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { defineSourceKind, endpointOf, type CameraSource, type SourceContext } from "./source.js";
+import { normalizeUserInfo } from "../../runtime/log/logger.js";
 import { networkUrl, schemeOf } from "./sourceUrl.js";
 
 const SCHEMES = ["http", "https"];
@@ -23,21 +24,38 @@ export class HttpSource implements CameraSource {
   readonly endpoint: { host: string; port: number };
   readonly #cfg: HttpConfig;
   readonly #ctx: SourceContext;
+  /** The url with its user-info percent-encoded: ffmpeg decodes it, and finds the host after the last `@`. */
+  readonly #url: string;
 
   constructor(cfg: HttpConfig, ctx: SourceContext) {
     this.#cfg = cfg;
     this.#ctx = ctx;
-    this.endpoint = endpointOf(cfg.url, { "http:": 80, "https:": 443 });
+    this.#url = normalizeUserInfo(cfg.url);
+    this.endpoint = endpointOf(this.#url, { "http:": 80, "https:": 443 });
   }
 
   inputArgs(): string[] {
     if (this.#cfg.http_mode === "snapshot") {
       // -re paces the fetches at the frame rate (image2 would otherwise loop as fast as it can);
       // image2 takes no I/O timeout, so a hung fetch is the stall watchdog's to end.
-      return ["-re", "-f", "image2", "-loop", "1", "-pattern_type", "none", "-framerate", String(this.#ctx.fps), "-i", this.#cfg.url];
+      return ["-re", "-f", "image2", "-loop", "1", "-pattern_type", "none", "-framerate", String(this.#ctx.fps), "-i", this.#url];
     }
+    const spec = this.concatInput()!;
+    return spec.options.flatMap(([k, v]) => [`-${k}`, v]).concat(["-i", spec.url]);
+  }
+
+  /** A stream only: a snapshot url is read by image2 (forced, looping), which the concat demuxer cannot ask for. */
+  concatInput(): { url: string; options: [string, string][] } | undefined {
+    if (this.#cfg.http_mode === "snapshot") return undefined;
     const timeoutUs = String(Math.max(1, Math.floor(this.#ctx.stall_timeout_ms / 2)) * 1000);
-    return ["-rw_timeout", timeoutUs, "-reconnect", "0", "-fflags", "+discardcorrupt", "-i", this.#cfg.url];
+    return {
+      url: this.#url,
+      options: [
+        ["rw_timeout", timeoutUs],
+        ["reconnect", "0"],
+        ["fflags", "+discardcorrupt"],
+      ],
+    };
   }
 }
 

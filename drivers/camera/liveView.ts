@@ -6,6 +6,7 @@ import type { Logger } from "../../runtime/log/logger.js";
 import type { Part, PartHealth, PartSignals } from "../../runtime/part.js";
 import { ffmpegCaps, resolveFfmpeg, type FfmpegCaps } from "./ffmpegBinary.js";
 import { FfmpegRunner } from "./ffmpegRunner.js";
+import { cameraInput } from "./hiddenInput.js";
 import type { CameraSource } from "./source.js";
 
 export interface LiveViewOptions {
@@ -17,6 +18,8 @@ export interface LiveViewOptions {
   ffmpegPath?: string;
   /** Overrides cfg.port (0 picks a free port; tests use it). */
   port?: number;
+  /** Where a run's input file goes when a url has credentials (see hiddenInput.ts). */
+  runDir?: string;
 }
 
 /** A viewer that lags this far behind gets no more data until it catches up (it never queues without bound). */
@@ -148,12 +151,12 @@ export class LiveView implements Part {
     const source = this.#opts.sources.get(id)!;
     const backoff = this.#opts.backoff?.get(id) ?? DEFAULT_BACKOFF;
     const c = this.#cfg;
-    const args = [
+    const args = (inputArgs: string[]): string[] => [
       "-hide_banner",
       "-nostats",
       "-loglevel",
       "warning",
-      ...source.inputArgs(this.#caps!),
+      ...inputArgs,
       "-map",
       "0:v:0",
       "-an",
@@ -179,7 +182,8 @@ export class LiveView implements Part {
       stop: { quitMs: 500, termMs: 1500 },
       prepare: () => {
         this.#log.info({ camera: id }, "live view ffmpeg starting");
-        return { args, state: undefined };
+        const input = cameraInput(source, this.#caps!, this.#opts.runDir);
+        return { args: args(input.args), state: undefined, release: input.release };
       },
       onStdout: (_run, chunk) => {
         for (const ws of viewers()) if (ws.readyState === ws.OPEN && ws.bufferedAmount < MAX_BUFFERED) ws.send(chunk, { binary: true });

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { FfmpegCaps } from "./ffmpegBinary.js";
 import { defineSourceKind, endpointOf, type CameraSource, type SourceContext } from "./source.js";
+import { normalizeUserInfo } from "../../runtime/log/logger.js";
 import { networkUrl, schemeOf } from "./sourceUrl.js";
 
 const SCHEMES = ["rtsp", "rtsps"];
@@ -21,18 +22,33 @@ export class RtspSource implements CameraSource {
   readonly endpoint: { host: string; port: number };
   readonly #cfg: RtspConfig;
   readonly #ctx: SourceContext;
+  /** The url with its user-info percent-encoded: ffmpeg decodes it, and finds the host after the last `@`. */
+  readonly #url: string;
 
   constructor(cfg: RtspConfig, ctx: SourceContext) {
     this.#cfg = cfg;
     this.#ctx = ctx;
-    this.endpoint = endpointOf(cfg.url, { "rtsp:": 554, "rtsps:": 322 });
+    this.#url = normalizeUserInfo(cfg.url);
+    this.endpoint = endpointOf(this.#url, { "rtsp:": 554, "rtsps:": 322 });
   }
 
   inputArgs(caps: FfmpegCaps): string[] {
+    const spec = this.concatInput(caps);
+    return spec.options.flatMap(([k, v]) => [`-${k}`, v]).concat(["-i", spec.url]);
+  }
+
+  concatInput(caps: FfmpegCaps): { url: string; options: [string, string][] } {
     // The socket timeout (µs) makes a silent server end ffmpeg on its own; the stall watchdog
     // is the backstop for every other way a stream can hang.
     const timeoutUs = String(Math.max(1, Math.floor(this.#ctx.stall_timeout_ms / 2)) * 1000);
-    return ["-rtsp_transport", this.#cfg.transport, caps.rtspTimeoutOption, timeoutUs, "-fflags", "+discardcorrupt", "-i", this.#cfg.url];
+    return {
+      url: this.#url,
+      options: [
+        ["rtsp_transport", this.#cfg.transport],
+        [caps.rtspTimeoutOption.replace(/^-/, ""), timeoutUs],
+        ["fflags", "+discardcorrupt"],
+      ],
+    };
   }
 }
 

@@ -10,6 +10,12 @@ export interface CameraSource {
   readonly kind: string;
   /** ffmpeg arguments up to and including `-i INPUT`. */
   inputArgs(caps: FfmpegCaps): string[];
+  /**
+   * The same input as an ffconcat file can say it: the url and its demuxer and protocol options
+   * (names without the dash). Sources that have it keep a url's credentials off ffmpeg's
+   * command line; undefined where the input needs more than the concat demuxer can pass on.
+   */
+  concatInput?(caps: FfmpegCaps): { url: string; options: [string, string][] } | undefined;
   /** Network sources: host:port to probe while waiting to reconnect, so a camera that comes back is noticed at once. */
   readonly endpoint?: { host: string; port: number };
   /** Finite: when ffmpeg ends normally, that is the end (a file that does not loop), not an outage. */

@@ -26,6 +26,8 @@ export interface DispatcherOptions {
   statements?: StatementPolicy;
   /** Requests a minute per command; without it there is no limit. */
   rateLimiter?: RateLimiter;
+  /** Takes secrets out of a response before it leaves (the daemon's scrubber); without it, responses go as they are. */
+  scrub?: <T>(value: T) => T;
   /** Called first thing in start() (leftovers of an interrupted model download are removed there). */
   onStart?: () => void;
   /** Called first thing in stop(), to cut long work short (a model download). */
@@ -197,7 +199,7 @@ export class CommandDispatcher implements Part {
 
   #respond(name: string, body: CommandResponseBody): void {
     try {
-      this.#opts.bus.emit("cmd-response", body);
+      this.#opts.bus.emit("cmd-response", this.#opts.scrub ? this.#opts.scrub(body) : body);
     } catch (err) {
       this.#log.error({ err, command: name }, "cannot queue the command response");
     }

@@ -100,6 +100,7 @@ export function buildCommandParts(ctx: PartContext, deps: CommandDeps): Part[] {
       dataDir: ctx.dataDir,
     },
     rateLimiter: new RateLimiter(cfg.rate_limits),
+    scrub: ctx.scrub,
     onStart: () => {
       try {
         const removed = store.cleanStaging();

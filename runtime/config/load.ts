@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { isMap, isPair, isScalar, isSeq, LineCounter, parse as parseYamlValue, parseDocument, visit, type Document, type Node } from "yaml";
 import type { z } from "zod";
+import { redactUrl, SecretScrubber, urlSecrets } from "../log/logger.js";
 import { ConfigError, formatPath, type ConfigProblem } from "./errors.js";
 import { CONFIG_OBJECT_SCHEMA, CONFIG_SCHEMA, type Config } from "./schema.js";
 import { forecastStepProblems } from "../forecast/configCheck.js";
@@ -28,6 +29,8 @@ export interface LoadedConfig {
   baseDir: string;
   /** Secret values found in the config (after references were resolved), for log scrubbing. */
   secrets: string[];
+  /** Key paths (`mqtt.tls.key`) whose whole value came from a `${env:}` or `${file:}` reference. */
+  referenced?: readonly string[];
 }
 
 type Path = (string | number)[];
@@ -79,9 +82,16 @@ function describeTheValue(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "a mapping";
-  if (typeof v === "string") return `"${v}"`;
+  if (typeof v === "string") return `"${redactUrl(v)}"`;
   if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return String(v);
   return typeof v;
+}
+
+/** What a secret's value is, without the value. */
+function describeSecret(v: unknown): string {
+  if (typeof v === "string") return `a secret of ${v.length} characters`;
+  if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return `a ${typeof v} (not shown: a secret)`;
+  return describeTheValue(v);
 }
 
 function valueAt(root: unknown, p: readonly PropertyKey[]): unknown {
@@ -95,9 +105,9 @@ function valueAt(root: unknown, p: readonly PropertyKey[]): unknown {
 
 function issueMessage(issue: z.core.$ZodIssue, input: unknown): string {
   const actual = valueAt(input, issue.path);
-  // A secret's value is never repeated in a message (problems are printed and logged).
-  const secret = SECRET_KEY.test(String(issue.path.at(-1) ?? "")) && typeof actual === "string";
-  const describeValue = (v: unknown): string => (secret && typeof v === "string" ? `a secret of ${v.length} characters` : describeTheValue(v));
+  // A secret's value is never repeated in a message (problems are printed and logged), whatever its type.
+  const secret = SECRET_KEY.test(String(issue.path.at(-1) ?? ""));
+  const describeValue = (v: unknown): string => (secret ? describeSecret(v) : describeTheValue(v));
   switch (issue.code) {
     case "invalid_type":
       if (actual === undefined) return "is required";
@@ -199,21 +209,33 @@ function applyEnvOverrides(obj: Record<string, unknown>, env: NodeJS.ProcessEnv,
       if (next === null || typeof next !== "object") target[seg] = typeof segs[i + 1] === "number" ? [] : {};
       target = target[seg] as Record<string | number, unknown>;
     }
-    let value: unknown;
-    try {
-      value = parseYamlValue(raw);
-    } catch {
-      // Not valid YAML on its own (e.g. "a: b: c"): take the text as it is.
-      value = raw;
+    let value: unknown = raw;
+    // A secret is text as the environment holds it: a numeric password stays a string.
+    if (!SECRET_KEY.test(String(segs[segs.length - 1]))) {
+      try {
+        value = parseYamlValue(raw);
+      } catch {
+        // Not valid YAML on its own (e.g. "a: b: c"): take the text as it is.
+        value = raw;
+      }
     }
     target[segs[segs.length - 1]!] = value;
     origins.set(formatPath(segs), name);
   }
 }
 
+/**
+ * Every secret value in `value`: those of secret keys (numbers as their text), the passwords of
+ * URLs, and private keys' PEM text.
+ */
 function collectSecrets(value: unknown, key: string | undefined, out: string[]): void {
+  const secretKey = key !== undefined && SECRET_KEY.test(key);
   if (typeof value === "string") {
-    if (key !== undefined && SECRET_KEY.test(key) && value.length > 0) out.push(value);
+    if (secretKey && value.length > 0) out.push(value);
+    else if (key === "key" && value.includes("-----BEGIN")) out.push(value.trim());
+    out.push(...urlSecrets(value));
+  } else if (typeof value === "number" || typeof value === "bigint") {
+    if (secretKey) out.push(String(value));
   } else if (Array.isArray(value)) {
     for (const v of value) collectSecrets(v, undefined, out);
   } else if (value !== null && typeof value === "object") {
@@ -264,6 +286,13 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const origins = new Map<string, string>();
   applyEnvOverrides(raw as Record<string, unknown>, env, origins);
 
+  // Problems never repeat a secret, wherever it sits in them: every message is scrubbed by value.
+  const rawSecrets: string[] = [];
+  collectSecrets(raw, undefined, rawSecrets);
+  const scrubber = new SecretScrubber();
+  scrubber.setSecrets(rawSecrets);
+  const scrubbed = (list: ConfigProblem[]): ConfigProblem[] => list.map((p) => ({ ...p, message: scrubber.scrub(p.message) }));
+
   const result = CONFIG_SCHEMA.safeParse(raw);
   if (!result.success) {
     for (const issue of result.error.issues) {
@@ -297,15 +326,15 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   }
   if (problems.length > 0) {
     problems.sort((a, b) => a.line - b.line || a.col - b.col);
-    throw new ConfigError(problems);
+    throw new ConfigError(scrubbed(problems));
   }
   const config = result.data!;
   // steps a forecast's model cannot serve: only its manifest tells
   const stepProblems = forecastStepProblems(config, baseDir).map((p) => loc.at(p.path, p.message));
-  if (stepProblems.length > 0) throw new ConfigError(stepProblems);
+  if (stepProblems.length > 0) throw new ConfigError(scrubbed(stepProblems));
   const secrets: string[] = [];
   collectSecrets(config, undefined, secrets);
-  return { config, file: abs, baseDir, secrets };
+  return { config, file: abs, baseDir, secrets: [...new Set(secrets)], referenced: [...referenced] };
 }
 
 /** Resolves a path from the config against the config file's directory. */

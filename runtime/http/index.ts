@@ -47,14 +47,17 @@ export function buildHealthParts(ctx: PartContext, web: WebRoutes = {}): Part[] 
   const cfg = ctx.config.http;
   const monitorPart = ctx.part(new ProcessMonitorPart(new ProcessMonitor(ctx.metrics)), { slice: {} });
   const monitor = monitorPart.monitor;
+  // Health reaches /healthz and <base>/health: it never carries a secret, whatever a part put in it.
   const summary = (): HealthSummary => {
-    return summarizeHealth({
-      deviceId: ctx.config.device_id,
-      parts: ctx.health(),
-      lag: monitor.lag(),
-      lagLimitMs: cfg.event_loop_lag_limit_ms,
-      lastReload: ctx.lastReload(),
-    });
+    return ctx.scrub(
+      summarizeHealth({
+        deviceId: ctx.config.device_id,
+        parts: ctx.health(),
+        lag: monitor.lag(),
+        lagLimitMs: cfg.event_loop_lag_limit_ms,
+        lastReload: ctx.lastReload(),
+      }),
+    );
   };
   const parts: Part[] = [monitorPart];
   const { health_publish_ms: everyMs, ...server } = cfg;

@@ -5,8 +5,12 @@ import type { Config } from "../config/schema.js";
 
 const PEM = /^-----BEGIN /;
 
-/** A TLS setting is a path (relative to the config file) or, through ${file:...}, the PEM itself. */
-function pem(key: string, value: string | undefined, baseDir: string): Buffer | undefined {
+/**
+ * A TLS setting is a path (relative to the config file) or, through ${file:...} or ${env:...},
+ * the PEM itself. A value that came from a reference may be key material in another form (base64
+ * DER): it is never repeated in a message as if it were a path.
+ */
+function pem(key: string, value: string | undefined, baseDir: string, fromReference: boolean): Buffer | undefined {
   if (value === undefined) return undefined;
   if (PEM.test(value.trimStart())) return Buffer.from(value);
   const file = path.resolve(baseDir, value);
@@ -14,6 +18,13 @@ function pem(key: string, value: string | undefined, baseDir: string): Buffer | 
   try {
     text = readFileSync(file);
   } catch (err) {
+    if (fromReference) {
+      const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
+      throw new Error(
+        `mqtt.tls.${key}: the value of its \${env:} or \${file:} reference is neither PEM text (starting "-----BEGIN ") nor the path of a readable file (${code}); not shown, it may be key material`,
+        { cause: err },
+      );
+    }
     throw new Error(`mqtt.tls.${key}: cannot read "${file}": ${(err as Error).message}`, { cause: err });
   }
   if (!PEM.test(text.toString("latin1", 0, 64).trimStart()))
@@ -30,7 +41,14 @@ export interface Will {
  * MQTT.js options from the config. Reconnecting is ours (capped, jittered backoff), so MQTT.js's
  * own reconnect is off; TLS material is read here so that a missing file fails the part at start.
  */
-export function clientOptions(cfg: Config["mqtt"], deviceId: string, baseDir: string, will: Will): IClientOptions {
+export function clientOptions(
+  cfg: Config["mqtt"],
+  deviceId: string,
+  baseDir: string,
+  will: Will,
+  referenced: readonly string[] = [],
+): IClientOptions {
+  const fromReference = (key: string): boolean => referenced.includes(`mqtt.tls.${key}`);
   const tls = cfg.tls;
   const opts: IClientOptions = {
     protocolVersion: cfg.protocol_version,
@@ -47,9 +65,9 @@ export function clientOptions(cfg: Config["mqtt"], deviceId: string, baseDir: st
   if (cfg.username !== undefined) opts.username = cfg.username;
   if (cfg.password !== undefined) opts.password = cfg.password;
   if (tls) {
-    const ca = pem("ca", tls.ca, baseDir);
-    const cert = pem("cert", tls.cert, baseDir);
-    const key = pem("key", tls.key, baseDir);
+    const ca = pem("ca", tls.ca, baseDir, fromReference("ca"));
+    const cert = pem("cert", tls.cert, baseDir, fromReference("cert"));
+    const key = pem("key", tls.key, baseDir, fromReference("key"));
     if (ca) opts.ca = ca;
     if (cert) opts.cert = cert;
     if (key) opts.key = key;

@@ -42,6 +42,7 @@ export function buildMqtt(ctx: PartContext): MqttWiring {
       mqtt: cfg.mqtt,
       deviceId: cfg.device_id,
       baseDir: ctx.loaded.baseDir,
+      ...(ctx.loaded.referenced ? { referenced: ctx.loaded.referenced } : {}),
       topics: ctx.topics,
       outbox,
       inflight,

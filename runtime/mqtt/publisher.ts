@@ -17,6 +17,8 @@ export interface PublisherOptions {
   deviceId: string;
   /** Directory that relative TLS paths are resolved from (the config file's). */
   baseDir: string;
+  /** Config key paths whose value came from a reference (TLS material that is never shown as a path). */
+  referenced?: readonly string[];
   topics: Topics;
   outbox: Outbox;
   /** Most messages handed to MQTT and not yet acknowledged. */
@@ -88,7 +90,13 @@ export class MqttPublisher implements Part {
   async start(): Promise<void> {
     this.#stopping = false;
     // Read the TLS material once now, so a missing file fails this part at start with its name.
-    clientOptions(this.#opts.mqtt, this.#opts.deviceId, this.#opts.baseDir, { topic: this.#opts.topics.status(), payload: "" });
+    clientOptions(
+      this.#opts.mqtt,
+      this.#opts.deviceId,
+      this.#opts.baseDir,
+      { topic: this.#opts.topics.status(), payload: "" },
+      this.#opts.referenced,
+    );
     this.#unsubscribeCommit = this.#opts.outbox.onCommit(() => this.#schedulePump());
     // While the outbox cannot commit, health and command answers come straight through here.
     this.#opts.outbox.setDirectSender((m) => {
@@ -170,7 +178,13 @@ export class MqttPublisher implements Part {
     const will = this.#statusPayload("offline", 2 * k);
     let opts: IClientOptions;
     try {
-      opts = clientOptions(this.#opts.mqtt, this.#opts.deviceId, this.#opts.baseDir, { topic: this.#opts.topics.status(), payload: will });
+      opts = clientOptions(
+        this.#opts.mqtt,
+        this.#opts.deviceId,
+        this.#opts.baseDir,
+        { topic: this.#opts.topics.status(), payload: will },
+        this.#opts.referenced,
+      );
     } catch (err) {
       this.#fail(gen, err as Error);
       return;
