@@ -5,6 +5,8 @@ import { MqttInMeter } from "../drivers/meter/mqttIn.js";
 import { METER_SCHEMA, type MqttMeterConfig } from "../runtime/config/sections/meters.js";
 import { Mosquitto } from "./helpers/mosquitto.js";
 import { ReadingCollector } from "./helpers/readingCollector.js";
+import { READINGS } from "../runtime/contract/index.js";
+import { readingPayload } from "../runtime/meters/metersPart.js";
 
 const log = pino({ level: "silent" });
 
@@ -81,5 +83,31 @@ describe("MQTT-in meter against a real mosquitto", () => {
     const good = await send({ Time: new Date().toISOString(), ENERGY: { Power: 1, Total: 2 } });
     expect(good.values.power_w?.quality).toBe("good");
     expect(meter.health()).toMatchObject({ state: "running", connected: true });
+  });
+
+  it("publishes a bad reading, naming the problem, for a timestamp no reading can carry", async () => {
+    for (const [stamp, why] of [
+      [1e20, /^timestamp at "Time" is after 9999-12-31, got 100000000000000000000$/],
+      ["+275760-09-13T00:00:00.000Z", /^timestamp at "Time" is after 9999-12-31, got "\+275760-09-13T00:00:00\.000Z"$/],
+      [-5e12, /^timestamp at "Time" is before 1970-01-01, got -5000000000000$/],
+    ] as const) {
+      const before = Date.now();
+      const r = await send({ Time: stamp, ENERGY: { Power: 5, Total: 1 } });
+      expect(r.error).toMatch(why);
+      expect(r.ts).toBeGreaterThanOrEqual(before);
+      const body = readingPayload(r);
+      expect(body).toMatchObject({ meter_id: "tasmota-1", quality: "bad" });
+      expect(READINGS.body.safeParse(body).success).toBe(true);
+    }
+    // A reading a driver made with a time that cannot be written is published bad, not dropped.
+    const body = readingPayload({ meterId: "m1", ts: Number.NaN, values: { p: { value: 1, unit: "W", quality: "good" } } }, Date.UTC(2026, 0, 1));
+    expect(body).toEqual({
+      meter_id: "m1",
+      measured_at: "2026-01-01T00:00:00.000Z",
+      quality: "bad",
+      values: { p: { value: null, unit: "W", quality: "error" } },
+      error: "measured_at is not a finite number (NaN)",
+    });
+    expect(READINGS.body.safeParse(body).success).toBe(true);
   });
 });

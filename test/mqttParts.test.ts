@@ -31,6 +31,11 @@ describe("Backoff", () => {
     expect([hi.next(), hi.next(), hi.next(), hi.next(), hi.next()]).toEqual([100, 200, 400, 800, 1000]);
     hi.reset();
     expect(hi.next()).toBe(100);
+    // "above": never shorter than the minimum (the uplink's first reconnect waits reconnect_min_ms), never past the cap.
+    const above = (r: number) => new Backoff({ initial_ms: 100, max_ms: 1000, jitter: "above", random: () => r });
+    const series = (b: Backoff) => [b.next(), b.next(), b.next(), b.next(), b.next()];
+    expect(series(above(0))).toEqual([100, 200, 400, 800, 1000]);
+    expect(series(above(1))).toEqual([200, 400, 800, 1000, 1000]);
     expect(() => new Backoff({ initial_ms: 0, max_ms: 10 })).toThrow("backoff: need 0 < initial <= max, got initial 0 ms, max 10 ms");
   });
 });

@@ -13,7 +13,7 @@ import { FrameCutter } from "./frameCutter.js";
 import { FramePool } from "./framePool.js";
 import { FrameInfos } from "./frameInfos.js";
 import { letterboxFilter, letterboxGeometry, stillsFilterGraph, type FrameSpec } from "./letterbox.js";
-import { probeTcp } from "./probe.js";
+import { PortKnocker } from "../../runtime/supervise/portKnock.js";
 import { cameraInput } from "./hiddenInput.js";
 import type { CameraSource } from "./source.js";
 import { JpegSplitter, type Still } from "./stills.js";
@@ -134,7 +134,7 @@ export class Camera implements Part {
   #caps: FfmpegCaps | undefined;
   #state: CameraState = "stopped";
   #stopping = false;
-  #probeTimer: NodeJS.Timeout | undefined;
+  #knocker: PortKnocker | undefined;
   #watchdog: NodeJS.Timeout | undefined;
   #frameIndex = 0;
   #corrupt = 0;
@@ -229,8 +229,9 @@ export class Camera implements Part {
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#watchdog);
-    clearInterval(this.#probeTimer);
-    this.#watchdog = this.#probeTimer = undefined;
+    this.#watchdog = undefined;
+    this.#knocker?.stop();
+    this.#knocker = undefined;
     const how = await this.#runner?.stop();
     if (how) this.#log.debug({ how }, "ffmpeg stopped");
     this.#state = "stopped";
@@ -304,8 +305,8 @@ export class Camera implements Part {
 
   /** A new run's frame cutter and FIFO; ffmpeg writes to the FIFO when one could be made, else to stdout. */
   #prepare(restart: boolean): { args: string[]; state: RunState; output?: NodeJS.EventEmitter; release?: () => void } {
-    clearInterval(this.#probeTimer);
-    this.#probeTimer = undefined;
+    this.#knocker?.stop();
+    this.#knocker = undefined;
     if (restart) {
       this.#restarts++;
       this.#metrics?.restarts.inc(this.#labels);
@@ -487,22 +488,17 @@ export class Camera implements Part {
    * the run before it to have streamed.
    */
   #watchEndpoint(endpoint: { host: string; port: number }, wasStreaming: boolean): void {
-    let wasDown = wasStreaming;
-    let busy = false;
-    clearInterval(this.#probeTimer);
-    this.#probeTimer = setInterval(() => {
-      if (busy) return;
-      busy = true;
-      void probeTcp(endpoint.host, endpoint.port, 1000).then((up) => {
-        busy = false;
-        if (this.#stopping || this.#probeTimer === undefined || this.#runner?.current) return;
-        if (!up) wasDown = true;
-        else if (wasDown) {
-          this.#log.info({ endpoint: `${endpoint.host}:${endpoint.port}` }, "camera accepts connections again; reconnecting now");
-          this.#runner?.retryNow();
-        }
-      });
-    }, 500);
+    this.#knocker?.stop();
+    this.#knocker = new PortKnocker({
+      ...endpoint,
+      wasWorking: wasStreaming,
+      waiting: () => !this.#stopping && this.#runner?.current === undefined,
+      onBack: () => {
+        this.#log.info({ endpoint: `${endpoint.host}:${endpoint.port}` }, "camera accepts connections again; reconnecting now");
+        this.#runner?.retryNow();
+      },
+    });
+    this.#knocker.start();
   }
 
   #tick(): void {

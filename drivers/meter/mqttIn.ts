@@ -38,6 +38,17 @@ export function atPath(obj: unknown, dotted: string): unknown {
   return cur;
 }
 
+/** The measurement times a reading can carry: from the epoch to the last instant of year 9999 (ISO 8601 with four digits). */
+export const LATEST_TIMESTAMP_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** A measurement time that no reading can carry, with why; undefined when it can. */
+export function timestampProblem(ts: number): string | undefined {
+  if (!Number.isFinite(ts)) return "is not a finite number";
+  if (ts < 0) return "is before 1970-01-01";
+  if (ts > LATEST_TIMESTAMP_MS) return "is after 9999-12-31";
+  return undefined;
+}
+
 /** ISO 8601 text, or epoch seconds / milliseconds (told apart by size). */
 export function parseTimestamp(v: unknown): number | undefined {
   if (typeof v === "number" && Number.isFinite(v)) return v < 1e11 ? v * 1000 : v;
@@ -120,6 +131,12 @@ export class MqttInMeter implements MeterDriver {
     const stamp = this.#cfg.timestamp_path !== undefined ? parseTimestamp(atPath(doc, this.#cfg.timestamp_path)) : undefined;
     if (this.#cfg.timestamp_path !== undefined && stamp === undefined) {
       return this.toReading(Date.now(), undefined, `no timestamp at "${this.#cfg.timestamp_path}"`);
+    }
+    // A clock gone wild (a year past 9999, a negative epoch) is a bad reading at arrival time, never a lost one.
+    const wild = stamp !== undefined ? timestampProblem(stamp) : undefined;
+    if (wild !== undefined) {
+      const shown = JSON.stringify(atPath(doc, this.#cfg.timestamp_path!)).slice(0, 40);
+      return this.toReading(Date.now(), undefined, `timestamp at "${this.#cfg.timestamp_path}" ${wild}, got ${shown}`);
     }
     return this.toReading(stamp ?? Date.now(), doc, undefined);
   }

@@ -7,6 +7,7 @@ import type { Part, PartHealth } from "../part.js";
 import { createMeterDriver } from "../../drivers/meter/createDriver.js";
 import { meterKind } from "../../drivers/meter/kinds.js";
 import type { MeterDriver, MeterHealth, Reading } from "../../drivers/meter/meter.js";
+import { timestampProblem } from "../../drivers/meter/mqttIn.js";
 import { RtuLines } from "../../drivers/meter/rtuLine.js";
 
 export interface MetersPartOptions {
@@ -18,8 +19,18 @@ export interface MetersPartOptions {
   metrics?: Metrics;
 }
 
-/** The `meters/<id>/readings` payload of a driver's reading. */
-export function readingPayload(r: Reading): ReadingsBody {
+/**
+ * The `meters/<id>/readings` payload of a driver's reading. A reading whose time cannot be
+ * written (a driver's bug, a clock gone wild) is published as a bad reading at the present time
+ * naming the problem, so it is seen, not dropped.
+ */
+export function readingPayload(r: Reading, now = Date.now()): ReadingsBody {
+  const wild = timestampProblem(r.ts);
+  if (wild !== undefined) {
+    const values = Object.fromEntries(Object.entries(r.values).map(([k, v]) => [k, { value: null, unit: v.unit, quality: "error" as const }]));
+    const error = `measured_at ${wild} (${String(r.ts)})${r.error !== undefined ? `; ${r.error}` : ""}`;
+    return { meter_id: r.meterId, measured_at: new Date(now).toISOString(), quality: "bad", values, error };
+  }
   const qualities = Object.values(r.values).map((v) => v.quality);
   const good = qualities.filter((q) => q === "good").length;
   return {

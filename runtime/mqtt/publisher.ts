@@ -2,11 +2,12 @@ import { randomUUID } from "node:crypto";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { Config } from "../config/schema.js";
 import { statusMessage, type StatusState } from "../contract/index.js";
-import { redactUrl, type Logger } from "../log/logger.js";
+import { normalizeUserInfo, redactUrl, type Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Outbox } from "../outbox/outbox.js";
 import type { Part, PartHealth } from "../part.js";
 import { Backoff } from "../supervise/backoff.js";
+import { PortKnocker } from "../supervise/portKnock.js";
 import { clientOptions, explainConnectError } from "./clientOptions.js";
 import type { Topics } from "./topics.js";
 
@@ -35,6 +36,20 @@ const STOP_ACK_MS = 1000;
 /** MQTT 5 PUBACK "Quota exceeded": the broker may take the message later. */
 const QUOTA_EXCEEDED = 0x97;
 const STOP_END_MS = 1000;
+/** Below this, a reconnect is due before a knock on the broker's port could cut the wait short. */
+const KNOCK_FROM_MS = 500;
+const DEFAULT_PORTS: Record<string, number> = { "mqtt:": 1883, "mqtts:": 8883, "ws:": 80, "wss:": 443 };
+
+/** The broker's host and port, to knock on while waiting to reconnect; undefined for a url that does not parse. */
+function brokerEndpoint(url: string): { host: string; port: number } | undefined {
+  try {
+    const u = new URL(normalizeUserInfo(url));
+    const port = u.port ? Number(u.port) : DEFAULT_PORTS[u.protocol];
+    return port ? { host: u.hostname.replace(/^\[|\]$/g, ""), port } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The uplink in health. */
 export type MqttHealth = PartHealth & {
@@ -76,6 +91,8 @@ export class MqttPublisher implements Part {
   readonly #inflight = new Set<number>();
   #pumpTick: NodeJS.Immediate | undefined;
   #retry: NodeJS.Timeout | undefined;
+  #knocker: PortKnocker | undefined;
+  #attempts = 0;
   #unsubscribeCommit: (() => void) | undefined;
   #lastError: string | undefined;
   #reconnects = 0;
@@ -84,7 +101,8 @@ export class MqttPublisher implements Part {
   constructor(opts: PublisherOptions) {
     this.#opts = opts;
     this.#log = opts.log;
-    this.#backoff = new Backoff({ initial_ms: opts.mqtt.reconnect_min_ms, max_ms: opts.mqtt.reconnect_max_ms, jitter: "equal" });
+    // "above": no reconnect comes sooner than reconnect_min_ms, the first included.
+    this.#backoff = new Backoff({ initial_ms: opts.mqtt.reconnect_min_ms, max_ms: opts.mqtt.reconnect_max_ms, jitter: "above" });
   }
 
   async start(): Promise<void> {
@@ -116,6 +134,8 @@ export class MqttPublisher implements Part {
     this.#opts.outbox.setDirectSender(undefined);
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = undefined;
+    this.#knocker?.stop();
+    this.#knocker = undefined;
     const client = this.#client;
     if (client && this.#connected) {
       // Bounded so a frozen broker cannot hold up shutdown; whatever is left stays in the outbox.
@@ -158,6 +178,11 @@ export class MqttPublisher implements Part {
     return this.#connected;
   }
 
+  /** Connections tried since start(), the first included. */
+  get attempts(): number {
+    return this.#attempts;
+  }
+
   health(): MqttHealth {
     const state = this.#stopping ? "stopped" : this.#connected ? "running" : "degraded";
     return {
@@ -173,6 +198,11 @@ export class MqttPublisher implements Part {
 
   #connect(): void {
     if (this.#stopping) return;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = undefined;
+    this.#knocker?.stop();
+    this.#knocker = undefined;
+    this.#attempts++;
     const gen = ++this.#gen;
     const k = this.#opts.outbox.connections() + 1;
     const will = this.#statusPayload("offline", 2 * k);
@@ -263,6 +293,27 @@ export class MqttPublisher implements Part {
       this.#retry = undefined;
       this.#connect();
     }, delay);
+    this.#knockWhileWaiting(delay, wasConnected);
+  }
+
+  /**
+   * While waiting out the backoff, knock on the broker's port (as the cameras do on theirs): a
+   * broker that accepts connections again is reconnected to at once, not after the rest of a
+   * delay that may be half a minute.
+   */
+  #knockWhileWaiting(delay: number, wasConnected: boolean): void {
+    const endpoint = brokerEndpoint(this.#opts.mqtt.url);
+    if (!endpoint || delay < KNOCK_FROM_MS) return;
+    this.#knocker = new PortKnocker({
+      ...endpoint,
+      wasWorking: wasConnected,
+      waiting: () => !this.#stopping && this.#retry !== undefined,
+      onBack: () => {
+        this.#log.info({ url: redactUrl(this.#opts.mqtt.url) }, "broker accepts connections again; reconnecting now");
+        this.#connect();
+      },
+    });
+    this.#knocker.start();
   }
 
   #schedulePump(): void {

@@ -1,5 +1,9 @@
-/** How a delay is spread: ±`ratio` around the step, or "equal" (a random point in the step's upper half). */
-export type Jitter = number | "equal";
+/**
+ * How a delay is spread: ±`ratio` around the step, "equal" (a random point in the step's upper
+ * half), or "above" (a random point between the step and twice it, so no delay is shorter than
+ * `initial_ms`).
+ */
+export type Jitter = number | "equal" | "above";
 
 export interface BackoffOptions {
   /** The first delay. */
@@ -37,6 +41,7 @@ export class Backoff {
     const jitter = this.#opts.jitter ?? 0.2;
     const r = (this.#opts.random ?? Math.random)();
     if (jitter === "equal") return Math.round(step / 2 + r * (step / 2));
+    if (jitter === "above") return Math.round(Math.min(max_ms, step + r * step));
     return Math.round(Math.min(max_ms, step * (1 - jitter + 2 * jitter * r)));
   }
 
