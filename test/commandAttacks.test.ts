@@ -4,17 +4,17 @@
  * real) and a local HTTP server that records what it is asked for.
  */
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { OutboxStore } from "../runtime/outbox/outboxStore.js";
 import { DaemonProcess } from "./helpers/daemonProcess.js";
 import { writeMqttConfig } from "./helpers/daemonConfig.js";
-import { Mosquitto, MOSQUITTO_BIN } from "./helpers/mosquitto.js";
+import { freePort, Mosquitto, MOSQUITTO_BIN } from "./helpers/mosquitto.js";
 import { testSigner } from "./helpers/signing.js";
 import { Subscriber, type Received } from "./helpers/subscriber.js";
 import { mountTmpfs, type Tmpfs } from "./helpers/tmpfs.js";
@@ -46,15 +46,25 @@ async function answering(): Promise<void> {
 }
 
 /** The device: one camera on the bundled clip at 1 fps with the shipped vehicles detector (update_model swaps detectors). */
-function writeConfig(allowPrivate: boolean): string {
+function writeConfig(
+  allowPrivate: boolean,
+  over: { http?: Record<string, unknown>; model_update?: Record<string, unknown>; rate_limits?: Record<string, number> } = {},
+): string {
   return writeMqttConfig(root, broker.url, {
     device_id: "atk-1",
     data_dir: (fs as Tmpfs).dir,
+    ...(over.http ? { http: over.http } : {}),
     commands: {
       public_key: signer.publicKeyFile,
       signed: ["update_model", "snapshot"],
-      model_update: { allowed_schemes: ["http"], allowed_hosts: ["127.0.0.1"], allow_private_addresses: allowPrivate, min_free_bytes: 0 },
-      rate_limits: { reload_config: 2, unknown: 5000 },
+      model_update: {
+        allowed_schemes: ["http"],
+        allowed_hosts: ["127.0.0.1"],
+        allow_private_addresses: allowPrivate,
+        min_free_bytes: 0,
+        ...over.model_update,
+      },
+      rate_limits: { reload_config: 2, unknown: 5000, ...over.rate_limits },
     },
     cameras: [{ id: "cam", url: `file://${path.resolve("models/synthetic/demo.mp4")}`, fps: 1, loop: true, realtime: true, model: "vehicles" }],
     models: [{ id: "vehicles", manifest: path.resolve("models/vehicles/manifest.json"), providers: ["cpu"], threads: 1 }],
@@ -78,7 +88,20 @@ describe.skipIf(!MOSQUITTO_BIN)("attacks on the commands of a running daemon (re
     if (typeof fs === "string") return;
     files = createServer((req, res) => {
       asked.push(req.url ?? "");
-      // 64 MiB without a declared length: only the disk stops it.
+      // Hangs: headers never come (the download's timeout ends it).
+      if (req.url === "/hang.onnx") return;
+      // Resets the connection halfway through the body.
+      if (req.url === "/reset.onnx") {
+        res.writeHead(200, { "content-length": 1024 * 1024 });
+        res.write(Buffer.alloc(16 * 1024, 2), () => req.socket.destroy());
+        return;
+      }
+      // Garbage headers, then a closed connection.
+      if (req.url === "/garbage.onnx") {
+        req.socket.end("HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n\x00\x01");
+        return;
+      }
+      // 64 MiB without a declared length: only max_bytes or the disk stops it.
       res.writeHead(200);
       const chunk = Buffer.alloc(64 * 1024, 1);
       let n = 0;
@@ -153,6 +176,188 @@ describe.skipIf(!MOSQUITTO_BIN)("attacks on the commands of a running daemon (re
     daemon = DaemonProcess.cli(config).start();
     await daemon.waitForLog(/cityedge started/);
     expect(daemon.running).toBe(true);
+  });
+
+  it("every command with injected faults gets an error answer naming the problem; the daemon lives, nothing is unhandled, health answers", async (t) => {
+    if (typeof fs === "string") return t.skip(fs);
+    expect(await daemon.kill("SIGTERM")).toBe(0);
+    // The next test floods with the usual limits, whatever happens here.
+    onTestFinished(async () => {
+      await daemon.kill("SIGTERM");
+      writeConfig(true);
+      daemon = DaemonProcess.cli(config).start();
+      await daemon.waitForLog(/listening for commands/);
+      sub.messages.length = 0;
+      await answering();
+    });
+    const port = await freePort();
+    writeConfig(true, {
+      http: { enabled: true, host: "127.0.0.1", port, health_publish_ms: 1000 },
+      model_update: { max_bytes: 1024 * 1024, download_timeout_ms: 2000 },
+      rate_limits: { reload_config: 100, update_model: 100, snapshot: 100, restart_pipeline: 100, unknown: 5000 },
+    });
+    daemon = DaemonProcess.cli(config).start();
+    await daemon.waitForLog(/listening for commands/);
+    sub.messages.length = 0;
+    await answering();
+    const health = async (): Promise<{ status: number; state: unknown }> => {
+      const r = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(10_000) });
+      return { status: r.status, state: ((await r.json()) as { state: unknown }).state };
+    };
+    expect((await health()).status).toBeLessThan(600);
+
+    /** Sends a raw payload; resolves with the answer to it (found by its id, or by being the next answer on the topic). */
+    let raw = 0;
+    const rawCommand = async (name: string, payload: Buffer | string): Promise<Received> => {
+      const topic = `${BASE}/cmd/${name}/response`;
+      const before = sub.on(topic).length;
+      raw++;
+      await cmd.publishAsync(`${BASE}/cmd/${name}`, payload, { qos: 1 });
+      await sub.waitFor(`the answer to raw payload ${raw} on ${name}`, () => sub.on(topic).length > before, 60_000);
+      return sub.on(topic)[before]!;
+    };
+    const update = (id: string, url: string, version: string) =>
+      signer.request("update_model", id, { model: "vehicles", version, sha256: "0".repeat(64), url });
+    const NAMES = ["reload_config", "update_model", "snapshot", "restart_pipeline", "no_such_command"];
+    const tried: string[] = [];
+    const expectError = (what: string, r: Received, code: string | RegExp, why: RegExp): void => {
+      tried.push(what);
+      expect(r.payload.ok, what).toBe(false);
+      expect((r.payload.error as { code: string }).code, what).toMatch(code);
+      expect(message(r), what).toMatch(why);
+    };
+
+    // Payloads no command can take, on every command name.
+    for (const name of NAMES) {
+      expectError(`${name}: malformed JSON`, await rawCommand(name, "{"), "malformed", /^payload is not JSON/);
+      expectError(`${name}: a JSON array`, await rawCommand(name, "[1,2]"), "malformed", /payload must be a JSON object with an "id"/);
+      expectError(`${name}: not UTF-8`, await rawCommand(name, Buffer.from([0xff, 0xfe, 0x00, 0x9c])), "malformed", /^payload is not JSON/);
+      expectError(
+        `${name}: no id`,
+        await rawCommand(name, '{"camera":"cam"}'),
+        "malformed",
+        /"id" must be a string of 1\.\.128 characters, got none/,
+      );
+      expectError(`${name}: a numeric id`, await rawCommand(name, '{"id":42}'), "malformed", /"id" must be a string of 1\.\.128 characters, got 42/);
+      expectError(`${name}: a 1 KiB id`, await rawCommand(name, JSON.stringify({ id: "i".repeat(1024) })), "malformed", /"id" must be a string/);
+      expectError(
+        `${name}: 100 KiB`,
+        await rawCommand(name, JSON.stringify({ id: "h", pad: "x".repeat(100_000) })),
+        "malformed",
+        /over the 65536-byte limit/,
+      );
+      const deep = `{"id":"deep","camera":${"[".repeat(30_000)}${"]".repeat(30_000)}}`;
+      const deepAnswer = await rawCommand(name, deep);
+      tried.push(`${name}: 30,000 nested arrays`);
+      expect(deepAnswer.payload.ok).toBe(false);
+    }
+    // Wrong types and missing fields, command by command.
+    expectError(
+      "reload_config: an unknown field",
+      await command("reload_config", { id: "t-1", force: true }),
+      "malformed",
+      /invalid parameters for reload_config/,
+    );
+    expectError(
+      "snapshot: wrong types",
+      await command("snapshot", { id: "t-2", camera: 5, quality: "high", boxes: "yes" }),
+      "malformed",
+      /invalid parameters for snapshot/,
+    );
+    expectError("snapshot: no camera", await command("snapshot", { id: "t-3" }), "malformed", /invalid parameters for snapshot/);
+    expectError("restart_pipeline: camera null", await command("restart_pipeline", { id: "t-4", camera: null }), "malformed", /invalid parameters/);
+    expectError("restart_pipeline: no camera", await command("restart_pipeline", { id: "t-5" }), "malformed", /invalid parameters/);
+    expectError("restart_pipeline: an unknown camera", await command("restart_pipeline", { id: "t-6", camera: "nope" }), "not_found", /nope/);
+    expectError(
+      "update_model: wrong types",
+      await command("update_model", { id: "t-7", model: 5, version: [], sha256: true, url: 7 }),
+      "malformed",
+      /invalid parameters/,
+    );
+    expectError("update_model: nothing but an id", await command("update_model", { id: "t-8" }), "malformed", /invalid parameters/);
+    expectError(
+      "update_model: an unknown model, signed",
+      await command(
+        "update_model",
+        signer.request("update_model", "t-9", { model: "nope", version: "1", sha256: "0".repeat(64), url: `${filesUrl}/x.onnx` }),
+      ),
+      "not_found",
+      /nope/,
+    );
+    expectError(
+      "snapshot: signed for an unknown camera",
+      await command("snapshot", signer.request("snapshot", "t-10", { camera: "nope" })),
+      "not_found",
+      /nope/,
+    );
+    const wrongTypes = await command("snapshot", { id: "t-2b", camera: 5, quality: "high", boxes: "yes" });
+    expect((wrongTypes.payload.error as { details: string[] }).details.join("\n")).toMatch(/camera: .*string/);
+
+    // Downloads that go wrong, signed and allowed: each is an answer naming what happened.
+    expectError(
+      "update_model: a server that hangs",
+      await command("update_model", update("f-1", `${filesUrl}/hang.onnx`, "20")),
+      "failed",
+      /took longer than 2000 ms/,
+    );
+    expectError(
+      "update_model: a server that resets",
+      await command("update_model", update("f-2", `${filesUrl}/reset.onnx`, "21")),
+      "failed",
+      /download of .* failed: (aborted|socket hang up|ECONNRESET|read ECONNRESET)/,
+    );
+    expectError(
+      "update_model: garbage headers",
+      await command("update_model", update("f-3", `${filesUrl}/garbage.onnx`, "22")),
+      "failed",
+      /download of .* failed: /,
+    );
+    expectError(
+      "update_model: a server that serves too much",
+      await command("update_model", update("f-4", `${filesUrl}/big.onnx`, "23")),
+      "failed",
+      /more than 1048576 bytes/,
+    );
+    // The disk full while a download runs: the tmpfs filled to its last byte first.
+    fs.fill();
+    try {
+      const full = await command("update_model", update("f-5", `${filesUrl}/big.onnx`, "24"));
+      expectError(
+        "update_model: the disk full",
+        full,
+        /^(failed|rejected)$/,
+        /disk full while writing .*\.part|not enough free disk space|cannot record the statement's nonce/,
+      );
+      expect((await health()).status).toBeLessThan(600);
+      // reload_config on a full disk: still an answer.
+      const reload = await command("reload_config", { id: "f-6" });
+      tried.push("reload_config: the disk full");
+      expect(typeof reload.payload.ok).toBe("boolean");
+    } finally {
+      fs.free();
+    }
+    // A config file broken under a running daemon: reload_config is rejected with its problems.
+    const good = readFileSync(config, "utf8");
+    writeFileSync(config, `${good}\nmqtt: [\n`);
+    try {
+      const broken = await command("reload_config", { id: "f-7" });
+      expectError("reload_config: a broken config file", broken, "rejected", /./);
+    } finally {
+      writeFileSync(config, good);
+    }
+    expect(readdirSync(path.join(fs.dir, "models/vehicles/staging"))).toEqual([]);
+
+    // Alive, nothing unhandled or fatal, health answers, and a good command still works.
+    expect(daemon.running).toBe(true);
+    expect(daemon.log).not.toMatch(/unhandled|uncaught|"level":60/i);
+    const h = await health();
+    expect([200, 503]).toContain(h.status);
+    expect(["ok", "degraded"]).toContain(h.state);
+    await sub.waitFor("<base>/health after the faults", (msgs) => msgs.filter((m) => m.topic === `${BASE}/health`).length >= 2);
+    const ok = await command("restart_pipeline", { id: "ok-1", camera: "cam" });
+    expect(ok.payload.ok).toBe(true);
+    console.info(`command faults tried (${tried.length}): ${tried.join("; ")}`);
+    expect(tried).toHaveLength(57);
   });
 
   it("5,000 made-up command names leave no per-topic state, and a reload_config flood is rate limited", async (t) => {
