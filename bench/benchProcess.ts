@@ -106,6 +106,14 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
   return den > 0 ? num / den : 0;
 }
 
+/** A benchmark option's value, as `--name=value` or `--name value`; undefined when it is not given. */
+export function flagValue(args: readonly string[], name: string): string | undefined {
+  const eq = args.find((a) => a.startsWith(`${name}=`));
+  if (eq) return eq.slice(name.length + 1);
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
 export const round = (v: number, digits = 1) => Math.round(v * 10 ** digits) / 10 ** digits;
 
 /**

@@ -8,18 +8,11 @@ import pino from "pino";
 import YAML from "yaml";
 import { loadDetectionManifest } from "../runtime/detect/detectionManifest.js";
 import { createSession, TensorBuffer } from "../runtime/inference/index.js";
-import { freePort, percentile, repoRoot, round, rssMiB, slope, startMosquitto, stopChild } from "./benchProcess.js";
+import { flagValue, freePort, percentile, repoRoot, round, rssMiB, slope, startMosquitto, stopChild } from "./benchProcess.js";
 import type { Bench, BenchResult } from "./index.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CLIP_FPS = 24;
-
-function flagValue(args: string[], name: string): string | undefined {
-  const eq = args.find((a) => a.startsWith(`${name}=`));
-  if (eq) return eq.slice(name.length + 1);
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 /**
  * Bare `session.run` throughput of the model: the ceiling the pipeline is measured against.

@@ -5,6 +5,10 @@
 export interface BenchResult {
   name: string;
   figures: Record<string, number | string>;
+  /** Printed as a table after the figures (and in --json as it is). */
+  table?: { columns: string[]; rows: (string | number)[][] };
+  /** Everything measured, for --json only. */
+  data?: unknown;
 }
 
 export type Bench = (args: string[]) => Promise<BenchResult[]>;
@@ -26,6 +30,8 @@ export const BENCHES: { name: string; load: () => Promise<Bench> }[] = [
   { name: "gpu", load: async () => (await import("./gpu.js")).gpuBench },
   // The web console: stills at the camera's resolution (ffmpeg CPU with/without), CPU per live picture, the MPEG-1 live view for comparison.
   { name: "console", load: async () => (await import("./console.js")).consoleBench },
+  // Capacity: cameras sustained at 10 fps with < 1 % dropped and CPU per camera, per variant, gating on/off, busy/quiet scene; see docs/benchmarks.md.
+  { name: "capacity", load: async () => (await import("./capacity.js")).capacityBench },
   // Operating the device: /healthz and /metrics latency at a busy device's size, model hot-swap time; --requests=N.
   { name: "operate", load: async () => (await import("./operate.js")).operateBench },
 ];
@@ -45,8 +51,18 @@ export async function runBench(args: string[]): Promise<number> {
     for (const r of results) {
       process.stdout.write(`${r.name}\n`);
       for (const [k, v] of Object.entries(r.figures)) process.stdout.write(`  ${k.padEnd(48)} ${v}\n`);
+      if (r.table) process.stdout.write(tableText(r.table));
     }
     if (results.length === 0) process.stdout.write("no benchmarks registered\n");
   }
   return 0;
+}
+
+/** Columns padded to their widest cell, numbers right-aligned. */
+function tableText(t: NonNullable<BenchResult["table"]>): string {
+  const cells = [t.columns, ...t.rows.map((r) => r.map(String))];
+  const width = t.columns.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  const line = (r: readonly string[], raw?: readonly (string | number)[]) =>
+    `  ${r.map((c, i) => (typeof raw?.[i] === "number" ? c.padStart(width[i]!) : c.padEnd(width[i]!))).join("  ")}`.trimEnd();
+  return [line(t.columns), line(width.map((w) => "-".repeat(w))), ...t.rows.map((r) => line(r.map(String), r))].join("\n") + "\n";
 }

@@ -4,8 +4,16 @@ import { execFileSync } from "node:child_process";
  * A static-heavy scene from a real clip: frame `frame` of each freeze repeated for `seconds`
  * (ffmpeg's loop filter), timestamps rewritten at the clip's rate. What a camera over a quiet
  * junction sees between vehicles, for motion gating's tests and the capacity benchmark.
+ * `keyframeEvery` (frames) lets the result be cut without re-encoding (the benchmark's phases).
  */
-export function freezeClip(src: string, out: string, fps: number, freezes: readonly { frame: number; seconds: number }[], ffmpeg = "ffmpeg"): void {
+export function freezeClip(
+  src: string,
+  out: string,
+  fps: number,
+  freezes: readonly { frame: number; seconds: number }[],
+  ffmpeg = "ffmpeg",
+  keyframeEvery?: number,
+): void {
   let shift = 0;
   const filters = freezes.map((f) => {
     const n = Math.round(f.seconds * fps);
@@ -33,6 +41,7 @@ export function freezeClip(src: string, out: string, fps: number, freezes: reado
       "veryfast",
       "-crf",
       "18",
+      ...(keyframeEvery !== undefined ? ["-g", String(keyframeEvery)] : []),
       out,
     ],
     { stdio: "pipe" },

@@ -14,7 +14,13 @@ Runs the benchmarks in bench/ and prints their figures (--json: one JSON documen
 one benchmark; each takes its own options (e.g. --duration=S, --rounds=N), listed in docs/benchmarks.md.
 Benchmarks live outside the shipped runtime tree: an installed device without bench/ says so.
 
-Benchmarks: camera, detect, mqtt, meters, forecast, models, gpu, operate.`,
+Benchmarks: camera, detect, mqtt, meters, forecast, models, gpu, capacity, console, operate.
+
+  cityedge bench capacity [--model ID|MANIFEST] [--variant fp32,int8] [--gating on,off]
+      [--scene busy,quiet] [--fps 10] [--max-cameras N] [--cameras N] [--seconds S]
+      [--warmup S] [--threads N] [--clip FILE] [--json]
+    How many cameras at --fps this device sustains with < 1 % of frames dropped, and the CPU
+    per camera: one row per variant x gating x scene (comma lists). Name the benchmark first.`,
   async run(args) {
     // From a checkout under tsx the sources are .ts; the compiled tree has .js.
     const ts = new URL("../../bench/index.ts", import.meta.url);
