@@ -142,6 +142,53 @@ describe.skipIf(!MOSQUITTO_BIN)("reload by difference on the real daemon", () =>
     expect(detector.health()).toMatchObject({ state: "running", session_restarts: 0, cameras: { a: { frames: expect.any(Number) }, b: {} } });
   });
 
+  it("a camera added or removed keeps its model's sessions when they stay as planned, and reopens them when the plan changes", async () => {
+    const models = (instances: number | "auto") => [{ id: "boxes", manifest, providers: ["cpu"], threads: 2, instances }];
+    const file = config("add-camera", [camera("a", 0.5)], { models: models(1) });
+    const sub = await Subscriber.connect(broker.url, "cityedge/reload-add-camera/#");
+    cleanups.push(() => sub.close());
+    const daemon = daemonOn(file);
+    await daemon.start();
+    const counts = (id: string) => sub.on(`cityedge/reload-add-camera/cameras/${id}/counts`);
+    await sub.waitFor("counts of a", () => counts("a").length > 0);
+    const detector = daemon.parts.get("detector:boxes") as DetectorPart;
+    const session = detector.session;
+    const rewrite = (cameras: Record<string, unknown>[], instances: number | "auto") =>
+      writeMqttConfig(path.dirname(file), broker.url, { device_id: "reload-add-camera", models: models(instances), cameras });
+
+    // One instance asked for: a second camera changes nothing in how the sessions are opened.
+    rewrite([camera("a", 0.5), camera("b", 0.5)], 1);
+    const added = await daemon.reload();
+    expect(added).toMatchObject({ outcome: "applied", restarted: [], stopped: [] });
+    if (added.outcome !== "applied") throw new Error("not applied");
+    expect(added.started).toEqual(expect.arrayContaining(["camera:b", "pipeline:b"]));
+    expect(added.kept).toEqual(expect.arrayContaining(["detector:boxes", "camera:a", "pipeline:a"]));
+    expect(daemon.parts.get("detector:boxes")).toBe(detector);
+    expect(detector.session).toBe(session);
+    await sub.waitFor("counts of the added camera", () => counts("b").length > 0);
+
+    // And it goes again: its own parts stop, the rest runs on.
+    rewrite([camera("a", 0.5)], 1);
+    const removed = await daemon.reload();
+    expect(removed).toMatchObject({ outcome: "applied", restarted: [], started: [] });
+    if (removed.outcome !== "applied") throw new Error("not applied");
+    expect(removed.stopped).toEqual(expect.arrayContaining(["camera:b", "pipeline:b"]));
+    expect(daemon.parts.get("detector:boxes")).toBe(detector);
+    expect(detector.session).toBe(session);
+
+    // instances: auto runs one session per camera up to the threads: the second camera is a second session.
+    rewrite([camera("a", 0.5)], "auto");
+    await daemon.reload();
+    const auto = daemon.parts.get("detector:boxes") as DetectorPart;
+    rewrite([camera("a", 0.5), camera("b", 0.5)], "auto");
+    const grown = await daemon.reload();
+    expect(grown).toMatchObject({ outcome: "applied" });
+    if (grown.outcome !== "applied") throw new Error("not applied");
+    expect(grown.restarted).toContain("detector:boxes");
+    expect(daemon.parts.get("detector:boxes")).not.toBe(auto);
+    await sub.waitFor("counts of b on the reopened detector", () => counts("b").length > 1);
+  });
+
   it("restarts a camera whose ffmpeg was missing at start, once it is there", async () => {
     const ffmpeg = path.join(dir, "later-ffmpeg");
     const file = config("late-ffmpeg", [{ id: "a", url: `file://${clip}`, fps: 5 }], {

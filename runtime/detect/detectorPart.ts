@@ -91,6 +91,25 @@ export function planInstances(requested: number | "auto", threads: number, camer
   return { instances, threadsPerInstance: Math.max(1, Math.floor(threads / instances)) };
 }
 
+/**
+ * What a model's sessions are opened with that depends on how many cameras use it: the CPU
+ * instances, and the largest batch TensorRT builds its profile for (null when the chain has no
+ * TensorRT, which is the only provider that fixes it at open). Cameras added or removed reopen the
+ * sessions only when this changes.
+ */
+export function sessionPlan(
+  model: { instances: number | "auto"; threads: number; max_batch: number; providers: readonly string[] },
+  cameras: number,
+): { instances: number; tensorrt_batch: number | null } {
+  return {
+    instances: planInstances(model.instances, model.threads, cameras).instances,
+    tensorrt_batch: model.providers.includes("tensorrt") ? largestBatch(model.max_batch, cameras) : null,
+  };
+}
+
+/** The largest batch a lane runs: one frame per camera, at most max_batch. */
+const largestBatch = (maxBatch: number, cameras: number): number => Math.max(1, Math.min(maxBatch, cameras));
+
 /** A model's detector in health: its sessions (provider, variant, version, warm-up), its runs and errors, and its cameras. */
 export type DetectorHealth = PartHealth & {
   model: string;
@@ -339,9 +358,7 @@ export class DetectorPart implements Part {
       log: this.#log,
       ...(o.gpu ? { gpu: o.gpu } : {}),
       // One TensorRT profile up to the largest batch a lane can run (one lane on a GPU).
-      ...(this.#manifest
-        ? { batch: { input: this.#manifest.input.name, max: Math.max(1, Math.min(o.maxBatch, o.plannedCameras ?? o.cameras.length)) } }
-        : {}),
+      ...(this.#manifest ? { batch: { input: this.#manifest.input.name, max: largestBatch(o.maxBatch, o.plannedCameras ?? o.cameras.length) } } : {}),
       ...(o.create ? { create: o.create } : {}),
       ...o.probes,
     };

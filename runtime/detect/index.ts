@@ -17,7 +17,7 @@ import { loadDetectionManifest, type DetectionManifest } from "./detectionManife
 import { syntheticModelWarning } from "./domain.js";
 import { ModelStore } from "../modelUpdate/store.js";
 import type { DetectorCamera } from "./cameraDetection.js";
-import { DetectorPart } from "./detectorPart.js";
+import { DetectorPart, sessionPlan } from "./detectorPart.js";
 import { PipelinePart } from "./pipelinePart.js";
 
 export type { DetectionObserver, LineTally, ObjectOut, PipelineInfo } from "./types.js";
@@ -151,7 +151,9 @@ export function buildDetection(
         metrics: ctx.metrics,
       }),
       // The cameras' count plans the instances and the batch; their settings are the pipelines' business.
-      { slice: { model, manifest, cameras: cams.length } },
+      // Only what the count decides is in the slice: a camera added or removed reopens the sessions
+      // only when it changes how many there are or the largest batch (on a GPU, the engine's profile).
+      { slice: { model, manifest, plan: sessionPlan(model, cams.length) } },
     );
     detectors.push(detector);
     for (const { camera, source } of cams) {
