@@ -1,8 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { closeSync, constants, lstatSync, openSync, readdirSync, unlinkSync } from "node:fs";
+import { closeSync, constants, openSync, unlinkSync } from "node:fs";
 import { Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { sweepDeadProcessFiles } from "./staleFiles.js";
 
 let serial = 0;
 let swept = false;
@@ -70,26 +71,7 @@ export class FifoReader {
    * by this class whose process is gone are removed. Returns the paths removed.
    */
   static sweepStale(dir: string): string[] {
-    const removed: string[] = [];
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      return removed;
-    }
-    for (const name of names) {
-      const pid = NAME.exec(name)?.[1];
-      if (pid === undefined || Number(pid) === process.pid || processAlive(Number(pid))) continue;
-      const file = path.join(dir, name);
-      try {
-        if (!lstatSync(file).isFIFO()) continue;
-        unlinkSync(file);
-        removed.push(file);
-      } catch {
-        // gone meanwhile, or not ours to remove
-      }
-    }
-    return removed;
+    return sweepDeadProcessFiles(dir, NAME, (st) => st.isFIFO());
   }
 
   /** ffmpeg has its end open (it wrote), or will never open it (it exited): the stream may end with it. */
@@ -111,14 +93,5 @@ export class FifoReader {
   close(): void {
     this.writerOpened();
     this.socket.destroy();
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM"; // alive, another user's
   }
 }

@@ -1,9 +1,10 @@
-import { mkdirSync, readdirSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { urlSecrets } from "../../runtime/log/logger.js";
 import type { FfmpegCaps } from "./ffmpegBinary.js";
 import type { CameraSource } from "./source.js";
+import { sweepDeadProcessFiles } from "./staleFiles.js";
 
 /** ffmpeg's input arguments for one run, and what to remove once the run is over. */
 export interface CameraInput {
@@ -23,35 +24,9 @@ function quote(s: string): string {
   return `'${s.replaceAll("'", "'\\''")}'`;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Input files a killed daemon left behind in `dir` (they hold credentials): those of processes that are gone. */
 export function sweepStaleInputs(dir: string): string[] {
-  const removed: string[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return removed;
-  }
-  for (const name of names) {
-    const pid = NAME.exec(name)?.[1];
-    if (pid === undefined || Number(pid) === process.pid || processAlive(Number(pid))) continue;
-    try {
-      unlinkSync(path.join(dir, name));
-      removed.push(path.join(dir, name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return removed;
+  return sweepDeadProcessFiles(dir, NAME);
 }
 
 /**
