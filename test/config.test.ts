@@ -2,30 +2,12 @@ import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, formatProblem } from "../runtime/config/errors.js";
 import { loadConfig } from "../runtime/config/load.js";
+import { configFiles } from "./helpers/configFiles.js";
 import { REPO_ROOT } from "./helpers/sharedData.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-config-"));
-let n = 0;
-
-function write(text: string): string {
-  const f = path.join(dir, `c${n++}.yaml`);
-  writeFileSync(f, text);
-  return f;
-}
-
-/** The formatted problems of a config that must fail, with the temp file name replaced by F. */
-function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
-  const f = write(text);
-  try {
-    loadConfig(f, env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems.map((p) => formatProblem(p).replace(f, "F"));
-  }
-  throw new Error("expected the config to be rejected");
-}
+const { write, problems } = configFiles(dir);
 
 describe("config validation", () => {
   it("accepts a minimal config and fills every default from the schema", () => {

@@ -14,7 +14,6 @@ import { createCamera, type Camera } from "../drivers/camera/index.js";
 import { CommandDispatcher } from "../runtime/commands/dispatcher.js";
 import { bindCommand } from "../runtime/commands/types.js";
 import { updateModelCommand } from "../runtime/commands/updateModel.js";
-import { ConfigError, formatProblem } from "../runtime/config/errors.js";
 import { loadConfig } from "../runtime/config/load.js";
 import { CAMERA_SCHEMA } from "../runtime/config/sections/cameras.js";
 import { Daemon } from "../runtime/daemon.js";
@@ -27,27 +26,12 @@ import { clientOptions } from "../runtime/mqtt/clientOptions.js";
 import { Topics } from "../runtime/mqtt/topics.js";
 import type { Part } from "../runtime/part.js";
 import { busInto } from "./helpers/bus.js";
+import { configFiles } from "./helpers/configFiles.js";
 import { ffmpegChildren, memoryLogger, waitFor } from "./helpers/camera.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-secrets-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-
-function write(text: string): string {
-  const f = path.join(dir, `c${n++}.yaml`);
-  writeFileSync(f, text);
-  return f;
-}
-
-function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
-  try {
-    loadConfig(write(text), env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems.map(formatProblem);
-  }
-  throw new Error("expected the config to be rejected");
-}
+const { write, problems } = configFiles(dir);
 
 const NUMERIC = "84736251";
 const TRICKY = "p@ss/w:rd";
