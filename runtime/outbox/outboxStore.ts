@@ -121,7 +121,11 @@ export class OutboxStore {
       if (check !== "ok") throw Object.assign(new Error(`quick_check: ${check}`), { code: "SQLITE_CORRUPT" });
       db.pragma(`synchronous = ${this.#pragmaSync()}`);
       db.pragma("cache_size = -16384");
-      db.pragma("wal_autocheckpoint = 4000");
+      // A small WAL: it is checkpointed every 1 MiB and cut back to 4 MiB after a checkpoint, so
+      // a data directory of a few MiB is not filled by the WAL alone (which then never reached
+      // its checkpoint and kept the disk full after space came back).
+      db.pragma("wal_autocheckpoint = 256");
+      db.pragma(`journal_size_limit = ${4 * 1024 * 1024}`);
       db.exec(SCHEMA);
     } catch (err) {
       db?.close();
