@@ -2,9 +2,10 @@ import type { CliCommand } from "./command.js";
 import { usageError, wantsHelp } from "./command.js";
 import { modelsAddCommand } from "./modelsAdd.js";
 import { modelsFetchCommand } from "./modelsFetch.js";
+import { modelsQuantizeCommand } from "./modelsQuantize.js";
 
 /** `cityedge models SUBCOMMAND`: each sub-command is a CliCommand of its own file, listed here. */
-export const MODELS_SUBCOMMANDS: readonly CliCommand[] = [modelsAddCommand, modelsFetchCommand];
+export const MODELS_SUBCOMMANDS: readonly CliCommand[] = [modelsAddCommand, modelsFetchCommand, modelsQuantizeCommand];
 
 function help(): string {
   const width = Math.max(...MODELS_SUBCOMMANDS.map((c) => c.synopsis.length)) + 3;
@@ -17,8 +18,8 @@ cityedge models SUBCOMMAND --help prints the options of one.`;
 
 export const modelsCommand: CliCommand = {
   name: "models",
-  synopsis: "models add|fetch …",
-  summary: "add an ONNX detector (writes its manifest), or fetch a known one",
+  synopsis: "models add|fetch|quantize …",
+  summary: "add an ONNX detector (writes its manifest), fetch a known one, or quantize one to INT8",
   get help() {
     return help();
   },
