@@ -27,12 +27,14 @@ import { Topics } from "../runtime/mqtt/topics.js";
 import type { Part } from "../runtime/part.js";
 import { busInto } from "./helpers/bus.js";
 import { configFiles } from "./helpers/configFiles.js";
-import { ffmpegChildren, memoryLogger, waitFor } from "./helpers/camera.js";
+import { ffmpegChildren, memoryLogger, RtspServer, takeFrames, waitFor } from "./helpers/camera.js";
+import { sharedFile } from "./helpers/sharedData.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-secrets-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const { write, problems } = configFiles(dir);
 
+const CLIP = sharedFile("video/street-traffic-640x352.mp4");
 const NUMERIC = "84736251";
 const TRICKY = "p@ss/w:rd";
 const CAM = `rtsp://admin:${TRICKY}@10.0.0.5/stream`;
@@ -299,5 +301,30 @@ describe("camera credentials stay off ffmpeg's command line", () => {
     expect(readFileSync(path.join(runDir, readdirSync(runDir)[0]!), "utf8")).toContain("option rtsp_transport 'tcp'");
     await cam.stop();
     expect(readdirSync(runDir)).toEqual([]);
+  });
+
+  it.skipIf(!CLIP)("a real RTSP server: frames flow through the input file, and the command line holds no password", async () => {
+    const server = new RtspServer({ clip: CLIP! });
+    await server.start();
+    try {
+      const runDir = path.join(dir, "run-real");
+      const { log, lines } = memoryLogger();
+      // The GStreamer server takes any credentials: what matters is that ffmpeg reads the stream through the ffconcat file.
+      const cam = createCamera(CAMERA_SCHEMA.parse({ id: "street", url: server.url(`admin:${TRICKY}@`), fps: 5 }), { log, baseDir: dir, runDir });
+      cameras.push(cam);
+      await cam.start();
+      const frames = await takeFrames(cam, 5);
+      expect(frames.map((f) => [f.width, f.height])).toEqual(Array(5).fill([416, 416]));
+      const argv = cmdlines();
+      expect(argv).toHaveLength(1);
+      expect(argv[0]).toMatch(/-f concat -safe 0 .* -i \S+\.ffconcat/);
+      expect(argv[0]).not.toMatch(/p@ss|w:rd|p%40ss|admin:/);
+      expect(cam.health()).toMatchObject({ stream: "streaming", url: `rtsp://admin:[redacted]@127.0.0.1:${server.port}/cam` });
+      await cam.stop();
+      expect(readdirSync(runDir)).toEqual([]);
+      expect(lines.join("\n")).not.toMatch(/p@ss|w:rd|p%40ss/);
+    } finally {
+      await server.kill();
+    }
   });
 });
