@@ -18,7 +18,7 @@ import type { Bench, BenchResult } from "./index.js";
  * median of the per-round ratios). With 2 threads it also times what the daemon runs on 2 threads
  * (`instances: auto`): two 1-thread sessions in worker threads side by side, in runs per second.
  * Options: --rounds=N (default 7), --runs=N per round (default 40), --threads=1,2,
- * --models=vehicles,demand_lstm (folder names).
+ * --models=vehicles,demand_lstm (folder names), --manifest=FILE (one model's manifest, anywhere).
  */
 export const modelsBench: Bench = async (args) => {
   const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -32,6 +32,10 @@ export const modelsBench: Bench = async (args) => {
     .map((d) => d.name)
     .sort();
   const results: BenchResult[] = [];
+  // --manifest=FILE: one model elsewhere (a detector added and quantized on this device).
+  const manifest = opt("manifest");
+  if (manifest !== undefined)
+    return [await benchModel(path.resolve(manifest), path.basename(path.dirname(path.resolve(manifest))), threadCounts, rounds, runs)];
   for (const folder of folders) results.push(await benchModel(path.join(root, folder, "manifest.json"), folder, threadCounts, rounds, runs));
   return results;
 };

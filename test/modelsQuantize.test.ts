@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { addModel } from "../runtime/detect/addModel.js";
 import type { DetectionManifest } from "../runtime/detect/detectionManifest.js";
 import { loadDetectionManifest } from "../runtime/detect/detectionManifest.js";
-import { agreement, calibrate } from "../runtime/detect/quantize.js";
+import { agreement, calibrate, rangesOf } from "../runtime/detect/quantize.js";
 import { verifySha256 } from "../runtime/inference/manifest.js";
 import { encodeModel, makeNode, makeTensor, readOnnxFile, tensorValues, writeOnnxFile, attr } from "../runtime/onnx/index.js";
 import { activationParams, quantizeQdq } from "../runtime/onnx/qdq.js";
@@ -95,7 +95,8 @@ function frames(seed: number, n: number) {
 async function calibrated(dir: string) {
   const file = path.join(dir, "small.onnx");
   writeOnnxFile(file, smallModel());
-  return { file, ranges: await calibrate(file, manifest, frames(1, 6), { percentile: 99.99, threads: 1 }) };
+  const hists = await calibrate(file, manifest, frames(1, 6), { threads: 1 });
+  return { file, ranges: rangesOf(hists, { method: "mse", percentile: 99.99, scheme: "s8" }) };
 }
 
 describe("QDQ graph", () => {
@@ -160,7 +161,7 @@ describe("QDQ graph", () => {
     const two = await calibrated(tmp());
     const bytes = (r: typeof one) => encodeModel(quantizeQdq(smallModel(), { scheme: "s8", ranges: r.ranges }).model);
     expect(Buffer.from(bytes(one)).equals(Buffer.from(bytes(two)))).toBe(true);
-    const other = await calibrate(one.file, manifest, frames(2, 6), { percentile: 99.99, threads: 1 });
+    const other = rangesOf(await calibrate(one.file, manifest, frames(2, 6), { threads: 1 }), { method: "mse", percentile: 99.99, scheme: "s8" });
     expect(Buffer.from(encodeModel(quantizeQdq(smallModel(), { scheme: "s8", ranges: other }).model)).equals(Buffer.from(bytes(one)))).toBe(false);
   });
 

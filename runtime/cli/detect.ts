@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { ConfigError } from "../config/errors.js";
 import { loadConfig, resolvePath } from "../config/load.js";
 import { EXECUTION_PROVIDER } from "../config/sections/models.js";
+import { VARIANTS, type VariantName } from "../inference/manifest.js";
 import { DETECTION_SCHEMA } from "../config/sections/detection.js";
 import type { DetectModel } from "../detect/detectRun.js";
 import { createRootLogger } from "../log/logger.js";
@@ -131,6 +132,7 @@ second (--out writes the annotated video).
   --model ID|FILE      a model id of --config, a manifest.json, or models/ID/manifest.json
                        (here or in the app's models/)
   --config FILE        take the model (manifest, providers, threads, variant) from this config
+  --variant NAME       the manifest's variant to run: auto (default), fp32, fp16, int8, int8_sym
   --camera ID          with --config: take that camera's detection settings (classes, lines,
                        zones, thresholds, tracker)
   --line x1,y1,x2,y2[,id]  a counting line, coordinates 0..1 of the picture; repeatable.
@@ -169,7 +171,15 @@ Exit codes: 0 done, 64 bad command line, 78 bad config or manifest, 1 the input 
         return r.data;
       });
       const threads = numberFlag(args, "--threads", 1, 64);
-      const { model } = resolveModel(modelArg, configFile, { ...(providers ? { providers } : {}), ...(threads !== undefined ? { threads } : {}) });
+      const variantArg = flag(args, "--variant");
+      if (variantArg !== undefined && variantArg !== "auto" && !(VARIANTS as readonly string[]).includes(variantArg))
+        throw new UsageError(`--variant: unknown variant "${variantArg}" (known: auto, ${VARIANTS.join(", ")})`);
+      const variant = variantArg as VariantName | "auto" | undefined;
+      const { model } = resolveModel(modelArg, configFile, {
+        ...(providers ? { providers } : {}),
+        ...(threads !== undefined ? { threads } : {}),
+        ...(variant !== undefined ? { variant } : {}),
+      });
       let detectionIn: Record<string, unknown> = {};
       const cameraId = flag(args, "--camera");
       if (cameraId) {

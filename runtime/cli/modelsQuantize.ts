@@ -4,7 +4,18 @@ import { EXIT_FATAL, flag, flags, usageError, type CliCommand } from "./command.
 import { resolveModel } from "./detect.js";
 import { EXIT_MODEL, positional } from "./modelsAdd.js";
 
-const VALUED = ["--calibrate", "--frames", "--holdout", "--min-agreement", "--percentile", "--sample-fps", "--config", "--variants", "--threads"];
+const VALUED = [
+  "--method",
+  "--calibrate",
+  "--frames",
+  "--holdout",
+  "--min-agreement",
+  "--percentile",
+  "--sample-fps",
+  "--config",
+  "--variants",
+  "--threads",
+];
 
 function numberArg(args: string[], name: string, min: number, max: number, integer: boolean): number | undefined | string {
   const v = flag(args, name);
@@ -28,8 +39,8 @@ it; calibration and held-out frames alternate through the sources.
 
   1. onnxruntime's basic optimizer folds the batch norms into the convolutions;
   2. every Conv/MatMul/Gemm input and the activations between them (SiLU, Add, Concat, Resize,
-     MaxPool, …) are calibrated over --frames frames: a histogram per tensor, and the range that
-     keeps --percentile % of its values;
+     MaxPool, …) are calibrated over --frames frames: a histogram per tensor, and a range chosen
+     from it (--method);
   3. weights become int8, symmetric, per output channel; activations get QuantizeLinear /
      DequantizeLinear pairs. Two variants are written beside the manifest:
        int8      uint8 activations (zero point per tensor): onnxruntime's CPU provider fuses them
@@ -45,7 +56,9 @@ it; calibration and held-out frames alternate through the sources.
   --frames N             calibration frames (default 32)
   --holdout M            validation frames held back from calibration (default 32)
   --min-agreement R      recall and precision a variant needs against fp32 (default 0.95)
-  --percentile P         percentile of each tensor's values its range keeps (default 99.99)
+  --method mse|percentile  mse (default): per tensor, the range (percentiles 90..100 of its
+                         histogram) of least quantization error; percentile: --percentile
+  --percentile P         with --method percentile, the percentile its range keeps (default 99.99)
   --sample-fps F         frames per second taken from a video or camera (default 2)
   --variants LIST        int8,int8_sym (default both)
   --threads N            CPU threads for calibration and validation (default 2)
@@ -76,6 +89,9 @@ cannot be quantized (the reason is printed).`,
     const variants = variantsArg?.split(",").map((v) => v.trim());
     if (variants?.some((v) => v !== "int8" && v !== "int8_sym"))
       return usageError(modelsQuantizeCommand, `--variants: known variants are int8 and int8_sym, got "${variantsArg}"`);
+    const methodArg = flag(args, "--method");
+    if (methodArg !== undefined && methodArg !== "mse" && methodArg !== "percentile")
+      return usageError(modelsQuantizeCommand, `--method must be mse or percentile, got "${methodArg}"`);
     const configFile = flag(args, "--config");
     const { model } = resolveModel(id, configFile, {});
     const { quantizeModel, QuantizeError } = await import("../detect/quantize.js");
@@ -90,6 +106,7 @@ cannot be quantized (the reason is printed).`,
         ...(nums["--holdout"] !== undefined ? { holdout: nums["--holdout"] } : {}),
         ...(nums["--min-agreement"] !== undefined ? { minAgreement: nums["--min-agreement"] } : {}),
         ...(nums["--percentile"] !== undefined ? { percentile: nums["--percentile"] } : {}),
+        ...(methodArg !== undefined ? { method: methodArg } : {}),
         ...(nums["--sample-fps"] !== undefined ? { sampleFps: nums["--sample-fps"] } : {}),
         ...(nums["--threads"] !== undefined ? { threads: nums["--threads"] } : {}),
         ...(variants ? { variants: variants as ("int8" | "int8_sym")[] } : {}),

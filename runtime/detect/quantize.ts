@@ -19,7 +19,7 @@ import { TensorBuffer } from "../inference/index.js";
 import { sha256File } from "../inference/manifest.js";
 import type { Logger } from "../log/logger.js";
 import { readOnnxFile, writeOnnxFile } from "../onnx/index.js";
-import { activationTensors, MAC_OPS, quantizeQdq, TensorHistogram, type ActivationScheme, type TensorRange } from "../onnx/qdq.js";
+import { activationTensors, MAC_OPS, mseRange, quantizeQdq, TensorHistogram, type ActivationScheme, type TensorRange } from "../onnx/qdq.js";
 import { CameraPipeline } from "./cameraPipeline.js";
 import { roleTensors } from "./decoders/index.js";
 import { loadDetectionManifest, type DetectionManifest } from "./detectionManifest.js";
@@ -46,8 +46,10 @@ export interface QuantizeOptions {
   holdout?: number;
   /** Frames per second taken from a video or camera (default 2). */
   sampleFps?: number;
-  /** Percentile of each tensor's values its range keeps (default 99.99). */
+  /** Percentile of each tensor's values its range keeps, with method "percentile" (default 99.99). */
   percentile?: number;
+  /** "mse" (default): per tensor, the candidate range of least quantization error; "percentile": `percentile`. */
+  method?: CalibrationMethod;
   /** Recall and precision against fp32 a variant needs to be enabled (default 0.95). */
   minAgreement?: number;
   variants?: readonly QuantVariant[];
@@ -186,13 +188,23 @@ export async function foldedModel(file: string, out: string): Promise<void> {
     );
 }
 
-/** Per-tensor ranges over the frames: a first pass finds each tensor's extremes, a second its histogram. */
+export type CalibrationMethod = "mse" | "percentile";
+
+/** Each tensor's range from its histogram: `percentile`, or the candidate percentile range of least quantization error (`mse`). */
+export function rangesOf(
+  hists: ReadonlyMap<string, TensorHistogram>,
+  o: { method: CalibrationMethod; percentile: number; scheme: ActivationScheme },
+): Map<string, TensorRange> {
+  return new Map([...hists].map(([t, h]) => [t, o.method === "mse" ? mseRange(h, o.scheme) : h.percentileRange(o.percentile)]));
+}
+
+/** Per-tensor histograms over the frames: a first pass finds each tensor's extremes, a second fills its histogram. */
 export async function calibrate(
   modelFile: string,
   m: DetectionManifest,
   frames: readonly PixelFrame[],
-  o: { percentile: number; threads: number },
-): Promise<Map<string, TensorRange>> {
+  o: { threads: number },
+): Promise<Map<string, TensorHistogram>> {
   const model = readOnnxFile(modelFile);
   const wanted = activationTensors(model);
   const outputs = new Set(model.graph.output.map((v) => v.name ?? ""));
@@ -233,7 +245,7 @@ export async function calibrate(
       }
       const hists = new Map([...extremes].map(([t, e]) => [t, new TensorHistogram(e.min, e.max)]));
       for (const f of frames) for (const [t, v] of await valuesOf(f)) hists.get(t)!.add(v);
-      return new Map([...hists].map(([t, h]) => [t, h.percentileRange(o.percentile)]));
+      return hists;
     } finally {
       await session.release();
     }
@@ -383,16 +395,19 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult>
   const dir = mkdtempSync(path.join(tmpdir(), "cityedge-quantize-"));
   const reports: VariantReport[] = [];
   const date = new Date().toISOString();
-  const method = `percentile ${percentile} per tensor; weights int8 symmetric per output channel; BN folded by onnxruntime (basic)`;
+  const how = o.method ?? "mse";
+  const method = `${how === "mse" ? "least-MSE range of percentiles 90..100" : `percentile ${percentile}`} per tensor over a 2048-bin histogram; weights int8 symmetric per output channel; BN folded by onnxruntime (basic)`;
   try {
     const folded = path.join(dir, "folded.onnx");
     await foldedModel(fp32, folded);
-    const ranges = await calibrate(folded, m, cal, { percentile, threads });
+    const hists = await calibrate(folded, m, cal, { threads });
     const base = readOnnxFile(folded);
     const ref = await detectFrames(fp32, m, hold, threads);
     const outDir = path.dirname(o.manifestFile);
     for (const variant of variants) {
-      const { model, summary } = quantizeQdq(base, { scheme: QUANT_VARIANTS[variant], ranges });
+      const scheme = QUANT_VARIANTS[variant];
+      const ranges = rangesOf(hists, { method: how, percentile, scheme });
+      const { model, summary } = quantizeQdq(base, { scheme, ranges });
       model.irVersion = Math.max(model.irVersion ?? 7, 7);
       model.producerName = "cityedge models quantize";
       const file = path.join(outDir, `${m.id}.${variant}.onnx`);

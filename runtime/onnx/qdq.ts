@@ -136,6 +136,41 @@ export class TensorHistogram {
   }
 }
 
+/** Percentiles the MSE search tries (100: the extremes). */
+const MSE_PERCENTILES = [90, 95, 98, 99, 99.5, 99.8, 99.9, 99.95, 99.99, 99.999, 100];
+
+/**
+ * The range whose quantization (with `scheme`'s scale and zero point) has the least mean squared
+ * error over the histogram: rounding error inside the range, clipping error outside it. Deterministic:
+ * the first of equal candidates wins.
+ */
+export function mseRange(h: TensorHistogram, scheme: ActivationScheme): TensorRange {
+  let best = h.percentileRange(100);
+  let bestErr = Infinity;
+  const width = (h.max - h.min) / h.bins;
+  for (const p of MSE_PERCENTILES) {
+    const r = h.percentileRange(p);
+    const { scale, zeroPoint } = activationParams(r, scheme);
+    const qmin = scheme === "s8" ? -127 : 0;
+    const qmax = scheme === "s8" ? 127 : 255;
+    const lo = (qmin - zeroPoint) * scale;
+    const hi = (qmax - zeroPoint) * scale;
+    let err = 0;
+    for (let b = 0; b < h.bins; b++) {
+      const c = h.counts[b]!;
+      if (c === 0) continue;
+      const x = h.min + (b + 0.5) * width;
+      const d = x < lo ? lo - x : x > hi ? x - hi : 0;
+      err += c * (d * d + (scale * scale) / 12);
+    }
+    if (err < bestErr) {
+      bestErr = err;
+      best = r;
+    }
+  }
+  return best;
+}
+
 export interface QuantParams {
   scale: number;
   zeroPoint: number;
