@@ -123,7 +123,7 @@ cannot be quantized (the reason is printed).`,
     else {
       const w = (s: string) => process.stdout.write(`${s}\n`);
       const c = result.calibration;
-      w(`quantized ${model.id}: ${c.frames} calibration frames, ${c.holdout} held out (${c.method})`);
+      w(`quantized ${result.id}: ${c.frames} calibration frames, ${c.holdout} held out (${c.method})`);
       for (const r of result.variants) {
         const fused = r.fused_ops.QLinearConv ?? 0;
         w(`  ${r.variant.padEnd(9)}${path.basename(r.file)}: ${r.enabled ? "enabled" : "NOT enabled"}`);
@@ -137,7 +137,7 @@ cannot be quantized (the reason is printed).`,
       w(`manifest: ${result.manifestFile}`);
     }
     for (const r of result.variants)
-      if (!r.enabled) process.stderr.write(`cityedge models quantize: ${model.id} ${r.variant} not enabled: ${r.reason ?? ""}\n`);
+      if (!r.enabled) process.stderr.write(`cityedge models quantize: ${result.id} ${r.variant} not enabled: ${r.reason ?? ""}\n`);
     if (result.variants.length === 0) return EXIT_FATAL;
     return result.variants.every((r) => r.enabled) ? 0 : EXIT_MODEL;
   },

@@ -78,6 +78,7 @@ export interface VariantReport {
 }
 
 export interface QuantizeResult {
+  id: string;
   manifestFile: string;
   calibration: { sources: string[]; frames: number; holdout: number; method: string; date: string };
   variants: VariantReport[];
@@ -443,7 +444,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult>
   }
   const calibration = { sources: [...o.sources], frames: cal.length, holdout: hold.length, method, date };
   writeManifest(o.manifestFile, reports, calibration, minAgreement);
-  return { manifestFile: o.manifestFile, calibration, variants: reports };
+  return { id: m.id, manifestFile: o.manifestFile, calibration, variants: reports };
 }
 
 const round = (v: number) => Math.round(v * 10_000) / 10_000;
