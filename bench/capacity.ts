@@ -12,7 +12,7 @@ import { DetectorPart, PipelinePart } from "../runtime/detect/index.js";
 import { DaemonBus } from "../runtime/events/events.js";
 import type { VariantName } from "../runtime/inference/manifest.js";
 import { cpuSeconds, flagValue, repoRoot, round } from "./benchProcess.js";
-import type { Bench, BenchResult } from "./index.js";
+import { BenchUsageError, type Bench, type BenchResult } from "./index.js";
 import { freezeClip, QUIET_FREEZES } from "./quietClip.js";
 
 /**
@@ -112,7 +112,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function checkVariant(manifestFile: string, variant: string): VariantName {
   const manifest = loadDetectionManifest(manifestFile);
   const has = Object.keys(manifest.variants);
-  if (!has.includes(variant)) throw new Error(`--variant "${variant}": model ${manifest.id} has no such variant (it has: ${has.join(", ")})`);
+  if (!has.includes(variant))
+    throw new BenchUsageError(`--variant "${variant}": model ${manifest.id} has no such variant (it has: ${has.join(", ")})`);
   return variant as VariantName;
 }
 
@@ -382,17 +383,17 @@ function sharedDataDir(root: string): string {
 /** `--model ID`: a manifest file, or models/ID/manifest.json of this checkout. */
 function manifestOf(root: string, arg: string): string {
   if (arg.endsWith(".json")) {
-    if (!existsSync(arg)) throw new Error(`--model "${arg}": file not found`);
+    if (!existsSync(arg)) throw new BenchUsageError(`--model "${arg}": file not found`);
     return path.resolve(arg);
   }
   const file = path.join(root, "models", arg, "manifest.json");
-  if (!existsSync(file)) throw new Error(`--model "${arg}": no models/${arg}/manifest.json in ${root}`);
+  if (!existsSync(file)) throw new BenchUsageError(`--model "${arg}": no models/${arg}/manifest.json in ${root}`);
   return file;
 }
 
 function listOf<T extends string>(value: string, name: string, allowed: readonly T[]): T[] {
   const xs = value.split(",").map((x) => x.trim());
-  for (const x of xs) if (!allowed.includes(x as T)) throw new Error(`${name} "${x}": expected ${allowed.join(" or ")}`);
+  for (const x of xs) if (!allowed.includes(x as T)) throw new BenchUsageError(`${name} "${x}": expected ${allowed.join(" or ")}`);
   return xs as T[];
 }
 
@@ -401,7 +402,7 @@ function numberOf(args: readonly string[], name: string, fallback: number, min: 
   if (v === undefined) return fallback;
   const n = Number(v);
   if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n)))
-    throw new Error(`${name} must be ${integer ? "a whole number" : "a number"} ${min}..${max}, got "${v}"`);
+    throw new BenchUsageError(`${name} must be ${integer ? "a whole number" : "a number"} ${min}..${max}, got "${v}"`);
   return n;
 }
 
@@ -416,7 +417,8 @@ export function parseCapacityArgs(args: readonly string[]): {
   const gatings = listOf(flagValue(args, "--gating") ?? "off", "--gating", ["on", "off"] as const).map((g) => g === "on");
   const scenes = listOf(flagValue(args, "--scene") ?? "busy", "--scene", SCENES);
   const clip = flagValue(args, "--clip") ?? path.join(sharedDataDir(root), "video/street-traffic-640x352.mp4");
-  if (!existsSync(clip)) throw new Error(`--clip "${clip}": file not found (the real clip comes from the shared data, CITYEDGE_SHARED_DATA)`);
+  if (!existsSync(clip))
+    throw new BenchUsageError(`--clip "${clip}": file not found (the real clip comes from the shared data, CITYEDGE_SHARED_DATA)`);
   const camerasArg = flagValue(args, "--cameras");
   const base = {
     manifestFile,

@@ -13,6 +13,9 @@ export interface BenchResult {
 
 export type Bench = (args: string[]) => Promise<BenchResult[]>;
 
+/** A benchmark's option that cannot be used: `cityedge bench` says so and exits 64, without a stack trace. */
+export class BenchUsageError extends Error {}
+
 export const BENCHES: { name: string; load: () => Promise<Bench> }[] = [
   // Camera ingest: fps and CPU per camera (real clip, 1080p → 416), cameras at 10 fps, RSS; --duration=S.
   { name: "camera", load: async () => (await import("./camera.js")).cameraBench },
@@ -43,7 +46,13 @@ export async function runBench(args: string[]): Promise<number> {
   for (const b of BENCHES) {
     if (only !== undefined && b.name !== only) continue;
     const fn = await b.load();
-    results.push(...(await fn(args)));
+    try {
+      results.push(...(await fn(args)));
+    } catch (err) {
+      if (!(err instanceof BenchUsageError)) throw err;
+      process.stderr.write(`cityedge bench ${b.name}: ${err.message}\n`);
+      return 64;
+    }
   }
   if (json) {
     process.stdout.write(`${JSON.stringify({ results }, null, 2)}\n`);

@@ -1,6 +1,7 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { capacityBench, parseCapacityArgs, searchCapacity, type Attempt, type CapacityRow } from "../bench/capacity.js";
+import { BenchUsageError, runBench } from "../bench/index.js";
 import { REPO_ROOT } from "./helpers/sharedData.js";
 
 const DEMO = path.join(REPO_ROOT, "models/synthetic/demo.mp4");
@@ -11,6 +12,7 @@ describe("bench capacity", () => {
     expect(() => parseCapacityArgs([...VEHICLES, "--variant", "int4"])).toThrow(
       /--variant "int4": model cityedge-vehicles has no such variant \(it has: fp32, fp16, int8, int8_sym\)/,
     );
+    expect(() => parseCapacityArgs([...VEHICLES, "--variant", "int4"])).toThrow(BenchUsageError);
     expect(() => parseCapacityArgs([...VEHICLES, "--gating", "maybe"])).toThrow(/--gating "maybe": expected on or off/);
     expect(() => parseCapacityArgs([...VEHICLES, "--max-cameras", "0"])).toThrow(/--max-cameras must be a whole number 1\.\.256, got "0"/);
     const { combos } = parseCapacityArgs([...VEHICLES, "--variant", "fp32,int8", "--gating", "on,off", "--scene", "quiet"]);
@@ -20,6 +22,10 @@ describe("bench capacity", () => {
       { variant: "int8", gating: true, scene: "quiet" },
       { variant: "int8", gating: false, scene: "quiet" },
     ]);
+  });
+
+  it("exits 64 (usage) on a bad option, before any camera starts", async () => {
+    expect(await runBench(["capacity", ...VEHICLES, "--scene", "noisy"])).toBe(64);
   });
 
   it("finds the largest count that holds: doubling, then bisection", async () => {
