@@ -200,18 +200,18 @@ describe.skipIf(!yolox || !clip)("models quantize on YOLOX-Nano and the real cli
       "--holdout",
       "8",
       "--min-agreement",
-      "0.2",
+      "0.86",
       "--json",
     ]);
-    expect(r.code, r.stderr).toBe(65);
+    expect(r.code, `${r.stdout}${r.stderr}`).toBe(65);
     const out = JSON.parse(r.stdout) as {
       variants: { variant: string; enabled: boolean; recall: number; precision: number; reason?: string; fused_ops: Record<string, number> }[];
     };
     const byName = Object.fromEntries(out.variants.map((v) => [v.variant, v]));
     expect(byName.int8!.enabled).toBe(true);
-    expect(byName.int8!.fused_ops.QLinearConv).toBeGreaterThan(100);
+    expect(byName.int8!.fused_ops.QLinearConv).toBeGreaterThan(90);
     expect(byName.int8_sym!.enabled).toBe(false);
-    expect(byName.int8_sym!.reason).toMatch(/below --min-agreement 0.2/);
+    expect(byName.int8_sym!.reason).toMatch(/below --min-agreement 0.86/);
     expect(r.stderr).toMatch(/yolox_nano int8_sym not enabled: agreement with fp32 on 8 held-out frames/);
     const m = loadDetectionManifest(added.manifestFile);
     expect(Object.keys(m.variants).sort()).toEqual(["fp32", "int8"]);

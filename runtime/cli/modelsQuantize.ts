@@ -60,6 +60,8 @@ it; calibration and held-out frames alternate through the sources.
                          histogram) of least quantization error; percentile: --percentile
   --percentile P         with --method percentile, the percentile its range keeps (default 99.99)
   --sample-fps F         frames per second taken from a video or camera (default 2)
+  --min-steps K          an activation whose median magnitude is under K quantization steps stays
+                         float, with the convolution reading it (default 4; 0: quantize all)
   --variants LIST        int8,int8_sym (default both)
   --threads N            CPU threads for calibration and validation (default 2)
   --json                 print one JSON object
@@ -80,6 +82,7 @@ cannot be quantized (the reason is printed).`,
       ["--percentile", 50, 100, false],
       ["--sample-fps", 0.01, 60, false],
       ["--threads", 1, 64, true],
+      ["--min-steps", 0, 1000, false],
     ] as const) {
       const v = numberArg(args, name, min, max, integer);
       if (typeof v === "string") return usageError(modelsQuantizeCommand, v);
@@ -107,6 +110,7 @@ cannot be quantized (the reason is printed).`,
         ...(nums["--min-agreement"] !== undefined ? { minAgreement: nums["--min-agreement"] } : {}),
         ...(nums["--percentile"] !== undefined ? { percentile: nums["--percentile"] } : {}),
         ...(methodArg !== undefined ? { method: methodArg } : {}),
+        ...(nums["--min-steps"] !== undefined ? { minSteps: nums["--min-steps"] } : {}),
         ...(nums["--sample-fps"] !== undefined ? { sampleFps: nums["--sample-fps"] } : {}),
         ...(nums["--threads"] !== undefined ? { threads: nums["--threads"] } : {}),
         ...(variants ? { variants: variants as ("int8" | "int8_sym")[] } : {}),
@@ -131,7 +135,7 @@ cannot be quantized (the reason is printed).`,
           `           recall ${r.recall.toFixed(3)}, precision ${r.precision.toFixed(3)} (${r.matched} of ${r.fp32_objects} fp32 objects matched, ${r.int8_objects} found)`,
         );
         w(
-          `           cpu ${r.cpu_ms} ms per run vs fp32 ${r.fp32_cpu_ms} ms; ${fused} of ${r.qdq.mac_nodes} convolutions fused to QLinearConv on the CPU`,
+          `           cpu ${r.cpu_ms} ms per run vs fp32 ${r.fp32_cpu_ms} ms; ${fused} of ${r.qdq.mac_nodes} convolutions fused to QLinearConv on the CPU; ${r.qdq.float_tensors.length} activations and ${r.qdq.float_mac_nodes.length} convolutions kept float`,
         );
       }
       w(`manifest: ${result.manifestFile}`);

@@ -19,7 +19,16 @@ import { TensorBuffer } from "../inference/index.js";
 import { sha256File } from "../inference/manifest.js";
 import type { Logger } from "../log/logger.js";
 import { readOnnxFile, writeOnnxFile } from "../onnx/index.js";
-import { activationTensors, MAC_OPS, mseRange, quantizeQdq, TensorHistogram, type ActivationScheme, type TensorRange } from "../onnx/qdq.js";
+import {
+  activationParams,
+  activationTensors,
+  MAC_OPS,
+  mseRange,
+  quantizeQdq,
+  TensorHistogram,
+  type ActivationScheme,
+  type TensorRange,
+} from "../onnx/qdq.js";
 import { CameraPipeline } from "./cameraPipeline.js";
 import { roleTensors } from "./decoders/index.js";
 import { loadDetectionManifest, type DetectionManifest } from "./detectionManifest.js";
@@ -53,6 +62,11 @@ export interface QuantizeOptions {
   /** Recall and precision against fp32 a variant needs to be enabled (default 0.95). */
   minAgreement?: number;
   variants?: readonly QuantVariant[];
+  /**
+   * An activation whose median magnitude is under this many quantization steps stays float (with
+   * the convolution reading it); 0 quantizes every one. Default 4.
+   */
+  minSteps?: number;
   threads?: number;
   log: Logger;
 }
@@ -74,7 +88,7 @@ export interface VariantReport {
   fp32_cpu_ms: number;
   /** Operator counts of onnxruntime's optimized graph of this file (what the CPU provider runs). */
   fused_ops: Record<string, number>;
-  qdq: { activations: number; weights: number; mac_nodes: number; skipped: string[] };
+  qdq: { activations: number; weights: number; mac_nodes: number; skipped: string[]; float_tensors: string[]; float_mac_nodes: string[] };
 }
 
 export interface QuantizeResult {
@@ -379,6 +393,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult>
   const threads = o.threads ?? 2;
   const percentile = o.percentile ?? 99.99;
   const minAgreement = o.minAgreement ?? 0.95;
+  const minSteps = o.minSteps ?? 4;
   const variants = o.variants ?? (Object.keys(QUANT_VARIANTS) as QuantVariant[]);
 
   const all = await readFrames(o.sources, m, nCal + nHold, {
@@ -397,7 +412,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult>
   const reports: VariantReport[] = [];
   const date = new Date().toISOString();
   const how = o.method ?? "mse";
-  const method = `${how === "mse" ? "least-MSE range of percentiles 90..100" : `percentile ${percentile}`} per tensor over a 2048-bin histogram; weights int8 symmetric per output channel; BN folded by onnxruntime (basic)`;
+  const method = `${how === "mse" ? "least-MSE range of percentiles 90..100" : `percentile ${percentile}`} per tensor over a 2048-bin histogram; activations with a median under ${minSteps} steps kept float; weights int8 symmetric per output channel; BN folded by onnxruntime (basic)`;
   try {
     const folded = path.join(dir, "folded.onnx");
     await foldedModel(fp32, folded);
@@ -408,7 +423,10 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult>
     for (const variant of variants) {
       const scheme = QUANT_VARIANTS[variant];
       const ranges = rangesOf(hists, { method: how, percentile, scheme });
-      const { model, summary } = quantizeQdq(base, { scheme, ranges });
+      const keepFloat = new Set(
+        [...ranges].filter(([t, r]) => hists.get(t)!.medianAbs() < minSteps * activationParams(r, scheme).scale).map(([t]) => t),
+      );
+      const { model, summary } = quantizeQdq(base, { scheme, ranges, keepFloat });
       model.irVersion = Math.max(model.irVersion ?? 7, 7);
       model.producerName = "cityedge models quantize";
       const file = path.join(outDir, `${m.id}.${variant}.onnx`);
@@ -436,7 +454,14 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeResult>
         cpu_ms: got.ms,
         fp32_cpu_ms: ref.ms,
         fused_ops: await fusedOps(file, threads),
-        qdq: { activations: summary.activations, weights: summary.weights, mac_nodes: summary.macNodes, skipped: summary.skipped },
+        qdq: {
+          activations: summary.activations,
+          weights: summary.weights,
+          mac_nodes: summary.macNodes,
+          skipped: summary.skipped,
+          float_tensors: [...keepFloat],
+          float_mac_nodes: summary.float,
+        },
       });
     }
   } finally {
@@ -465,6 +490,8 @@ function writeManifest(file: string, reports: readonly VariantReport[], calibrat
       ...(r.reason ? { reason: r.reason } : {}),
       activations: QUANT_VARIANTS[r.variant] === "s8" ? "int8 symmetric per tensor (zero point 0)" : "uint8 asymmetric per tensor",
       calibration: { ...calibration, min_agreement: minAgreement },
+      float_tensors: r.qdq.float_tensors,
+      float_mac_nodes: r.qdq.float_mac_nodes,
       agreement: {
         iou: 0.5,
         recall: r.recall,

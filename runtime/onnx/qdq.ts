@@ -113,6 +113,19 @@ export class TensorHistogram {
     this.total += values.length;
   }
 
+  /** The median of the values' magnitudes (bin centres). */
+  medianAbs(): number {
+    const width = (this.max - this.min) / this.bins;
+    const bins = [...this.counts.keys()].map((b) => [Math.abs(this.min + (b + 0.5) * width), this.counts[b]!] as const);
+    bins.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let acc = 0;
+    for (const [x, n] of bins) {
+      acc += n;
+      if (acc >= this.total / 2) return x;
+    }
+    return 0;
+  }
+
   /**
    * The range that keeps `percentile` % of the values, cutting the rest equally off both tails
    * (the bin edges, so the range always holds the kept values).
@@ -192,6 +205,8 @@ export interface QdqOptions {
   scheme: ActivationScheme;
   /** Activation ranges by tensor name; a tensor without one (not a float tensor) stays unquantized. */
   ranges: ReadonlyMap<string, TensorRange>;
+  /** Activations left in float (too coarsely resolved by one scale); a MAC operator reading one stays float too. */
+  keepFloat?: ReadonlySet<string>;
 }
 
 export interface QdqSummary {
@@ -200,6 +215,8 @@ export interface QdqSummary {
   macNodes: number;
   /** MAC nodes whose weights or input could not be quantized, with why. */
   skipped: string[];
+  /** MAC nodes left in float because their input is in `keepFloat`. */
+  float: string[];
 }
 
 /**
@@ -220,11 +237,11 @@ export function quantizeQdq(model: OnnxModel, o: QdqOptions): { model: OnnxModel
   }
   const inits = new Map(g.initializer.map((t) => [t.name ?? "", t]));
   const newInits: OnnxTensor[] = [];
-  const summary: QdqSummary = { activations: 0, weights: 0, macNodes: 0, skipped: [] };
+  const summary: QdqSummary = { activations: 0, weights: 0, macNodes: 0, skipped: [], float: [] };
 
   // Activation parameters, with the value-moving operators passing theirs on.
   const params = new Map<string, QuantParams>();
-  for (const [t, r] of o.ranges) params.set(t, activationParams(r, o.scheme));
+  for (const [t, r] of o.ranges) if (!o.keepFloat?.has(t)) params.set(t, activationParams(r, o.scheme));
   for (const n of g.node) {
     if (!SHARE_OPS.has(n.opType ?? "")) continue;
     const p = params.get(n.input[0] ?? "");
@@ -255,6 +272,10 @@ export function quantizeQdq(model: OnnxModel, o: QdqOptions): { model: OnnxModel
     summary.macNodes++;
     const inputs = [...n.input];
     const x = inputs[0]!;
+    if (o.keepFloat?.has(x)) {
+      summary.float.push(n.name ?? op);
+      continue;
+    }
     if (!params.has(x)) {
       summary.skipped.push(`${n.name ?? op}: input ${x} has no calibrated range`);
       continue;
