@@ -78,6 +78,11 @@ export function rssMiB(pid: number | undefined): number {
   }
 }
 
+/** The real data the benchmarks read: `../shared/data` beside the checkout, or CITYEDGE_SHARED_DATA (as the tests find it). */
+export function sharedDataDir(root = repoRoot()): string {
+  return path.resolve(root, process.env.CITYEDGE_SHARED_DATA ?? "../shared/data");
+}
+
 /** The repository (or installed app) root: the nearest folder up with a package.json, from the sources or dist/. */
 export function repoRoot(): string {
   let d = path.dirname(fileURLToPath(import.meta.url));

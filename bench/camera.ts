@@ -6,7 +6,7 @@ import pino from "pino";
 import { createCamera, resolveFfmpeg, type Camera } from "../drivers/camera/index.js";
 import { CAMERA_SCHEMA } from "../runtime/config/sections/cameras.js";
 import type { BenchResult } from "./index.js";
-import { cpuSeconds, readyPort, repoRoot, round, rssMiB, runFfmpeg, stopChild } from "./benchProcess.js";
+import { cpuSeconds, readyPort, repoRoot, round, rssMiB, runFfmpeg, stopChild, sharedDataDir } from "./benchProcess.js";
 
 /**
  * Camera ingest figures: frames per second and CPU per camera (the real 640x352 clip, and a
@@ -80,7 +80,7 @@ export async function cameraBench(args: string[]): Promise<BenchResult[]> {
   const secondsArg = args.find((a) => a.startsWith("--duration="));
   const seconds = secondsArg ? Number(secondsArg.slice("--duration=".length)) : 8;
   const root = repoRoot();
-  const data = process.env.CITYEDGE_SHARED_DATA ? path.resolve(root, process.env.CITYEDGE_SHARED_DATA) : path.resolve(root, "../runtime/shared/data");
+  const data = sharedDataDir(root);
   const clip = path.join(data, "video/street-traffic-640x352.mp4");
   const bin = resolveFfmpeg();
   const tmp = mkdtempSync(path.join(os.tmpdir(), "cityedge-bench-camera-"));

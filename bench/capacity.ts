@@ -11,7 +11,7 @@ import { loadDetectionManifest } from "../runtime/detect/detectionManifest.js";
 import { DetectorPart, PipelinePart } from "../runtime/detect/index.js";
 import { DaemonBus } from "../runtime/events/events.js";
 import type { VariantName } from "../runtime/inference/manifest.js";
-import { cpuSeconds, flagValue, repoRoot, round } from "./benchProcess.js";
+import { cpuSeconds, flagValue, repoRoot, round, sharedDataDir } from "./benchProcess.js";
 import { BenchUsageError, type Bench, type BenchResult } from "./index.js";
 import { freezeClip, QUIET_FREEZES } from "./quietClip.js";
 
@@ -373,14 +373,6 @@ export async function runCapacity(
     });
   }
   return rows;
-}
-
-function sharedDataDir(root: string): string {
-  if (process.env.CITYEDGE_SHARED_DATA) return path.resolve(root, process.env.CITYEDGE_SHARED_DATA);
-  return (
-    [path.resolve(root, "../shared/data"), path.resolve(root, "../runtime/shared/data")].find((d) => existsSync(d)) ??
-    path.resolve(root, "../shared/data")
-  );
 }
 
 /** `--model ID`: a manifest file, or models/ID/manifest.json of this checkout. */

@@ -8,7 +8,7 @@ import pino from "pino";
 import YAML from "yaml";
 import { loadDetectionManifest } from "../runtime/detect/detectionManifest.js";
 import { createSession, TensorBuffer } from "../runtime/inference/index.js";
-import { flagValue, freePort, percentile, repoRoot, round, rssMiB, slope, startMosquitto, stopChild } from "./benchProcess.js";
+import { flagValue, freePort, percentile, repoRoot, round, rssMiB, slope, startMosquitto, stopChild, sharedDataDir } from "./benchProcess.js";
 import type { Bench, BenchResult } from "./index.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -198,7 +198,7 @@ async function pipeline(
  */
 export const detectBench: Bench = async (args) => {
   const root = repoRoot();
-  const data = process.env.CITYEDGE_SHARED_DATA ? path.resolve(root, process.env.CITYEDGE_SHARED_DATA) : path.resolve(root, "../runtime/shared/data");
+  const data = sharedDataDir(root);
   const model = path.join(data, "models/yolox_nano.onnx");
   const clip = path.join(data, "video/street-traffic-640x352.mp4");
   if (!existsSync(model) || !existsSync(clip))

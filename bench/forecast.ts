@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { offlineBacktest, DEFAULT_MODEL_MANIFEST, type OfflineOptions } from "../runtime/forecast/backtest/offline.js";
-import { repoRoot } from "./benchProcess.js";
+import { sharedDataDir } from "./benchProcess.js";
 import { BIKESHARING, gdtToCsv, NW_LOAD } from "./gretlData.js";
 import type { Bench, BenchResult } from "./index.js";
 
@@ -18,7 +18,7 @@ import type { Bench, BenchResult } from "./index.js";
  */
 export const forecastBench: Bench = async (args) => {
   const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  const shared = path.resolve(repoRoot(), process.env.CITYEDGE_SHARED_DATA ?? "../shared/data");
+  const shared = sharedDataDir();
   const taylor = path.join(shared, "timeseries/taylor_uk_demand_halfhourly_2000.csv");
   const tmp = mkdtempSync(path.join(os.tmpdir(), "cityedge-bench-forecast-"));
   const log = pino({ level: "silent" });

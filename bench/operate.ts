@@ -9,7 +9,7 @@ import { Metrics } from "../runtime/metrics.js";
 import { openDetectionSession } from "../runtime/modelUpdate/checkedSession.js";
 import type { PartKind } from "../runtime/part.js";
 import type { PartReport } from "../runtime/partHealth.js";
-import { percentile, repoRoot, round } from "./benchProcess.js";
+import { percentile, repoRoot, round, sharedDataDir } from "./benchProcess.js";
 import type { BenchResult } from "./index.js";
 
 /** A registry shaped like a busy device's: 8 cameras, 2 models, 20 meters, the outbox and MQTT. */
@@ -95,7 +95,7 @@ export async function operateBench(args: string[]): Promise<BenchResult[]> {
   }
 
   const ROOT = repoRoot();
-  const data = process.env.CITYEDGE_SHARED_DATA ? path.resolve(ROOT, process.env.CITYEDGE_SHARED_DATA) : path.resolve(ROOT, "../runtime/shared/data");
+  const data = sharedDataDir(ROOT);
   if (!existsSync(path.join(data, "models/yolox_nano.onnx"))) {
     figures.swap = `skipped: shared data not found under ${data} (CITYEDGE_SHARED_DATA)`;
   } else {
