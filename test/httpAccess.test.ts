@@ -5,31 +5,16 @@ import path from "node:path";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
-import { ConfigError, formatProblem } from "../runtime/config/errors.js";
 import { loadConfig } from "../runtime/config/load.js";
 import type { HttpAuthConfig } from "../runtime/config/sections/http.js";
 import { AccessGuard } from "../runtime/http/access.js";
 import { HttpServer, type Route } from "../runtime/http/server.js";
 import { Metrics } from "../runtime/metrics.js";
 import { runCli } from "./helpers/cli.js";
+import { configFiles } from "./helpers/configFiles.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "cityedge-access-"));
-let n = 0;
-const write = (text: string) => {
-  const f = path.join(dir, `c${n++}.yaml`);
-  writeFileSync(f, text);
-  return f;
-};
-function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
-  const f = write(text);
-  try {
-    loadConfig(f, env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems.map((p) => formatProblem(p).replace(f, "F"));
-  }
-  throw new Error("expected the config to be rejected");
-}
+const { write, problems } = configFiles(dir);
 
 const TOKEN = "s3cret-token-0123456789";
 
